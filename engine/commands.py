@@ -20,9 +20,9 @@ SeatIndex = Annotated[int, Meta(ge=0, le=3)]
 
 
 class Command(Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
-    command_id: Annotated[str, Meta(max_length=128)]
     player: Annotated[str, Meta(max_length=64)]
-    at: float
+    command_id: Annotated[str, Meta(max_length=128)] = ""
+    at: float = 0.0
 
 
 class CreateRoom(Command, frozen=True, kw_only=True):

@@ -1,0 +1,39 @@
+"""The engine's configuration: one typed object, with defaults for a real server."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from msgspec import Struct
+from msgspec.structs import replace
+
+from engine.settings import RoomSettings
+
+
+class EngineConfig(Struct, frozen=True, kw_only=True):
+    """Paths, durability, timing and limits of one engine; see docs/operations.md."""
+
+    path: str = "games.db"
+    archive_path: str | None = None  # default: "<path>.archive.db" beside the store
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"  # FULL: fsync every commit
+    group_commit: bool = True  # False commits every append on its own (for comparison)
+    room_settings: RoomSettings = RoomSettings()
+    bot_delay: float = 1.0  # seconds a bot "thinks" before moving; 0 moves at once
+    snapshot_every: int = 100  # events between snapshots of a room
+    passivate_after: float = 120.0  # idle seconds before a room is snapshotted and stopped
+    sweep_interval: float = 5.0  # how often idle rooms are looked for
+    max_recoveries: int = 16  # rooms recovering from the store at the same time
+    stash_limit: int = 64  # commands waiting behind a room's in-flight one
+    dedupe_window: int = 64  # recent command ids a room answers from memory
+    rate_per_second: float = 20.0  # per-player token bucket refill
+    rate_burst: float = 40.0  # per-player token bucket size
+    rate_limit_players: int = 100_000  # buckets kept before the oldest are dropped
+    archive_after: float | None = 60.0  # seconds after a match ends; None = never archive
+    retention_days: float | None = None  # delete archived bundles older than this; None = keep
+    max_slice: float = 0.0005  # seconds of actor work per event-loop turn before yielding
+
+    @classmethod
+    def fast(cls, path: str = "games.db", **changes: object) -> EngineConfig:
+        """Zero pauses and bot delays, no abandonment: for simulations and tests."""
+        base = cls(path=path, room_settings=RoomSettings.fast(), bot_delay=0.0)
+        return replace(base, **changes)

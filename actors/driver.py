@@ -1,0 +1,328 @@
+"""The driver: runs the actor system on the embedding asyncio loop and performs its I/O.
+
+thespian's simpleSystemBase runs actors synchronously inside `tell`, on the calling
+thread, and fires no timers by itself. The driver therefore owns the clock (a timer heap
+that sends `Wake`s), drains what actors send to the outside after every `tell`, performs
+the store I/O actors ask for (group commits, recoveries, snapshots, archival) with
+aiosqlite, and reports outcomes back as messages. Work handed to actors is sliced so that
+the event loop is never held for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from thespian.actors import ActorSystem
+
+from actors.config import EngineConfig
+from actors.directory import RoomDirectory
+from actors.messages import (
+    ArchiveLater,
+    Boot,
+    Booted,
+    Flush,
+    Flushed,
+    Lifecycle,
+    Load,
+    Loaded,
+    LoadFailed,
+    Published,
+    Reply,
+    SaveSnapshot,
+    Schedule,
+    Sweep,
+    ViewReply,
+    Wake,
+)
+from actors.metrics import Metrics
+from engine.codec import STATE_SCHEMA_VERSION, decode_event, decode_state, encode_state
+from engine.events import Event
+from engine.evolve import evolve
+from engine.state import RoomState
+from engine.store.errors import StoreError
+from engine.store.records import AppendResult, RecordedEvent, Snapshot
+from engine.store.sqlite import SqliteEventStore
+
+log = logging.getLogger("actors.lifecycle")
+Clock = Callable[[], float]
+
+
+def decode_records(records: list[RecordedEvent]) -> list[Event]:
+    return [decode_event(r.type, r.schema_version, r.data) for r in records]
+
+
+class Driver:
+    """Owns the actor system, the store, the timers and the pending requests of one engine."""
+
+    def __init__(self, config: EngineConfig, store: SqliteEventStore, clock: Clock) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.metrics = Metrics()
+        self.asys: Any = None
+        self.directory: Any = None
+        self.journal: Any = None
+        self.requests: dict[int, asyncio.Future[Any]] = {}
+        self.request_ids = itertools.count(1)
+        self.timers: list[tuple[float, int, str, str]] = []
+        self.timer_seq = itertools.count()
+        self.timer_changed = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.subscribers: dict[str, set[Callable[[Published], None]]] = {}
+        self.commits_idle = asyncio.Event()
+        self.commits_idle.set()
+        self.commits_in_flight = 0
+        self.chunk = 8
+        self.closing = False
+        self.clock_task: asyncio.Task[None] | None = None
+
+    # --- start and stop ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.asys = ActorSystem("simpleSystemBase", transientUnique=True)
+        self.directory = self.asys.createActor(RoomDirectory)
+        self.tell(self.directory, Boot(self.config))
+        self.clock_task = asyncio.get_running_loop().create_task(self._run_clock())
+        self.add_timer(self.clock() + self.config.sweep_interval, "sweep", "")
+
+    async def stop(self) -> None:
+        """Finish in-flight commits and I/O, then stop the actors; nothing acknowledged is lost."""
+        self.closing = True
+        for _ in range(100):
+            if not self.tasks and self.commits_idle.is_set():
+                break
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+            await self.commits_idle.wait()
+        if self.clock_task is not None:
+            self.clock_task.cancel()
+            await asyncio.gather(self.clock_task, return_exceptions=True)
+        for future in self.requests.values():
+            if not future.done():
+                future.set_exception(RuntimeError("engine closed"))
+        if self.asys is not None:
+            self.asys.shutdown()
+            self.asys = None
+
+    # --- talking to the actors ---------------------------------------------------------------
+
+    def tell(self, address: Any, message: Any) -> None:
+        """Deliver `message` (actors run now, synchronously) and handle what they send out."""
+        self.asys.tell(address, message)
+        while (out := self.asys.listen(0)) is not None:
+            self._dispatch(out)
+
+    def request(self, message_for: Callable[[int], Any]) -> asyncio.Future[Any]:
+        """Send a message that expects a reply; the future resolves with the reply."""
+        request = next(self.request_ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.requests[request] = future
+        self.tell(self.directory, message_for(request))
+        return future
+
+    def _dispatch(self, out: Any) -> None:
+        kind = type(out)
+        if kind is Reply:
+            self._reply(out)
+        elif kind is Flush:
+            self._spawn(self._commit(out))
+        elif kind is Schedule:
+            self.add_timer(out.at, "wake", out.room_id)
+        elif kind is Published:
+            for deliver in list(self.subscribers.get(out.room_id, ())):
+                deliver(out)
+        elif kind is ViewReply:
+            self._resolve(out.request, out.view)
+        elif kind is Load:
+            self._spawn(self._load(out.room_id))
+        elif kind is SaveSnapshot:
+            self._spawn(self._save_snapshot(out))
+        elif kind is ArchiveLater:
+            self._spawn(self._complete(out))
+        elif kind is Lifecycle:
+            self._lifecycle(out)
+        elif kind is Booted:
+            self.journal = out.journal
+
+    def _reply(self, out: Reply) -> None:
+        if out.duplicate and not out.outcome and out.last_version >= out.first_version:
+            # Answered from the room's memory of recent ids: fetch the original events.
+            self._spawn(self._reply_duplicate(out))
+            return
+        self._resolve(out.request, out)
+
+    async def _reply_duplicate(self, out: Reply) -> None:
+        records = await self.store.read_stream(out.room_id, out.first_version - 1, out.last_version)
+        events = tuple(decode_records(records))
+        self._resolve(out.request, Reply(out.request, out.room_id, events, out.first_version, True))
+
+    def _resolve(self, request: int, value: Any) -> None:
+        future = self.requests.pop(request, None)
+        if future is not None and not future.done():
+            future.set_result(value)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("engine task failed", exc_info=task.exception())
+
+    # --- group commit ------------------------------------------------------------------------
+
+    async def _commit(self, flush: Flush) -> None:
+        self.commits_in_flight += 1
+        self.commits_idle.clear()
+        try:
+            started = time.perf_counter()
+            requests = [a.request for a in flush.appends]
+            try:
+                results: list[Any] = list(await self.store.append_batch(requests))
+            except StoreError as exc:
+                results = [exc] * len(requests)
+            self.metrics.commit_seconds.observe(time.perf_counter() - started)
+            self.metrics.batch_size.observe(len(requests))
+            self.metrics.counters["commits"] += 1
+            now = self.clock()
+            outcomes: list[tuple[Any, Any]] = []
+            for append, result in zip(flush.appends, results, strict=True):
+                if isinstance(result, AppendResult):
+                    original = None
+                    if result.duplicate:
+                        records = await self.store.read_stream(
+                            append.room_id, result.first_version - 1, result.last_version
+                        )
+                        original = tuple(decode_records(records))
+                    outcomes.append((append, (result, original, now)))
+                else:
+                    self.metrics.counters["append_failures"] += 1
+                    outcomes.append((append, result))
+            await self._settle(flush.batch, outcomes)
+        finally:
+            self.commits_in_flight -= 1
+            if not self.commits_in_flight:
+                self.commits_idle.set()
+
+    async def _settle(self, batch: int, outcomes: list[tuple[Any, Any]]) -> None:
+        """Tell the journal the outcome in slices, yielding to the loop between them."""
+        i = 0
+        while i < len(outcomes):
+            part = outcomes[i : i + self.chunk]
+            i += len(part)
+            started = time.perf_counter()
+            self.tell(self.journal, Flushed(batch, part, i >= len(outcomes)))
+            spent = time.perf_counter() - started
+            # Aim each slice at max_slice of work so that the loop stays responsive.
+            if spent > self.config.max_slice and self.chunk > 1:
+                self.chunk = max(1, self.chunk // 2)
+            elif spent < self.config.max_slice / 2 and self.chunk < 256:
+                self.chunk += 1
+            if i < len(outcomes):
+                await asyncio.sleep(0)
+
+    # --- recovery, snapshots, archival --------------------------------------------------------
+
+    async def _load(self, room_id: str) -> None:
+        started = time.perf_counter()
+        try:
+            state, snapshot_version = await self._recover_state(room_id)
+        except Exception as exc:  # a store or decoding failure: the room stays unavailable
+            log.exception("room %s could not be loaded", room_id)
+            self.tell(self.directory, LoadFailed(room_id, f"{type(exc).__name__}: {exc}"))
+            return
+        self.metrics.recovery_seconds.observe(time.perf_counter() - started)
+        self.tell(self.directory, Loaded(room_id, state, (), snapshot_version, self.clock()))
+
+    async def _recover_state(self, room_id: str) -> tuple[RoomState, int]:
+        """The latest snapshot (if usable) plus the tail of the stream."""
+        state = RoomState()
+        snapshot_version = 0
+        snap = await self.store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
+        if snap is not None:
+            restored = decode_state(snap.schema_version, snap.payload)
+            if restored is not None and restored.version == snap.version:
+                state, snapshot_version = restored, snap.version
+        records = await self.store.read_stream(room_id, state.version)
+        for event in decode_records(records):
+            state = evolve(state, event)
+        return state, snapshot_version
+
+    async def _save_snapshot(self, msg: SaveSnapshot) -> None:
+        version, payload = encode_state(msg.state)
+        try:
+            await self.store.save_snapshot(Snapshot(msg.room_id, msg.version, version, payload))
+            self.metrics.counters["snapshots"] += 1
+        except StoreError:
+            log.warning("snapshot of %s at v%d not saved", msg.room_id, msg.version, exc_info=True)
+
+    async def _complete(self, msg: ArchiveLater) -> None:
+        try:
+            await self.store.set_status(msg.room_id, "completed")
+        except StoreError:
+            log.warning("could not mark %s completed", msg.room_id, exc_info=True)
+            return
+        self.metrics.counters["matches_completed"] += 1
+        if msg.at is not None:
+            self.add_timer(msg.at, "archive", msg.room_id)
+
+    async def _archive(self, room_id: str) -> None:
+        try:
+            await self.store.archive_stream(room_id)
+        except StoreError:
+            log.warning(
+                "archival of %s failed; the match stays in the hot store", room_id, exc_info=True
+            )
+            return
+        self.metrics.counters["archived"] += 1
+        self._log("archive", room_id, {})
+
+    def _lifecycle(self, msg: Lifecycle) -> None:
+        if msg.kind in ("start", "recover"):
+            self.metrics.live_rooms += 1
+        elif msg.kind in ("passivate", "crash", "load_failed"):
+            self.metrics.live_rooms -= 1 if msg.kind != "load_failed" else 0
+        self.metrics.counters[f"room_{msg.kind}"] += 1
+        self._log(msg.kind, msg.room_id, msg.fields)
+
+    def _log(self, kind: str, room_id: str, fields: dict[str, Any]) -> None:
+        extra = " ".join(f"{k}={v}" for k, v in fields.items())
+        log.info("event=room.%s room=%s %s", kind, room_id, extra)
+
+    # --- the clock ----------------------------------------------------------------------------
+
+    def add_timer(self, at: float, kind: str, key: str) -> None:
+        first = self.timers[0][0] if self.timers else None
+        heapq.heappush(self.timers, (at, next(self.timer_seq), kind, key))
+        if first is None or at < first:
+            self.timer_changed.set()
+
+    async def _run_clock(self) -> None:
+        while True:
+            now = self.clock()
+            while self.timers and self.timers[0][0] <= now:
+                _, _, kind, key = heapq.heappop(self.timers)
+                self._fire(kind, key, now)
+            self.timer_changed.clear()
+            delay = self.timers[0][0] - now if self.timers else 3600.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.timer_changed.wait(), timeout=max(delay, 0.0))
+
+    def _fire(self, kind: str, key: str, now: float) -> None:
+        if kind == "wake":
+            self.tell(self.directory, Wake(key, now))
+        elif kind == "sweep":
+            self.tell(self.directory, Sweep(now))
+            self.add_timer(now + self.config.sweep_interval, "sweep", "")
+            if self.config.retention_days is not None:
+                self._spawn(self.store.apply_retention(self.config.retention_days))
+        elif kind == "archive" and not self.closing:
+            self._spawn(self._archive(key))

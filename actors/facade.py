@@ -1,0 +1,340 @@
+"""The embedding facade: `Engine` (asyncio) and `SyncEngine` (a private loop in a thread).
+
+async with Engine.open("games.db") as engine:
+    room = await engine.create_room("alice")
+    outcome = await engine.send(room.room_id, StartGame(player="alice"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import string
+import threading
+import time
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from msgspec import Struct
+from msgspec.structs import replace
+
+from actors.config import EngineConfig
+from actors.driver import Clock, Driver, decode_records
+from actors.messages import AskView, Published, Reply, Route, WatchRoom
+from actors.ratelimit import RateLimiter
+from engine.commands import Command, CreateRoom, Deal
+from engine.decider import ROOM_ID
+from engine.events import Event
+from engine.evolve import evolve
+from engine.rejections import Code, Rejection
+from engine.settings import RoomSettings
+from engine.state import RoomState
+from engine.store.sqlite import SqliteEventStore
+from engine.views import PlayerView, redact, view
+
+T = TypeVar("T")
+CODE_ALPHABET = string.ascii_uppercase + string.digits
+
+
+class Accepted(Struct, frozen=True):
+    """A command's durable outcome: its events, the first of which has `first_version`."""
+
+    room_id: str
+    events: tuple[Event, ...]
+    first_version: int
+    duplicate: bool = False
+
+    @property
+    def last_version(self) -> int:
+        return self.first_version + len(self.events) - 1
+
+
+class Update(Struct, frozen=True):
+    """What a subscriber receives: events as this player may see them, and the view after them."""
+
+    room_id: str
+    first_version: int
+    events: tuple[Event, ...]
+    view: PlayerView
+
+
+class SubscriptionLost(Exception):
+    """The subscriber fell too far behind; resubscribe from the last version it saw."""
+
+
+def new_room_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+
+
+class Engine:
+    """One embedded engine: rooms as actors over an SQLite event store."""
+
+    def __init__(self, config: EngineConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock: Clock = clock or time.time
+        self.limiter = RateLimiter(
+            config.rate_per_second, config.rate_burst, config.rate_limit_players
+        )
+        self._driver: Driver | None = None
+        self._store: SqliteEventStore | None = None
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path = "games.db",
+        config: EngineConfig | None = None,
+        clock: Clock | None = None,
+    ) -> Engine:
+        """An engine on the SQLite file `path`; use as `async with Engine.open(...) as engine`."""
+        config = replace(config or EngineConfig(), path=str(path))
+        return cls(config, clock)
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        archive = self.config.archive_path or f"{self.config.path}.archive.db"
+        self._store = await SqliteEventStore.open(
+            self.config.path, synchronous=self.config.synchronous, archive_path=archive
+        )
+        self._driver = Driver(self.config, self._store, self.clock)
+        self._driver.start()
+
+    async def close(self) -> None:
+        """Stop cleanly: in-flight commits finish, actors stop, the store closes."""
+        if self._driver is not None:
+            await self._driver.stop()
+            self._driver = None
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    @property
+    def driver(self) -> Driver:
+        if self._driver is None:
+            raise RuntimeError("the engine is not open")
+        return self._driver
+
+    @property
+    def store(self) -> SqliteEventStore:
+        if self._store is None:
+            raise RuntimeError("the engine is not open")
+        return self._store
+
+    # --- commands ------------------------------------------------------------------------------
+
+    async def create_room(
+        self,
+        host: str,
+        *,
+        settings: RoomSettings | None = None,
+        script: tuple[Deal, ...] = (),
+        seed: int | None = None,
+        room_id: str | None = None,
+        command_id: str = "",
+    ) -> Accepted | Rejection:
+        """Open a room hosted by `host`, with a fresh unique code unless `room_id` is given."""
+        for _ in range(20):
+            code = room_id or new_room_code()
+            command = CreateRoom(
+                command_id=command_id or uuid.uuid4().hex,
+                player=host,
+                room_id=code,
+                seed=seed if seed is not None else secrets.randbits(63),
+                settings=settings or self.config.room_settings,
+                script=script,
+            )
+            outcome = await self.send(code, command, rate_limited=False)
+            # A code already taken in the store is refused by that room: draw another.
+            if room_id or not (isinstance(outcome, Rejection) and outcome.code is Code.ROOM_EXISTS):
+                return outcome
+        return Rejection(Code.ROOM_EXISTS, "no free room code found")
+
+    async def send(
+        self, room_id: str, command: Command, *, rate_limited: bool = True
+    ) -> Accepted | Rejection:
+        """Apply `command` to room `room_id`: its durable events, or a typed rejection.
+
+        The engine stamps the command's time from its own clock and gives it an id if it
+        has none; resending the same `command_id` returns the original outcome.
+        """
+        now = self.clock()
+        if not ROOM_ID.fullmatch(room_id):
+            return Rejection(Code.INVALID_ROOM_ID, "a room id is 6 uppercase letters or digits")
+        if rate_limited and not self.limiter.allow((room_id, command.player), now):
+            self.driver.metrics.rejections[Code.RATE_LIMITED.value] += 1
+            return Rejection(Code.RATE_LIMITED, "too many commands; slow down")
+        command = replace(command, at=now, command_id=command.command_id or uuid.uuid4().hex)
+        started = time.perf_counter()
+        reply: Reply = await self.driver.request(lambda r: Route(r, room_id, command))
+        metrics = self.driver.metrics
+        metrics.latency.observe(time.perf_counter() - started)
+        metrics.counters["commands"] += 1
+        if isinstance(reply.outcome, Rejection):
+            metrics.rejections[reply.outcome.code.value] += 1
+            return reply.outcome
+        return Accepted(room_id, reply.outcome, reply.first_version, reply.duplicate)
+
+    async def view(self, room_id: str, player: str | None = None) -> PlayerView | Rejection:
+        """The room as `player` sees it (None: a spectator)."""
+        if not ROOM_ID.fullmatch(room_id):
+            return Rejection(Code.INVALID_ROOM_ID, "a room id is 6 uppercase letters or digits")
+        result: PlayerView | Rejection = await self.driver.request(
+            lambda r: AskView(r, room_id, player)
+        )
+        return result
+
+    async def subscribe(
+        self, room_id: str, player: str | None, from_version: int = 0, max_queue: int = 10_000
+    ) -> AsyncGenerator[Update, None]:
+        """Every event of the room after `from_version`, in order, as `player` may see it.
+
+        Starts with one catch-up update from the store, then follows live commits. A
+        subscriber more than `max_queue` commits behind gets SubscriptionLost.
+        """
+        driver = self.driver
+        queue: asyncio.Queue[Published | None] = asyncio.Queue()
+
+        def deliver(pub: Published) -> None:
+            if queue.qsize() >= max_queue:
+                queue.put_nowait(None)
+            else:
+                queue.put_nowait(pub)
+
+        listeners = driver.subscribers.setdefault(room_id, set())
+        if not listeners:
+            driver.tell(driver.directory, WatchRoom(room_id, True))
+        listeners.add(deliver)
+        try:
+            records = await self.store.read_stream(room_id)
+            state = RoomState()
+            caught_up: list[Event] = []
+            for event in decode_records(records):
+                state = evolve(state, event)
+                if state.version > from_version:
+                    caught_up.append(event)
+            seat = state.seat_of(player) if player is not None else None
+            if caught_up or state.version == from_version:
+                yield Update(
+                    room_id,
+                    from_version + 1,
+                    tuple(redact(e, seat) for e in caught_up),
+                    view(state, player),
+                )
+            while True:
+                pub = await queue.get()
+                if pub is None:
+                    raise SubscriptionLost(
+                        f"subscriber of {room_id} fell behind at v{state.version}"
+                    )
+                fresh = [
+                    (pub.first_version + i, e)
+                    for i, e in enumerate(pub.events)
+                    if pub.first_version + i > state.version
+                ]
+                if not fresh:
+                    continue
+                if fresh[0][0] != state.version + 1:
+                    raise SubscriptionLost(f"gap in {room_id} after v{state.version}")
+                for _, event in fresh:
+                    state = evolve(state, event)
+                seat = state.seat_of(player) if player is not None else None
+                yield Update(
+                    room_id,
+                    fresh[0][0],
+                    tuple(redact(e, seat) for _, e in fresh),
+                    view(state, player),
+                )
+        finally:
+            listeners.discard(deliver)
+            if not listeners and self._driver is not None:
+                driver.subscribers.pop(room_id, None)
+                driver.tell(driver.directory, WatchRoom(room_id, False))
+
+    # --- observability -------------------------------------------------------------------------
+
+    def metrics(self) -> dict[str, object]:
+        return self.driver.metrics.snapshot()
+
+    def prometheus(self) -> str:
+        return self.driver.metrics.prometheus()
+
+
+class SyncEngine:
+    """The same operations for scripts and tests: an Engine on a private loop in a thread."""
+
+    def __init__(self, config: EngineConfig, clock: Clock | None = None) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="liaptui-engine", daemon=True
+        )
+        self._thread.start()
+        self.engine = Engine(config, clock)
+        self._call(self.engine.start())
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path = "games.db",
+        config: EngineConfig | None = None,
+        clock: Clock | None = None,
+    ) -> SyncEngine:
+        return cls(replace(config or EngineConfig(), path=str(path)), clock)
+
+    def __enter__(self) -> SyncEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, awaitable: Awaitable[T]) -> T:
+        async def run() -> T:
+            return await awaitable
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
+
+    def create_room(self, host: str, **kwargs: Any) -> Accepted | Rejection:
+        return self._call(self.engine.create_room(host, **kwargs))
+
+    def send(self, room_id: str, command: Command) -> Accepted | Rejection:
+        return self._call(self.engine.send(room_id, command))
+
+    def view(self, room_id: str, player: str | None = None) -> PlayerView | Rejection:
+        return self._call(self.engine.view(room_id, player))
+
+    def subscribe(
+        self, room_id: str, player: str | None, from_version: int = 0
+    ) -> Iterator[Update]:
+        """A blocking iterator over the room's updates (closing it ends the subscription)."""
+        agen = self.engine.subscribe(room_id, player, from_version)
+        try:
+            while True:
+                try:
+                    yield self._call(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._call(agen.aclose())
+
+    def metrics(self) -> dict[str, object]:
+        return self._call(_wrap(self.engine.metrics))
+
+    def prometheus(self) -> str:
+        return self._call(_wrap(self.engine.prometheus))
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._call(self.engine.close())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+
+async def _wrap(fn: Callable[[], T]) -> T:
+    return fn()

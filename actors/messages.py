@@ -1,0 +1,255 @@
+"""Messages between the engine's actors and its driver (in-process, never serialized)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgspec import Struct
+
+from engine.commands import Command
+from engine.events import Event
+from engine.rejections import Rejection
+from engine.state import RoomState
+from engine.store import AppendRequest, AppendResult
+from engine.views import PlayerView
+
+# --- driver → directory --------------------------------------------------------------------
+
+
+class Boot(Struct):
+    """The driver starts the actor tree; `config` is an EngineConfig."""
+
+    config: Any
+
+
+class Route(Struct):
+    """A command for a room; `request` identifies the caller's future in the driver."""
+
+    request: int
+    room_id: str
+    command: Command
+
+
+class AskView(Struct):
+    request: int
+    room_id: str
+    player: str | None
+
+
+class Wake(Struct):
+    """A room's timer is due: bots may move, deadlines and pauses may fire."""
+
+    room_id: str
+    now: float
+
+
+class Sweep(Struct):
+    """Passivate rooms idle since before `now - passivate_after`."""
+
+    now: float
+
+
+class Loaded(Struct):
+    """The driver has read a room's snapshot and tail from the store."""
+
+    room_id: str
+    state: RoomState
+    recent_commands: tuple[tuple[str, int, int], ...]
+    snapshot_version: int
+    now: float
+
+
+class LoadFailed(Struct):
+    room_id: str
+    reason: str
+
+
+class WatchRoom(Struct):
+    """Someone subscribed to (or left) a room: publish its commits to the driver or not."""
+
+    room_id: str
+    watched: bool
+
+
+class MatchArchived(Struct):
+    room_id: str
+
+
+# --- directory → room ----------------------------------------------------------------------
+
+
+class RoomInit(Struct):
+    room_id: str
+    directory: Any
+    journal: Any
+    snapshotter: Any
+    archivist: Any
+    driver: Any
+    config: Any
+
+
+class Recover(Struct):
+    state: RoomState
+    recent_commands: tuple[tuple[str, int, int], ...]
+    snapshot_version: int
+    now: float
+
+
+class Deliver(Struct):
+    request: int
+    command: Command
+
+
+class ViewRequest(Struct):
+    request: int
+    player: str | None
+
+
+class Passivate(Struct):
+    pass
+
+
+class Watch(Struct):
+    watched: bool
+
+
+# --- room → directory ----------------------------------------------------------------------
+
+
+class RoomBroken(Struct):
+    """The room's handler raised, or its stream moved under it: rebuild it from the store."""
+
+    room_id: str
+    reason: str
+
+
+class RoomIdle(Struct):
+    """The room's answer to Passivate: `idle` (snapshot requested, may be stopped) or still busy."""
+
+    room_id: str
+    idle: bool
+
+
+class RoomActive(Struct):
+    room_id: str
+    now: float
+
+
+# --- room → journal → driver ----------------------------------------------------------------
+
+
+class Append(Struct):
+    room_id: str
+    request: AppendRequest
+
+
+class Flush(Struct):
+    """The journal hands a batch to the driver to commit in one transaction."""
+
+    batch: int
+    appends: list[Append]
+
+
+class Flushed(Struct):
+    """The driver's commit outcome for part of a batch (`last` ends the batch)."""
+
+    batch: int
+    outcomes: list[tuple[Append, Any]]
+    last: bool
+
+
+class Durable(Struct):
+    """Journal → room: the append is committed (`original` holds a duplicate's first events)."""
+
+    result: AppendResult
+    original: tuple[Event, ...] | None
+    now: float
+
+
+class AppendFailed(Struct):
+    """Journal → room: the append was not written; `conflict` means another writer moved ahead."""
+
+    conflict: bool
+    reason: str
+
+
+# --- to the driver ----------------------------------------------------------------------------
+
+
+class Reply(Struct):
+    """The answer to a routed command: its events (in order, with their first version) or a rejection."""
+
+    request: int
+    room_id: str
+    outcome: Rejection | tuple[Event, ...]
+    first_version: int
+    duplicate: bool = False
+    last_version: int = 0  # a duplicate answered from memory: the driver reads these versions
+
+
+class ViewReply(Struct):
+    request: int
+    view: PlayerView | Rejection
+
+
+class Published(Struct):
+    """Events of a room that are now durable, for subscribers; seats names the seated humans."""
+
+    room_id: str
+    first_version: int
+    events: tuple[Event, ...]
+    names: tuple[str | None, ...]
+
+
+class Schedule(Struct):
+    """Wake room `room_id` at `at` (the driver keeps the timer heap)."""
+
+    room_id: str
+    at: float
+
+
+class Load(Struct):
+    room_id: str
+
+
+class SaveSnapshot(Struct):
+    room_id: str
+    version: int
+    state: RoomState
+
+
+class MatchOver(Struct):
+    room_id: str
+    at: float
+
+
+class ArchiveNow(Struct):
+    room_id: str
+
+
+class Lifecycle(Struct):
+    """A structured log line and metrics update about a room (start, recover, crash, ...)."""
+
+    kind: str
+    room_id: str
+    fields: dict[str, Any]
+
+
+class ServiceInit(Struct):
+    """Directory → journal/snapshotter/archivist: where the driver is, and the configuration."""
+
+    driver: Any
+    config: Any
+
+
+class Booted(Struct):
+    """Directory → driver: the actor tree is up."""
+
+    journal: Any
+
+
+class ArchiveLater(Struct):
+    """Archivist → driver: mark the stream completed now, archive it at `at` (None: never)."""
+
+    room_id: str
+    at: float | None

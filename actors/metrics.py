@@ -1,0 +1,85 @@
+"""Counters and histograms the engine keeps, readable as a dict or in Prometheus text format."""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+
+
+class Histogram:
+    """A cumulative-bucket histogram (Prometheus style) that also answers quantiles roughly."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.total = 0.0
+        self.n = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.buckets, value)] += 1
+        self.total += value
+        self.n += 1
+
+    def quantile(self, q: float) -> float:
+        """The upper bound of the bucket holding the q-quantile (inf past the last bucket)."""
+        if not self.n:
+            return 0.0
+        rank = q * self.n
+        seen = 0
+        for bound, count in zip((*self.buckets, float("inf")), self.counts, strict=True):
+            seen += count
+            if seen >= rank:
+                return bound
+        return float("inf")
+
+
+class Metrics:
+    """Everything the engine counts: commands, rejections by code, commits, rooms, recoveries."""
+
+    def __init__(self) -> None:
+        self.counters: Counter[str] = Counter()
+        self.rejections: Counter[str] = Counter()
+        self.latency = Histogram(LATENCY_BUCKETS)
+        self.batch_size = Histogram(BATCH_BUCKETS)
+        self.commit_seconds = Histogram(LATENCY_BUCKETS)
+        self.recovery_seconds = Histogram(LATENCY_BUCKETS)
+        self.live_rooms = 0
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            **self.counters,
+            "rejections": dict(self.rejections),
+            "live_rooms": self.live_rooms,
+            "latency_p50": self.latency.quantile(0.5),
+            "latency_p99": self.latency.quantile(0.99),
+            "batch_mean": self.batch_size.total / self.batch_size.n if self.batch_size.n else 0.0,
+        }
+
+    def prometheus(self) -> str:
+        """The metrics in Prometheus text exposition format."""
+        lines: list[str] = []
+        for name, value in sorted(self.counters.items()):
+            lines += [f"# TYPE liaptui_{name}_total counter", f"liaptui_{name}_total {value}"]
+        lines.append("# TYPE liaptui_rejections_total counter")
+        lines += [
+            f'liaptui_rejections_total{{code="{c}"}} {n}'
+            for c, n in sorted(self.rejections.items())
+        ]
+        lines += ["# TYPE liaptui_live_rooms gauge", f"liaptui_live_rooms {self.live_rooms}"]
+        for name, hist in (
+            ("command_latency_seconds", self.latency),
+            ("commit_batch_size", self.batch_size),
+            ("commit_seconds", self.commit_seconds),
+            ("room_recovery_seconds", self.recovery_seconds),
+        ):
+            lines.append(f"# TYPE liaptui_{name} histogram")
+            cumulative = 0
+            for bound, count in zip((*hist.buckets, float("inf")), hist.counts, strict=True):
+                cumulative += count
+                le = "+Inf" if bound == float("inf") else repr(bound)
+                lines.append(f'liaptui_{name}_bucket{{le="{le}"}} {cumulative}')
+            lines += [f"liaptui_{name}_sum {hist.total}", f"liaptui_{name}_count {hist.n}"]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,308 @@
+"""The room actor: owns one room's state and turns its commands into durable events.
+
+One command at a time: decide → hand the events to the journal → when durable, evolve,
+reply, publish. Commands that arrive meanwhile wait in a bounded stash. The actor never
+trusts itself after a failure: it reports itself broken and the directory rebuilds it
+from the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, deque
+from typing import Any
+
+from msgspec import Struct
+from thespian.actors import Actor
+
+from actors.config import EngineConfig
+from actors.messages import (
+    Append,
+    AppendFailed,
+    Deliver,
+    Durable,
+    MatchOver,
+    Passivate,
+    Published,
+    Recover,
+    Reply,
+    RoomBroken,
+    RoomIdle,
+    RoomInit,
+    SaveSnapshot,
+    Schedule,
+    ViewReply,
+    ViewRequest,
+    Wake,
+    Watch,
+)
+from engine.bots import bot_command, ready_at, seats_to_move
+from engine.codec import encode_command, encode_event
+from engine.commands import Command, Tick
+from engine.decider import execute, next_due
+from engine.events import Event
+from engine.rejections import Code, Rejection
+from engine.state import Phase, RoomState
+from engine.store.records import AppendRequest, NewEvent
+from engine.views import view
+
+log = logging.getLogger("actors.room")
+FINISHED = (Phase.GAME_OVER, Phase.CLOSED)
+
+
+class InFlight(Struct):
+    """The command whose events are with the journal, and the state they lead to."""
+
+    request: int | None
+    command: Command
+    events: tuple[Event, ...]
+    state: RoomState
+
+
+class RoomActor(Actor):  # type: ignore[misc]
+    """One game room; addressed through the RoomDirectory by room id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.room_id = ""
+        self.state = RoomState()
+        self.ready = False
+        self.broken = False
+        self.in_flight: InFlight | None = None
+        self.stash: deque[tuple[int | None, Command]] = deque()
+        self.recent: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self.snapshot_version = 0
+        self.watched = False
+        self.now = 0.0
+        self.changed_at = 0.0
+        self.scheduled: float | None = None
+        self.config = EngineConfig()
+        self.links: RoomInit | None = None
+
+    def receiveMessage(self, msg: Any, sender: Any) -> None:
+        handler = _HANDLERS.get(type(msg))
+        if handler is None:
+            return
+        try:
+            handler(self, msg)
+        except Exception as exc:  # the room is no longer trusted: rebuild it from the store
+            log.exception("room %s handler raised", self.room_id)
+            self._break(f"{type(exc).__name__}: {exc}")
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def _init(self, msg: RoomInit) -> None:
+        self.links = msg
+        self.room_id = msg.room_id
+        self.config = msg.config
+
+    def _recover(self, msg: Recover) -> None:
+        self.state = msg.state
+        self.snapshot_version = msg.snapshot_version
+        self.now = self.changed_at = msg.now
+        for command_id, first, last in msg.recent_commands:
+            self._remember(command_id, first, last)
+        self.ready = True
+        self._plan()
+
+    def _break(self, reason: str) -> None:
+        if self.broken or self.links is None:
+            return
+        self.broken = True
+        pending = list(self.stash)
+        self.stash.clear()
+        if self.in_flight is not None:
+            pending.insert(0, (self.in_flight.request, self.in_flight.command))
+        for request, _ in pending:
+            self._reply(request, Rejection(Code.UNAVAILABLE, "the room restarted; retry"))
+        self.send(self.links.directory, RoomBroken(self.room_id, reason))
+
+    def _passivate(self, msg: Passivate) -> None:
+        assert self.links is not None
+        idle = self.in_flight is None and not self.stash and not self._has_work()
+        if (
+            idle
+            and self.state.version > self.snapshot_version
+            and self.state.phase is not Phase.NEW
+        ):
+            self.send(
+                self.links.snapshotter, SaveSnapshot(self.room_id, self.state.version, self.state)
+            )
+        self.send(self.links.directory, RoomIdle(self.room_id, idle))
+
+    def _has_work(self) -> bool:
+        return bool(seats_to_move(self.state)) or next_due(self.state) is not None
+
+    # --- commands ------------------------------------------------------------------------
+
+    def _deliver(self, msg: Deliver) -> None:
+        self.now = max(self.now, msg.command.at)
+        self._submit(msg.request, msg.command)
+
+    def _submit(self, request: int | None, command: Command) -> None:
+        if self.broken:
+            self._reply(request, Rejection(Code.UNAVAILABLE, "the room is restarting; retry"))
+        elif self.in_flight is not None or not self.ready:
+            if len(self.stash) >= self.config.stash_limit:
+                self._reply(request, Rejection(Code.OVERLOADED, "too many commands for this room"))
+            else:
+                self.stash.append((request, command))
+        else:
+            self._run(request, command)
+
+    def _run(self, request: int | None, command: Command) -> None:
+        assert self.links is not None
+        seen = self.recent.get(command.command_id) if request is not None else None
+        if seen is not None and request is not None:
+            reply = Reply(request, self.room_id, (), seen[0], duplicate=True, last_version=seen[1])
+            self.send(self.links.driver, reply)
+            return self._next()
+        result = execute(self.state, command)
+        if isinstance(result, Rejection):
+            self._reply(request, result)
+            return self._next()
+        events, new_state = result
+        if not events:
+            self._reply(request, ())
+            return self._next()
+        stored = tuple(NewEvent(*encode_event(e)) for e in events)
+        self.in_flight = InFlight(request, command, tuple(events), new_state)
+        append = AppendRequest(
+            stream_id=self.room_id,
+            expected_version=self.state.version,
+            events=stored,
+            command_id=command.command_id,
+            command=encode_command(command),
+            command_at=command.at,
+        )
+        self.send(self.links.journal, Append(self.room_id, append))
+
+    def _durable(self, msg: Durable) -> None:
+        assert self.links is not None and self.in_flight is not None
+        flight, self.in_flight = self.in_flight, None
+        result = msg.result
+        if result.duplicate:
+            # Applied before (e.g. a retry after a restart): the original outcome stands.
+            self._reply(flight.request, msg.original or (), result.first_version, duplicate=True)
+            return self._next()
+        was_finished = self.state.phase in FINISHED
+        self.state = flight.state
+        self.now = max(self.now, msg.now)
+        self.changed_at = self.now
+        self._remember(flight.command.command_id, result.first_version, result.last_version)
+        self._reply(flight.request, flight.events, result.first_version)
+        if self.watched:
+            names = tuple(s.name if s.is_human else None for s in self.state.seats)
+            self.send(
+                self.links.driver,
+                Published(self.room_id, result.first_version, flight.events, names),
+            )
+        if self.state.version - self.snapshot_version >= self.config.snapshot_every:
+            self.snapshot_version = self.state.version
+            self.send(
+                self.links.snapshotter, SaveSnapshot(self.room_id, self.state.version, self.state)
+            )
+        if self.state.phase in FINISHED and not was_finished:
+            self.send(self.links.archivist, MatchOver(self.room_id, flight.command.at))
+        self._next()
+
+    def _append_failed(self, msg: AppendFailed) -> None:
+        assert self.in_flight is not None
+        flight, self.in_flight = self.in_flight, None
+        if msg.conflict:
+            self._reply(flight.request, Rejection(Code.CONFLICT, msg.reason))
+            return self._break(f"stream moved: {msg.reason}")
+        self._reply(flight.request, Rejection(Code.UNAVAILABLE, msg.reason))
+        self._next()
+
+    def _remember(self, command_id: str, first: int, last: int) -> None:
+        self.recent[command_id] = (first, last)
+        while len(self.recent) > self.config.dedupe_window:
+            self.recent.popitem(last=False)
+
+    def _reply(
+        self,
+        request: int | None,
+        outcome: Rejection | tuple[Event, ...],
+        first_version: int = 0,
+        duplicate: bool = False,
+    ) -> None:
+        if request is not None and self.links is not None:
+            first = first_version or self.state.version + 1
+            self.send(self.links.driver, Reply(request, self.room_id, outcome, first, duplicate))
+
+    # --- what next: stashed commands, bots, timers ----------------------------------------
+
+    def _next(self) -> None:
+        if self.in_flight is not None or self.broken:
+            return
+        if self.stash:
+            request, command = self.stash.popleft()
+            return self._run(request, command)
+        self._plan()
+
+    def _plan(self) -> None:
+        """Move a bot now if one is due, else ask the driver to wake us when something is."""
+        if not self.ready or self.in_flight is not None:
+            return
+        wake = self._bot_time()
+        if wake is not None and wake <= self.now:
+            return self._bot_move()
+        due = next_due(self.state)
+        if due is not None and due <= self.now:
+            return self._run(
+                None, Tick(command_id=f"tick:{self.state.version}", player="", at=self.now)
+            )
+        times = [t for t in (wake, due) if t is not None]
+        if times:
+            self._schedule(min(times))
+
+    def _bot_time(self) -> float | None:
+        if not seats_to_move(self.state):
+            return None
+        # A bot "thinks" for bot_delay after the room last changed, and waits out trick displays.
+        return max(self.changed_at + self.config.bot_delay, ready_at(self.state))
+
+    def _bot_move(self) -> None:
+        seat = seats_to_move(self.state)[0]
+        command = bot_command(self.state, seat, self.now, f"bot:{self.state.version}:{seat}")
+        self._run(None, command)
+
+    def _schedule(self, at: float) -> None:
+        assert self.links is not None
+        if self.scheduled is not None and self.scheduled <= at and self.scheduled >= self.now:
+            return
+        self.scheduled = at
+        self.send(self.links.driver, Schedule(self.room_id, at))
+
+    def _wake(self, msg: Wake) -> None:
+        self.now = max(self.now, msg.now)
+        if self.scheduled is not None and self.scheduled <= self.now:
+            self.scheduled = None
+        self._next()
+
+    # --- views and subscriptions -----------------------------------------------------------
+
+    def _view(self, msg: ViewRequest) -> None:
+        assert self.links is not None
+        if self.state.phase is Phase.NEW:
+            outcome: Any = Rejection(Code.ROOM_NOT_FOUND, "this room does not exist")
+        else:
+            outcome = view(self.state, msg.player)
+        self.send(self.links.driver, ViewReply(msg.request, outcome))
+
+    def _watch(self, msg: Watch) -> None:
+        self.watched = msg.watched
+
+
+_HANDLERS: dict[type, Any] = {
+    RoomInit: RoomActor._init,
+    Recover: RoomActor._recover,
+    Deliver: RoomActor._deliver,
+    Durable: RoomActor._durable,
+    AppendFailed: RoomActor._append_failed,
+    Wake: RoomActor._wake,
+    Passivate: RoomActor._passivate,
+    ViewRequest: RoomActor._view,
+    Watch: RoomActor._watch,
+}
