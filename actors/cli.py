@@ -1,41 +1,150 @@
-"""`liaptui`: the engine's command line (the main job is `liaptui simulate`)."""
+"""`liaptui`: the engine's command line. The main job is `liaptui simulate`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from engine.simulation import run_match
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from actors.config import EngineConfig
+from actors.facade import Accepted, Engine
+from engine.commands import Disconnect, StartGame
+from engine.rejections import Rejection
+from engine.state import Phase
+from engine.views import PlayerView
 
 
-def simulate(rooms: int, seed: int) -> None:
+class SimulationFailed(RuntimeError):
+    pass
+
+
+def _size(path: str) -> int:
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+
+
+async def simulate(rooms: int, db: str, seed: int, console: Console) -> int:
+    """Play `rooms` 4-bot matches concurrently through the full engine and print a summary."""
+    config = EngineConfig.fast(db, archive_after=0.0, sweep_interval=1.0)
     started = time.perf_counter()
-    commands = events = 0
-    wins = [0, 0, 0, 0]
-    for n in range(rooms):
-        record = run_match(seed + n, room_id=f"SIM{n:03d}"[:6])
-        commands += len(record.commands)
-        events += len(record.events)
-        for w in record.state.winners:
-            wins[w] += 1
-    elapsed = time.perf_counter() - started
-    print(f"matches   {rooms}")
-    print(f"commands  {commands}")
-    print(f"events    {events}")
-    print(f"wall      {elapsed:.2f} s ({rooms / elapsed:.0f} matches/s, pure core)")
-    print("wins by seat  " + "  ".join(f"P{i + 1}:{w}" for i, w in enumerate(wins)))
+    async with Engine.open(db, config) as engine:
+        room_ids: list[str] = []
+        for n in range(rooms):
+            host = f"host-{seed}-{n}"
+            created = await engine.create_room(host, seed=seed * 1_000_003 + n)
+            if not isinstance(created, Accepted):
+                raise SimulationFailed(f"create_room refused: {created}")
+            room_ids.append(created.room_id)
+            for command in (StartGame(player=host), Disconnect(player=host)):
+                outcome = await engine.send(created.room_id, command, rate_limited=False)
+                if isinstance(outcome, Rejection):
+                    raise SimulationFailed(f"{type(command).__name__} refused: {outcome}")
+        finished = 0
+        columns = (TextColumn("matches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
+            task = progress.add_task("play", total=rooms)
+            while finished < rooms:
+                await asyncio.sleep(0.1)
+                finished = int(str(engine.metrics().get("matches_completed", 0)))
+                progress.update(task, completed=finished)
+        # Archival runs right after each match ends; wait for the last ones to land.
+        for _ in range(200):
+            if int(str(engine.metrics().get("archived", 0))) >= rooms:
+                break
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        views: list[PlayerView] = []
+        for room_id in room_ids:
+            seen = await engine.view(room_id)
+            if isinstance(seen, Rejection) or seen.phase is not Phase.GAME_OVER:
+                raise SimulationFailed(f"room {room_id} did not finish: {seen}")
+            views.append(seen)
+        metrics = engine.driver.metrics
+        position = await engine.store.last_position()
+        commits = metrics.counters["commits"]
+        durable = metrics.durable_latency
+    archive = f"{db}.archive.db"
+    _summary(
+        console,
+        rooms,
+        views,
+        durable.n,
+        position,
+        commits,
+        elapsed,
+        durable.quantile(0.5),
+        durable.quantile(0.99),
+        db,
+        archive,
+    )
+    return 0
+
+
+def _summary(
+    console: Console,
+    rooms: int,
+    views: list[PlayerView],
+    commands: int,
+    events: int,
+    commits: int,
+    elapsed: float,
+    p50: float,
+    p99: float,
+    db: str,
+    archive: str,
+) -> None:
+    table = Table(title="liaptui simulate", show_header=False)
+    table.add_row("matches", f"{rooms}")
+    table.add_row("commands (durable)", f"{commands}")
+    table.add_row("events", f"{events}")
+    table.add_row(
+        "commits (group)", f"{commits} (mean {commands / max(commits, 1):.1f} commands each)"
+    )
+    table.add_row("durable commands/s", f"{commands / elapsed:,.0f}")
+    table.add_row("command latency p50 / p99", f"{p50 * 1000:.2f} ms / {p99 * 1000:.2f} ms")
+    table.add_row("wall time", f"{elapsed:.1f} s")
+    table.add_row("database", f"{db} ({_size(db) / 1e6:.1f} MB)")
+    table.add_row("archive", f"{archive} ({_size(archive) / 1e6:.1f} MB)")
+    console.print(table)
+    totals: dict[str, list[int]] = {}
+    for v in views:
+        for s in v.seats:
+            if s.name is not None:
+                wins, points = totals.setdefault(s.name, [0, 0])
+                totals[s.name] = [wins + (s.seat in v.winners), points + s.score]
+    top = Table(title="leaderboard (top 5 by wins)")
+    for column in ("player", "wins", "points"):
+        top.add_column(column)
+    for name, (wins, points) in sorted(
+        totals.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0])
+    )[:5]:
+        top.add_row(name, str(wins), str(points))
+    console.print(top)
+    console.print(f"open a match:  replay-tool --db {db} show {views[0].room_id}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="liaptui", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sim = sub.add_parser("simulate", help="play 4-bot matches and print a summary")
-    sim.add_argument("--rooms", type=int, default=100)
+    sim = sub.add_parser("simulate", help="play 4-bot matches through the full engine")
+    sim.add_argument("--rooms", type=int, default=200, help="matches played concurrently")
+    sim.add_argument("--db", default="games.db", help="SQLite event store file")
     sim.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     if args.command == "simulate":
-        simulate(args.rooms, args.seed)
+        Path(args.db).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            sys.exit(asyncio.run(simulate(args.rooms, args.db, args.seed, Console())))
+        except SimulationFailed as exc:
+            print(f"liaptui: {exc}", file=sys.stderr)
+            sys.exit(1)
 
 
 if __name__ == "__main__":

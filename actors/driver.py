@@ -193,6 +193,9 @@ class Driver:
             self.metrics.batch_size.observe(len(requests))
             self.metrics.counters["commits"] += 1
             now = self.clock()
+            durable_at = time.perf_counter()
+            for append in flush.appends:
+                self.metrics.durable_latency.observe(durable_at - append.queued_at)
             outcomes: list[tuple[Any, Any]] = []
             for append, result in zip(flush.appends, results, strict=True):
                 if isinstance(result, AppendResult):

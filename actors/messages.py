@@ -141,6 +141,7 @@ class RoomActive(Struct):
 class Append(Struct):
     room_id: str
     request: AppendRequest
+    queued_at: float  # perf_counter() when the room decided: for durable-latency figures
 
 
 class Flush(Struct):

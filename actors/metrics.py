@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import random
 from collections import Counter
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -10,30 +11,36 @@ BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 
 
 class Histogram:
-    """A cumulative-bucket histogram (Prometheus style) that also answers quantiles roughly."""
+    """A cumulative-bucket histogram (Prometheus style) plus a bounded uniform sample for quantiles."""
+
+    SAMPLE = 100_000
 
     def __init__(self, buckets: tuple[float, ...]) -> None:
         self.buckets = buckets
         self.counts = [0] * (len(buckets) + 1)
         self.total = 0.0
         self.n = 0
+        self.sample: list[float] = []
+        self._rng = random.Random(0)
 
     def observe(self, value: float) -> None:
         self.counts[bisect.bisect_left(self.buckets, value)] += 1
         self.total += value
         self.n += 1
+        if len(self.sample) < self.SAMPLE:
+            self.sample.append(value)
+        else:
+            # Reservoir sampling keeps every observation equally likely to be in the sample.
+            slot = self._rng.randrange(self.n)
+            if slot < self.SAMPLE:
+                self.sample[slot] = value
 
     def quantile(self, q: float) -> float:
-        """The upper bound of the bucket holding the q-quantile (inf past the last bucket)."""
-        if not self.n:
+        """The q-quantile of the observations (from the sample once there are very many)."""
+        if not self.sample:
             return 0.0
-        rank = q * self.n
-        seen = 0
-        for bound, count in zip((*self.buckets, float("inf")), self.counts, strict=True):
-            seen += count
-            if seen >= rank:
-                return bound
-        return float("inf")
+        ordered = sorted(self.sample)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class Metrics:
@@ -43,6 +50,7 @@ class Metrics:
         self.counters: Counter[str] = Counter()
         self.rejections: Counter[str] = Counter()
         self.latency = Histogram(LATENCY_BUCKETS)
+        self.durable_latency = Histogram(LATENCY_BUCKETS)
         self.batch_size = Histogram(BATCH_BUCKETS)
         self.commit_seconds = Histogram(LATENCY_BUCKETS)
         self.recovery_seconds = Histogram(LATENCY_BUCKETS)
@@ -55,6 +63,8 @@ class Metrics:
             "live_rooms": self.live_rooms,
             "latency_p50": self.latency.quantile(0.5),
             "latency_p99": self.latency.quantile(0.99),
+            "durable_p50": self.durable_latency.quantile(0.5),
+            "durable_p99": self.durable_latency.quantile(0.99),
             "batch_mean": self.batch_size.total / self.batch_size.n if self.batch_size.n else 0.0,
         }
 
@@ -71,6 +81,7 @@ class Metrics:
         lines += ["# TYPE liaptui_live_rooms gauge", f"liaptui_live_rooms {self.live_rooms}"]
         for name, hist in (
             ("command_latency_seconds", self.latency),
+            ("durable_latency_seconds", self.durable_latency),
             ("commit_batch_size", self.batch_size),
             ("commit_seconds", self.commit_seconds),
             ("room_recovery_seconds", self.recovery_seconds),

@@ -9,6 +9,7 @@ from the store.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -175,7 +176,7 @@ class RoomActor(Actor):  # type: ignore[misc]
             command=encode_command(command),
             command_at=command.at,
         )
-        self.send(self.links.journal, Append(self.room_id, append))
+        self.send(self.links.journal, Append(self.room_id, append, time.perf_counter()))
 
     def _durable(self, msg: Durable) -> None:
         assert self.links is not None and self.in_flight is not None

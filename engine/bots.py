@@ -92,7 +92,7 @@ def choose_play(state: RoomState, seat: int) -> tuple[Piece, ...]:
     need = _need(state, seat)
     if not state.plays:
         if need <= 0:
-            return (min(hand, key=lambda p: (POINTS[p], p.value)),)
+            return (min(hand, key=POINTS.__getitem__),)
         fitting = [p for p in valid_plays(hand) if len(p) <= need] or [
             (max(hand, key=lambda p: POINTS[p]),)
         ]
@@ -112,7 +112,7 @@ def choose_play(state: RoomState, seat: int) -> tuple[Piece, ...]:
 
 def _dump(hand: tuple[Piece, ...], count: int, best: tuple[PlayType, int]) -> tuple[Piece, ...]:
     """The cheapest `count` pieces that do not take the trick (when possible)."""
-    lowest = tuple(sorted(hand, key=lambda p: (POINTS[p], p.value))[:count])
+    lowest = tuple(sorted(hand, key=POINTS.__getitem__)[:count])
     if not takes_over(best, lowest):
         return lowest
     safe = [c for c in combinations(hand, count) if not takes_over(best, c)]

@@ -10,8 +10,11 @@ from engine.pieces import DECK, HAND_SIZE, POINTS, SEATS, Piece
 
 
 def hand_order(hand: list[Piece] | tuple[Piece, ...]) -> tuple[Piece, ...]:
-    """A hand sorted strongest first, so that hand indices are stable and readable."""
-    return tuple(sorted(hand, key=lambda p: (-POINTS[p], p.value)))
+    """A hand sorted strongest first, so that hand indices are stable and readable.
+
+    Every kind has its own point value, so sorting by points orders kinds completely.
+    """
+    return tuple(sorted(hand, key=lambda p: -POINTS[p]))
 
 
 def shuffled_deal(seed: int, deal_number: int) -> Deal:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -106,9 +105,12 @@ def hand_points(hand: Iterable[Piece]) -> int:
 
 def contains(hand: Iterable[Piece], pieces: Iterable[Piece]) -> bool:
     """True when `pieces` (as a multiset) can be taken from `hand`."""
-    need = Counter(pieces)
-    have = Counter(hand)
-    return all(have[p] >= n for p, n in need.items())
+    rest = list(hand)
+    for p in pieces:
+        if p not in rest:
+            return False
+        rest.remove(p)
+    return True
 
 
 def remove(hand: tuple[Piece, ...], pieces: Iterable[Piece]) -> tuple[Piece, ...]:

@@ -39,6 +39,7 @@ _SOLDIER_SETS = {
     5: PlayType.FIVE_OF_A_KIND,
 }
 _GROUP_OF: dict[Name, tuple[Name, Name, Name]] = {n: g for g in STRAIGHT_GROUPS for n in g}
+_COLOURS = tuple(Colour)
 
 
 def classify(pieces: Sequence[Piece]) -> PlayType:
@@ -48,7 +49,15 @@ def classify(pieces: Sequence[Piece]) -> PlayType:
 
 def evaluate(pieces: Sequence[Piece]) -> tuple[PlayType, int]:
     """The play type and value of `pieces`; INVALID plays are worth 0."""
-    return _evaluate_sorted(tuple(sorted(pieces)))
+    key = tuple(pieces)
+    known = _EVALUATED.get(key)
+    if known is None:
+        # Bounded by the number of distinct piece tuples of up to 8 pieces seen in practice.
+        known = _EVALUATED[key] = _evaluate_sorted(tuple(sorted(key)))
+    return known
+
+
+_EVALUATED: dict[tuple[Piece, ...], tuple[PlayType, int]] = {}
 
 
 @lru_cache(maxsize=4096)
@@ -100,12 +109,17 @@ def takes_over(best: tuple[PlayType, int], challenger: Sequence[Piece]) -> bool:
     return play_type is best[0] and play_type is not PlayType.INVALID and value > best[1]
 
 
-def valid_plays(hand: Iterable[Piece]) -> list[tuple[Piece, ...]]:
+def valid_plays(hand: Iterable[Piece]) -> tuple[tuple[Piece, ...], ...]:
     """Every distinct valid play that can be made from `hand` (as sorted piece tuples)."""
+    return _valid_plays(tuple(sorted(hand)))
+
+
+@lru_cache(maxsize=65536)
+def _valid_plays(hand: tuple[Piece, ...]) -> tuple[tuple[Piece, ...], ...]:
     have = Counter(hand)
     plays: list[tuple[Piece, ...]] = [(p,) for p in sorted(have)]
     plays += [(p, p) for p in sorted(have) if have[p] >= 2]
-    for colour in Colour:
+    for colour in _COLOURS:
         soldier = PIECE_OF[(Name.SOLDIER, colour)]
         plays += [(soldier,) * k for k in (3, 4, 5) if have[soldier] >= k]
         for group in STRAIGHT_GROUPS:
@@ -123,4 +137,4 @@ def valid_plays(hand: Iterable[Piece]) -> list[tuple[Piece, ...]]:
             ]
             if len(doubled) == 3 and group[0] is Name.CHARIOT:
                 plays.append(tuple(sorted(kinds * 2)))
-    return plays
+    return tuple(plays)
