@@ -91,6 +91,18 @@ class Driver:
         self.tell(self.directory, Boot(self.config))
         self.clock_task = asyncio.get_running_loop().create_task(self._run_clock())
         self.add_timer(self.clock() + self.config.sweep_interval, "sweep", "")
+        self._spawn(self._resume_active())
+
+    async def _resume_active(self) -> None:
+        """Wake every room whose match was still going when the engine last stopped."""
+        offset = 0
+        while not self.closing:
+            page = await self.store.list_streams(status="active", limit=500, offset=offset)
+            for info in page:
+                self.tell(self.directory, Wake(info.stream_id, self.clock()))
+            if len(page) < 500:
+                return
+            offset += len(page)
 
     async def stop(self) -> None:
         """Finish in-flight commits and I/O, then stop the actors; nothing acknowledged is lost."""
@@ -238,12 +250,18 @@ class Driver:
         started = time.perf_counter()
         try:
             state, snapshot_version = await self._recover_state(room_id)
+            # The room answers retries of its latest commands from memory, as before the restart.
+            commands = await self.store.read_commands(room_id) if state.version else []
         except Exception as exc:  # a store or decoding failure: the room stays unavailable
             log.exception("room %s could not be loaded", room_id)
             self.tell(self.directory, LoadFailed(room_id, f"{type(exc).__name__}: {exc}"))
             return
+        recent = tuple(
+            (c.command_id, c.first_version, c.last_version)
+            for c in commands[-self.config.dedupe_window :]
+        )
         self.metrics.recovery_seconds.observe(time.perf_counter() - started)
-        self.tell(self.directory, Loaded(room_id, state, (), snapshot_version, self.clock()))
+        self.tell(self.directory, Loaded(room_id, state, recent, snapshot_version, self.clock()))
 
     async def _recover_state(self, room_id: str) -> tuple[RoomState, int]:
         """The latest snapshot (if usable) plus the tail of the stream."""
@@ -269,6 +287,9 @@ class Driver:
 
     async def _complete(self, msg: ArchiveLater) -> None:
         try:
+            info = await self.store.stream_info(msg.room_id)
+            if info is None or info.status != "active":
+                return  # already completed (and perhaps archived) before a restart
             await self.store.set_status(msg.room_id, "completed")
         except StoreError:
             log.warning("could not mark %s completed", msg.room_id, exc_info=True)

@@ -98,12 +98,18 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.config = msg.config
 
     def _recover(self, msg: Recover) -> None:
+        assert self.links is not None
         self.state = msg.state
         self.snapshot_version = msg.snapshot_version
         self.now = self.changed_at = msg.now
         for command_id, first, last in msg.recent_commands:
             self._remember(command_id, first, last)
         self.ready = True
+        if self.state.phase in FINISHED:
+            # Completion may not have been recorded before a crash; marking it again is harmless.
+            self.send(
+                self.links.archivist, MatchOver(self.room_id, self.state.ended_at or self.now)
+            )
         self._plan()
 
     def _break(self, reason: str) -> None:

@@ -1,0 +1,52 @@
+"""Helpers for tests that run the real engine (thespian actors, SQLite files)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from actors.config import EngineConfig
+from actors.facade import Accepted, Engine
+from engine.commands import Disconnect, StartGame
+from engine.rejections import Rejection
+from engine.state import Phase
+from engine.views import PlayerView
+
+
+def fast_config(tmp_path: Path, **changes: object) -> EngineConfig:
+    return EngineConfig.fast(str(tmp_path / "games.db"), **changes)
+
+
+async def start_bot_match(engine: Engine, host: str, seed: int) -> str:
+    """Create a room, start it and leave it to the bots; returns the room id."""
+    created = await engine.create_room(host, seed=seed)
+    assert isinstance(created, Accepted), created
+    for command in (StartGame(player=host), Disconnect(player=host)):
+        outcome = await engine.send(created.room_id, command, rate_limited=False)
+        assert isinstance(outcome, Accepted), outcome
+    return created.room_id
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.02)
+
+
+async def wait_for_game_over(
+    engine: Engine, room_ids: list[str], timeout: float = 120.0
+) -> list[PlayerView]:
+    async def all_over() -> bool:
+        for room_id in room_ids:
+            seen = await engine.view(room_id)
+            if isinstance(seen, Rejection) or seen.phase is not Phase.GAME_OVER:
+                return False
+        return True
+
+    await wait_until(all_over, timeout)
+    views = [await engine.view(r) for r in room_ids]
+    return [v for v in views if not isinstance(v, Rejection)]

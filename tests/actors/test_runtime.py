@@ -1,0 +1,219 @@
+"""Room actor behaviours: restarts, passivation, idempotency, subscriptions, seats, views."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import actors.room
+from actors.facade import Accepted, Engine, Update
+from engine.commands import AddBot, Declare, JoinRoom, Play, RemovePlayer, StartGame
+from engine.events import HandsDealt
+from engine.rejections import Code, Rejection
+from engine.state import Phase
+from tests.actors.conftest import fast_config, start_bot_match, wait_for_game_over, wait_until
+
+
+def test_a_room_whose_handler_raises_is_rebuilt_and_its_match_finishes_without_lost_or_doubled_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_execute = actors.room.execute
+    calls = {"n": 0}
+
+    def flaky_execute(state: Any, command: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] in (40, 41, 200):
+            raise RuntimeError("injected fault")
+        return real_execute(state, command)
+
+    monkeypatch.setattr(actors.room, "execute", flaky_execute)
+
+    async def scenario() -> None:
+        async with Engine.open(
+            tmp_path / "games.db", fast_config(tmp_path, archive_after=None)
+        ) as engine:
+            room = await start_bot_match(engine, "host", seed=3)
+            await wait_for_game_over(engine, [room])
+            assert engine.metrics()["room_crash"] == 3
+            records = await engine.store.read_stream(room)
+            assert [r.version for r in records] == list(range(1, len(records) + 1))
+            commands = await engine.store.read_commands(room)
+            ids = [c.command_id for c in commands]
+            assert len(ids) == len(set(ids))
+
+    asyncio.run(scenario())
+
+
+def test_a_passivated_room_reactivates_with_identical_state(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = fast_config(tmp_path, passivate_after=0.2, sweep_interval=0.05, snapshot_every=1)
+        async with Engine.open(tmp_path / "games.db", config) as engine:
+            created = await engine.create_room("alice", seed=1)
+            assert isinstance(created, Accepted)
+            room = created.room_id
+            assert isinstance(
+                await engine.send(room, RemovePlayer(player="alice", seat=2)), Accepted
+            )
+            before = await engine.view(room, "alice")
+
+            async def passivated() -> bool:
+                return engine.metrics().get("room_passivate", 0) == 1
+
+            await wait_until(passivated, timeout=10)
+            assert engine.metrics()["live_rooms"] == 0
+            after = await engine.view(room, "alice")
+            assert after == before
+            assert engine.metrics()["room_recover"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_duplicate_command_id_is_applied_once_and_answers_the_original_outcome(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with Engine.open(tmp_path / "games.db", fast_config(tmp_path)) as engine:
+            created = await engine.create_room("alice", seed=1)
+            assert isinstance(created, Accepted)
+            room = created.room_id
+            first = await engine.send(
+                room, RemovePlayer(player="alice", seat=3, command_id="kick-1")
+            )
+            again = await engine.send(
+                room, RemovePlayer(player="alice", seat=3, command_id="kick-1")
+            )
+            assert isinstance(first, Accepted) and isinstance(again, Accepted)
+            assert again.duplicate and again.events == first.events
+            assert again.first_version == first.first_version
+            records = await engine.store.read_stream(room)
+            assert [r.type for r in records].count("PlayerRemoved") == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_command_id_retried_after_a_restart_is_not_applied_twice(tmp_path: Path) -> None:
+    async def first_run() -> str:
+        async with Engine.open(tmp_path / "games.db", fast_config(tmp_path)) as engine:
+            created = await engine.create_room("alice", seed=1)
+            assert isinstance(created, Accepted)
+            outcome = await engine.send(
+                created.room_id, RemovePlayer(player="alice", seat=1, command_id="k")
+            )
+            assert isinstance(outcome, Accepted)
+            return created.room_id
+
+    async def second_run(room: str) -> None:
+        async with Engine.open(tmp_path / "games.db", fast_config(tmp_path)) as engine:
+            retry = await engine.send(room, RemovePlayer(player="alice", seat=1, command_id="k"))
+            # The seat is already empty, so deciding again would be refused: the original stands.
+            assert isinstance(retry, Accepted) and retry.duplicate
+            records = await engine.store.read_stream(room)
+            assert [r.type for r in records].count("PlayerRemoved") == 1
+
+    room = asyncio.run(first_run())
+    asyncio.run(second_run(room))
+
+
+async def _collect(
+    engine: Engine, room: str, player: str | None, from_version: int, until_over: bool
+) -> list[Update]:
+    updates: list[Update] = []
+    async for update in engine.subscribe(room, player, from_version):
+        updates.append(update)
+        if not until_over or update.view.phase is Phase.GAME_OVER:
+            break
+    return updates
+
+
+def test_subscriptions_deliver_every_event_once_in_order_and_catch_up_from_a_version(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with Engine.open(
+            tmp_path / "games.db", fast_config(tmp_path, bot_delay=0.001)
+        ) as engine:
+            created = await engine.create_room("alice", seed=9)
+            assert isinstance(created, Accepted)
+            room = created.room_id
+            live = asyncio.create_task(_collect(engine, room, None, 0, until_over=True))
+            await asyncio.sleep(0.05)
+            await start_game_and_leave(engine, room)
+            updates = await asyncio.wait_for(live, timeout=60)
+            versions = [u.first_version + i for u in updates for i in range(len(u.events))]
+            records = await engine.store.read_stream(room)
+            assert versions == [r.version for r in records]
+            late = await _collect(engine, room, None, 10, until_over=False)
+            assert late[0].first_version == 11
+            assert [type(e).__name__ for e in late[0].events] == [r.type for r in records[10:]]
+
+    asyncio.run(scenario())
+
+
+async def start_game_and_leave(engine: Engine, room: str) -> None:
+    from engine.commands import Disconnect
+
+    for command in (StartGame(player="alice"), Disconnect(player="alice")):
+        assert isinstance(await engine.send(room, command), Accepted)
+
+
+def test_a_player_cannot_act_for_another_seat_and_views_hide_other_hands(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = fast_config(tmp_path, bot_delay=30.0)  # bots wait, so the humans are asked
+        async with Engine.open(tmp_path / "games.db", config) as engine:
+            created = await engine.create_room("alice", seed=4)
+            assert isinstance(created, Accepted)
+            room = created.room_id
+            assert isinstance(
+                await engine.send(room, RemovePlayer(player="alice", seat=1)), Accepted
+            )
+            assert isinstance(await engine.send(room, JoinRoom(player="bob")), Accepted)
+            refused = await engine.send(room, AddBot(player="bob", seat=1))
+            assert (
+                isinstance(refused, Rejection)
+                and refused.code is Code.SEAT_OCCUPIED
+                or refused.code is Code.NOT_HOST
+            )  # type: ignore[union-attr]
+            started = await engine.send(room, StartGame(player="alice"))
+            assert isinstance(started, Accepted)
+            alice = await engine.view(room, "alice")
+            bob = await engine.view(room, "bob")
+            assert not isinstance(alice, Rejection) and not isinstance(bob, Rejection)
+            dealt = [e for e in started.events if isinstance(e, HandsDealt)][-1]
+            assert alice.hand == dealt.hands[0] and bob.hand == dealt.hands[1]
+            assert all(s.hand_size == 8 for s in alice.seats)
+            # Bob may never declare or play for alice's seat, whoever's turn it is.
+            for command in (Declare(player="bob", piles=1), Play(player="bob", indices=(0,))):
+                outcome = await engine.send(room, command)
+                if alice.turn == 0 or alice.phase is not Phase.DECLARATION:
+                    assert isinstance(outcome, Rejection)
+            bot_as_alice = await engine.send(room, Declare(player="Bot 1", piles=1))
+            assert isinstance(bot_as_alice, Rejection) and bot_as_alice.code is Code.NOT_IN_ROOM
+            async for update in engine.subscribe(room, "bob"):
+                hands = [e.hands for e in update.events if isinstance(e, HandsDealt)]
+                assert hands and all(
+                    h[0] == () and h[2] == () and h[3] == () and len(h[1]) == 8 for h in hands
+                )
+                break
+
+    asyncio.run(scenario())
+
+
+def test_commands_beyond_the_rate_limit_are_refused_with_a_typed_rejection(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = fast_config(tmp_path, rate_per_second=1.0, rate_burst=3.0)
+        async with Engine.open(tmp_path / "games.db", config) as engine:
+            created = await engine.create_room("alice", seed=1)
+            assert isinstance(created, Accepted)
+            outcomes = [
+                await engine.send(created.room_id, JoinRoom(player="alice")) for _ in range(6)
+            ]
+            limited = [
+                o for o in outcomes if isinstance(o, Rejection) and o.code is Code.RATE_LIMITED
+            ]
+            assert len(limited) == 3
+            assert 'code="rate_limited"' in engine.prometheus()
+
+    asyncio.run(scenario())
