@@ -26,6 +26,7 @@ from actors.messages import (
     Loaded,
     LoadFailed,
     Passivate,
+    Quiesce,
     Recover,
     Reply,
     RoomBroken,
@@ -97,6 +98,9 @@ class RoomDirectory(Actor):  # type: ignore[misc]
             self._sweep(msg.now)
         elif kind is WatchRoom:
             self._watch(msg)
+        elif kind is Quiesce:
+            for entry in self.rooms.values():
+                self._deliver(entry, msg)
         elif kind is Boot:
             self._boot(msg, sender)
         elif isinstance(msg, PoisonMessage):

@@ -34,6 +34,7 @@ from actors.messages import (
     Loaded,
     LoadFailed,
     Published,
+    Quiesce,
     Reply,
     SaveSnapshot,
     Schedule,
@@ -107,9 +108,9 @@ class Driver:
     async def stop(self) -> None:
         """Finish in-flight commits and I/O, then stop the actors; nothing acknowledged is lost."""
         self.closing = True
-        for _ in range(100):
-            if not self.tasks and self.commits_idle.is_set():
-                break
+        self.tell(self.directory, Quiesce())
+        # Commands already with the rooms still finish; nothing new starts by itself.
+        while self.tasks or not self.commits_idle.is_set():
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
             await self.commits_idle.wait()
         if self.clock_task is not None:

@@ -165,6 +165,8 @@ class Engine:
         has none; resending the same `command_id` returns the original outcome.
         """
         now = self.clock()
+        if self._driver is None or self._driver.closing:
+            return Rejection(Code.UNAVAILABLE, "the engine is not open")
         if not ROOM_ID.fullmatch(room_id):
             return Rejection(Code.INVALID_ROOM_ID, "a room id is 6 uppercase letters or digits")
         if rate_limited and not self.limiter.allow((room_id, command.player), now):

@@ -254,3 +254,7 @@ class ArchiveLater(Struct):
 
     room_id: str
     at: float | None
+
+
+class Quiesce(Struct):
+    """The engine is closing: rooms start no new bot moves or timers of their own."""

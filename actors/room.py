@@ -25,6 +25,7 @@ from actors.messages import (
     MatchOver,
     Passivate,
     Published,
+    Quiesce,
     Recover,
     Reply,
     RoomBroken,
@@ -79,6 +80,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.scheduled: float | None = None
         self.config = EngineConfig()
         self.links: RoomInit | None = None
+        self.quiet = False
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
         handler = _HANDLERS.get(type(msg))
@@ -250,7 +252,7 @@ class RoomActor(Actor):  # type: ignore[misc]
 
     def _plan(self) -> None:
         """Move a bot now if one is due, else ask the driver to wake us when something is."""
-        if not self.ready or self.in_flight is not None:
+        if not self.ready or self.in_flight is not None or self.quiet:
             return
         wake = self._bot_time()
         if wake is not None and wake <= self.now:
@@ -301,6 +303,9 @@ class RoomActor(Actor):  # type: ignore[misc]
     def _watch(self, msg: Watch) -> None:
         self.watched = msg.watched
 
+    def _quiesce(self, msg: Quiesce) -> None:
+        self.quiet = True
+
 
 _HANDLERS: dict[type, Any] = {
     RoomInit: RoomActor._init,
@@ -312,4 +317,5 @@ _HANDLERS: dict[type, Any] = {
     Passivate: RoomActor._passivate,
     ViewRequest: RoomActor._view,
     Watch: RoomActor._watch,
+    Quiesce: RoomActor._quiesce,
 }

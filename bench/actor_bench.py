@@ -1,0 +1,128 @@
+"""Actor runtime figures: durable commands/s, latency, recovery, memory per room.
+
+    python bench/actor_bench.py [--quick]
+
+1,000 rooms play bot matches concurrently through the real engine (room actors, journal,
+SQLite WAL NORMAL). Saturated: bots move as soon as their last move is durable. Paced:
+each bot waits `bot_delay` so the offered load is below capacity and latency shows the
+cost of one command. Group commit is compared with committing every append alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from actors.config import EngineConfig  # noqa: E402
+from actors.facade import Accepted, Engine  # noqa: E402
+from engine.commands import Disconnect, StartGame  # noqa: E402
+
+
+async def _start_rooms(engine: Engine, rooms: int, seed: int) -> list[str]:
+    ids: list[str] = []
+    for n in range(rooms):
+        host = f"h{n}"
+        created = await engine.create_room(host, seed=seed + n)
+        assert isinstance(created, Accepted)
+        ids.append(created.room_id)
+        for command in (StartGame(player=host), Disconnect(player=host)):
+            assert isinstance(
+                await engine.send(created.room_id, command, rate_limited=False), Accepted
+            )
+    return ids
+
+
+async def run_load(
+    path: str, rooms: int, seconds: float, *, group_commit: bool = True, bot_delay: float = 0.0
+) -> dict[str, float]:
+    """Durable commands/s and latency of bot commands over `seconds` with `rooms` live matches."""
+    config = EngineConfig.fast(
+        path, group_commit=group_commit, bot_delay=bot_delay, archive_after=None
+    )
+    async with Engine.open(path, config) as engine:
+        await _start_rooms(engine, rooms, seed=1)
+        await asyncio.sleep(min(1.0, seconds / 4))  # warm up
+        metrics = engine.driver.metrics
+        before = metrics.durable_latency.n
+        metrics.durable_latency.sample.clear()
+        started = time.perf_counter()
+        await asyncio.sleep(seconds)
+        elapsed = time.perf_counter() - started
+        done = metrics.durable_latency.n - before
+        sample = sorted(metrics.durable_latency.sample)
+    return {
+        "commands_per_s": done / elapsed,
+        "p50_ms": sample[len(sample) // 2] * 1000 if sample else 0.0,
+        "p99_ms": sample[int(len(sample) * 0.99)] * 1000 if sample else 0.0,
+    }
+
+
+async def recovery(path: str, rooms: int) -> dict[str, float]:
+    """Room recovery (snapshot + tail from the store) times, p50/p99, on a reopened store."""
+    config = EngineConfig.fast(path, archive_after=None)
+    async with Engine.open(path, config) as engine:
+        streams = await engine.store.list_streams(limit=rooms)
+        times: list[float] = []
+        for info in streams:
+            started = time.perf_counter()
+            await engine.driver._recover_state(info.stream_id)
+            times.append(time.perf_counter() - started)
+    times.sort()
+    return {
+        "p50_ms": statistics.median(times) * 1000,
+        "p99_ms": times[int(len(times) * 0.99)] * 1000,
+    }
+
+
+async def memory_per_room(path: str, rooms: int) -> float:
+    """Bytes of Python heap per live mid-match room (bots parked by a long bot delay)."""
+    config = EngineConfig.fast(path, bot_delay=3600.0, archive_after=None)
+    async with Engine.open(path, config) as engine:
+        await _start_rooms(engine, 10, seed=50_000)
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        await _start_rooms(engine, rooms, seed=60_000)
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+    return used / rooms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rooms, seconds = (50, 2.0) if args.quick else (1000, 10.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        saturated = asyncio.run(run_load(f"{tmp}/a.db", rooms, seconds))
+        single = asyncio.run(run_load(f"{tmp}/b.db", rooms, seconds, group_commit=False))
+        paced = asyncio.run(run_load(f"{tmp}/c.db", rooms, seconds, bot_delay=rooms / 2000.0))
+        recovered = asyncio.run(recovery(f"{tmp}/a.db", min(rooms, 300)))
+        per_room = asyncio.run(memory_per_room(f"{tmp}/d.db", min(rooms, 500)))
+    print(f"{'figure (' + str(rooms) + ' live rooms, WAL NORMAL)':52} value")
+    print(f"{'durable commands/s, group commit (saturated)':52} {saturated['commands_per_s']:,.0f}")
+    print(f"{'  latency p50 / p99':52} {saturated['p50_ms']:.2f} / {saturated['p99_ms']:.2f} ms")
+    print(f"{'durable commands/s, one commit per append':52} {single['commands_per_s']:,.0f}")
+    ratio = saturated["commands_per_s"] / max(single["commands_per_s"], 1e-9)
+    print(f"{'  group commit / one commit per append':52} {ratio:.1f}x")
+    print(
+        f"{'paced load (~' + str(int(paced['commands_per_s'])) + ' commands/s) latency p50 / p99':52} {paced['p50_ms']:.2f} / {paced['p99_ms']:.2f} ms"
+    )
+    print(
+        f"{'room recovery (snapshot + tail) p50 / p99':52} {recovered['p50_ms']:.2f} / {recovered['p99_ms']:.2f} ms"
+    )
+    print(f"{'memory per live mid-match room':52} {per_room / 1024:.1f} KiB")
+
+
+if __name__ == "__main__":
+    main()
