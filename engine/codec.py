@@ -82,7 +82,8 @@ def decode_event(event_type: str, schema_version: int, data: bytes) -> Event:
             raise MalformedEvent(f"{event_type} v{schema_version}: not a map")
         raw = UPCASTERS.upcast(event_type, schema_version, cls.SCHEMA_VERSION, raw)
         upcast: Event = msgspec.convert(raw, cls)
-    except (msgspec.MsgspecError, KeyError, ValueError, TypeError) as exc:
+    # The untyped decode of an old version recurses into whatever nesting the bytes hold.
+    except (msgspec.MsgspecError, KeyError, ValueError, TypeError, RecursionError) as exc:
         raise MalformedEvent(f"{event_type} v{schema_version}: {exc}") from None
     return upcast
 

@@ -58,6 +58,7 @@ from engine.pieces import SEATS, Piece, contains
 from engine.plays import MAX_PLAY, PlayType, evaluate
 from engine.rejections import Code, Rejection
 from engine.rules import (
+    ZERO_STREAK_LIMIT,
     first_in_play_order,
     game_end,
     legal_declarations,
@@ -87,21 +88,30 @@ def execute(state: RoomState, command: Command) -> Decision | Rejection:
     handler = _HANDLERS.get(type(command))
     if handler is None:
         return Rejection(Code.MALFORMED_COMMAND, f"unknown command {type(command).__name__}")
+    events: list[Event] = []
+    if state.phase is not Phase.NEW:
+        # Deadlines and pauses that ran out before the command take effect first: an answer
+        # after the redeal deadline is too late, a move after the pause is on time.
+        state = _advance(state, command.at, events)
     refusal = _room_refusal(state, command)
     if refusal is not None:
         return refusal
     outcome = handler(state, command)
     if isinstance(outcome, Rejection):
         return outcome
-    events: list[Event] = []
     for event in outcome:
         state = evolve(state, event)
         events.append(event)
-    while step := automatic_steps(state, command.at):
+    return events, _advance(state, command.at, events)
+
+
+def _advance(state: RoomState, now: float, events: list[Event]) -> RoomState:
+    """Fold in every automatic step due at `now`, appending its events to `events`."""
+    while step := automatic_steps(state, now):
         for event in step:
             state = evolve(state, event)
             events.append(event)
-    return events, state
+    return state
 
 
 def _room_refusal(state: RoomState, command: Command) -> Rejection | None:
@@ -302,7 +312,7 @@ def _reconnect(state: RoomState, c: Reconnect) -> list[Event] | Rejection:
     if state.seats[seat].connected:
         return Rejection(Code.ALREADY_CONNECTED, f"{c.player!r} is connected")
     events: list[Event] = [PlayerReconnected(at=c.at, seat=seat, name=c.player)]
-    if not state.seats[state.host].connected:
+    if state.host != seat and not state.seats[state.host].connected:
         # Hosting passes to a connected human whenever the host is away.
         events.append(HostChanged(at=c.at, seat=seat, name=c.player))
     return events
@@ -343,7 +353,7 @@ def declaration_refusal(state: RoomState, seat: int, piles: int) -> Rejection | 
     earlier = [s.declared for s in state.seats if s.declared is not None]
     if piles in legal_declarations(earlier, state.seats[seat].zero_streak):
         return None
-    if piles == 0:
+    if piles == 0 and state.seats[seat].zero_streak >= ZERO_STREAK_LIMIT:
         return Rejection(
             Code.ZERO_STREAK, "after two zero declarations in a row, declare at least 1"
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from msgspec import Struct
 from msgspec.structs import replace
 
-from engine.events import Event, HandsDealt
+from engine.events import Event, HandsDealt, RoomCreated
 from engine.pieces import Piece
 from engine.state import Phase, RoomState, TrickPlay
 
@@ -101,4 +101,7 @@ def redact(event: Event, seat: int | None) -> Event:
     if isinstance(event, HandsDealt):
         hands = tuple(h if i == seat else () for i, h in enumerate(event.hands))
         return replace(event, hands=hands)
+    if isinstance(event, RoomCreated) and event.script:
+        # A scripted dealer holds every seat's future hands; nobody may read them.
+        return replace(event, script=())
     return event
