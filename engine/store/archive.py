@@ -1,0 +1,522 @@
+"""Bundles of finished streams, kept compressed in a second SQLite file."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import struct
+import zlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from contextlib import suppress
+
+import lz4.frame
+import msgspec
+
+from engine.store.errors import ConcurrencyConflict, CorruptData, OperationRefused, StreamNotFound
+from engine.store.records import RecordedEvent
+from engine.store.schema import (
+    EVENT_COLUMNS,
+    check_contiguous,
+    chunks,
+    events_from_rows,
+    placeholders,
+    write_transaction,
+)
+
+log = logging.getLogger("engine.store")
+
+MAGIC = b"LTEVBNDL"
+FORMAT_VERSION = 1
+# magic, format version, length of the msgpack header, crc32 of the msgpack header
+_PREFIX = struct.Struct(">8sHII")
+# High-compression lz4: a bundle is written once and read many times.
+_COMPRESSION_LEVEL = 9
+
+
+class BundleHeader(msgspec.Struct, frozen=True):
+    """What a bundle holds, readable without decompressing its body."""
+
+    format_version: int
+    stream_id: str
+    first_version: int
+    last_version: int
+    first_position: int
+    last_position: int
+    event_count: int
+    kinds: tuple[tuple[str, int], ...]
+    created_at: float
+    body_crc32: int
+
+
+class BundledEvent(msgspec.Struct, frozen=True, array_like=True):
+    """One event inside a bundle body; the stream id is the header's."""
+
+    version: int
+    position: int
+    type: str
+    schema_version: int
+    data: bytes
+    recorded_at: float
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode_header = msgspec.msgpack.Decoder(BundleHeader).decode
+_decode_body = msgspec.msgpack.Decoder(list[BundledEvent]).decode
+
+
+class Bundle(msgspec.Struct, frozen=True):
+    """A stream's events as a checksummed header and a compressed body."""
+
+    header: BundleHeader
+    header_bytes: bytes
+    body: bytes
+
+    def to_bytes(self) -> bytes:
+        """Return the bundle as one file's contents."""
+        return self.header_bytes + self.body
+
+
+def encode_bundle(events: Sequence[RecordedEvent], created_at: float) -> Bundle:
+    """Pack a whole stream's events, in version order, into a bundle."""
+    if not events:
+        raise ValueError("a bundle needs at least one event")
+    rows = [
+        BundledEvent(e.version, e.position, e.type, e.schema_version, e.data, e.recorded_at)
+        for e in events
+    ]
+    body = lz4.frame.compress(_encode(rows), compression_level=_COMPRESSION_LEVEL)
+    header = BundleHeader(
+        format_version=FORMAT_VERSION,
+        stream_id=events[0].stream_id,
+        first_version=events[0].version,
+        last_version=events[-1].version,
+        first_position=events[0].position,
+        last_position=events[-1].position,
+        event_count=len(events),
+        kinds=tuple(sorted({(e.type, e.schema_version) for e in events})),
+        created_at=created_at,
+        body_crc32=zlib.crc32(body),
+    )
+    packed = _encode(header)
+    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(packed), zlib.crc32(packed))
+    return Bundle(header, prefix + packed, body)
+
+
+def split_bundle(raw: bytes) -> tuple[bytes, bytes]:
+    """Split a bundle file's contents into its header bytes and body bytes."""
+    if len(raw) < _PREFIX.size:
+        raise CorruptData(None, None, "bundle is truncated")
+    magic, _, length, _ = _PREFIX.unpack_from(raw)
+    if magic != MAGIC:
+        raise CorruptData(None, None, "not an event bundle (bad magic)")
+    end = _PREFIX.size + length
+    if len(raw) < end:
+        raise CorruptData(None, None, "bundle header is truncated")
+    return raw[:end], raw[end:]
+
+
+def read_header(header_bytes: bytes) -> BundleHeader:
+    """Decode and check a bundle's header."""
+    if len(header_bytes) < _PREFIX.size:
+        raise CorruptData(None, None, "bundle header is truncated")
+    magic, format_version, length, crc = _PREFIX.unpack_from(header_bytes)
+    if magic != MAGIC:
+        raise CorruptData(None, None, "not an event bundle (bad magic)")
+    if format_version != FORMAT_VERSION:
+        raise CorruptData(None, None, f"unknown bundle format version {format_version}")
+    packed = header_bytes[_PREFIX.size :]
+    if len(packed) != length or zlib.crc32(packed) != crc:
+        raise CorruptData(None, None, "bundle header fails its checksum")
+    try:
+        header = _decode_header(packed)
+    except msgspec.DecodeError as exc:
+        raise CorruptData(None, None, f"bundle header does not decode: {exc}") from exc
+    if header.format_version != format_version:
+        raise CorruptData(header.stream_id, None, "bundle header disagrees on its format")
+    return header
+
+
+def decode_bundle(header_bytes: bytes, body: bytes) -> tuple[BundleHeader, list[RecordedEvent]]:
+    """Decode a bundle, checking its checksums and that the body matches the header."""
+    header = read_header(header_bytes)
+    stream_id = header.stream_id
+    if zlib.crc32(body) != header.body_crc32:
+        raise CorruptData(stream_id, None, "bundle body fails its checksum")
+    try:
+        rows = _decode_body(lz4.frame.decompress(body))
+    except Exception as exc:  # lz4 raises RuntimeError, msgspec DecodeError
+        raise CorruptData(stream_id, None, f"bundle body does not decode: {exc}") from exc
+    if not rows or len(rows) != header.event_count:
+        raise CorruptData(stream_id, None, "bundle event count disagrees with its header")
+    events: list[RecordedEvent] = []
+    version = header.first_version
+    position = header.first_position - 1
+    for row in rows:
+        if row.version != version or row.position <= position:
+            raise CorruptData(stream_id, version, "bundle events are out of order")
+        version += 1
+        position = row.position
+        events.append(
+            RecordedEvent(
+                stream_id,
+                row.version,
+                row.position,
+                row.type,
+                row.schema_version,
+                row.data,
+                row.recorded_at,
+            )
+        )
+    if (
+        events[-1].version != header.last_version
+        or events[0].position != header.first_position
+        or events[-1].position != header.last_position
+        or {(e.type, e.schema_version) for e in events} != set(header.kinds)
+    ):
+        raise CorruptData(stream_id, None, "bundle events disagree with its header")
+    return header, events
+
+
+class BundleCache:
+    """Recently decoded bundles, so paging read_all through archived streams stays cheap."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, list[RecordedEvent]] = OrderedDict()
+
+    def get(self, stream_id: str) -> list[RecordedEvent] | None:
+        """Return a cached bundle's events, marking it recently used."""
+        events = self._entries.get(stream_id)
+        if events is not None:
+            self._entries.move_to_end(stream_id)
+        return events
+
+    def put(self, stream_id: str, events: list[RecordedEvent]) -> None:
+        """Remember a decoded bundle, evicting the least recently used."""
+        self._entries[stream_id] = events
+        self._entries.move_to_end(stream_id)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+    def forget(self, stream_id: str) -> None:
+        """Drop a bundle that was replaced or deleted."""
+        self._entries.pop(stream_id, None)
+
+
+class Archive:
+    """The archive file's bundles and the moves of streams between it and the hot store."""
+
+    # Every method runs on the store's database thread, which owns both connections.
+
+    def __init__(self, hot: sqlite3.Connection, archive: sqlite3.Connection) -> None:
+        self.hot = hot
+        self.db = archive
+        self.cache = BundleCache()
+
+    # -- reading ---------------------------------------------------------------
+
+    def bundle_events(self, stream_id: str) -> list[RecordedEvent] | None:
+        """Return an archived stream's events from its bundle, or None without one."""
+        events = self.cache.get(stream_id)
+        if events is not None:
+            return events
+        row = self.db.execute(
+            "SELECT header, body FROM bundles WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        header, events = decode_bundle(row[0], row[1])
+        if header.stream_id != stream_id:
+            raise CorruptData(stream_id, None, f"bundle holds stream {header.stream_id!r}")
+        self.cache.put(stream_id, events)
+        return events
+
+    def read_stream(self, stream_id: str, last_version: int) -> list[RecordedEvent]:
+        """Return an archived stream's whole event list, checked against its last version."""
+        events = self.bundle_events(stream_id)
+        if events is None:
+            raise CorruptData(stream_id, None, "archived stream has no bundle in the archive")
+        check_contiguous(stream_id, events, 1, last_version)
+        return events
+
+    def merge_into(
+        self, hot: list[RecordedEvent], from_position: int, limit: int
+    ) -> list[RecordedEvent]:
+        """Merge archived streams' events into a read_all page of hot events, by position."""
+        page = hot
+        candidates = self.db.execute(
+            "SELECT stream_id, first_position FROM bundles WHERE last_position > ? "
+            "ORDER BY first_position",
+            (from_position,),
+        ).fetchall()
+        for stream_id, first_position in candidates:
+            bound = page[limit - 1].position if len(page) >= limit else None
+            if bound is not None and first_position > bound:
+                break
+            # A bundle counts only once its stream's hot rows are gone (status archived);
+            # before that the hot rows are the truth, so nothing is read twice.
+            row = self.hot.execute(
+                "SELECT status, last_version FROM streams WHERE stream_id = ?", (stream_id,)
+            ).fetchone()
+            if row is None or row[0] != "archived":
+                continue
+            events = self.read_stream(stream_id, row[1])
+            extra = [
+                e
+                for e in events
+                if e.position > from_position and (bound is None or e.position <= bound)
+            ]
+            if extra:
+                page = sorted(page + extra, key=_position)[:limit]
+        for earlier, later in zip(page, page[1:], strict=False):
+            if earlier.position >= later.position:
+                raise CorruptData(later.stream_id, later.version, "global position used twice")
+        return page
+
+    # -- archiving a stream ----------------------------------------------------
+
+    def build(self, stream_id: str, now: float) -> Bundle | None:
+        """Step 1: bundle a completed stream's hot rows (None if archived already), checked."""
+        row = self.hot.execute(
+            "SELECT status, last_version FROM streams WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        if row is None:
+            raise StreamNotFound(stream_id)
+        if row[0] == "archived":
+            return None
+        if row[0] != "completed":
+            raise OperationRefused(stream_id, f"only a completed stream is archived, not {row[0]}")
+        events = self.hot_events(stream_id, row[1])
+        bundle = encode_bundle(events, now)
+        _, decoded = decode_bundle(bundle.header_bytes, bundle.body)
+        if decoded != events:
+            raise CorruptData(stream_id, None, "bundle does not decode to the stream's events")
+        return bundle
+
+    def hot_events(self, stream_id: str, last_version: int) -> list[RecordedEvent]:
+        """Read a stream's hot rows in full, checked."""
+        events = events_from_rows(
+            self.hot.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ? ORDER BY version",
+                (stream_id,),
+            )
+        )
+        check_contiguous(stream_id, events, 1, last_version)
+        return events
+
+    def store(self, bundle: Bundle, now: float) -> None:
+        """Step 2: write a bundle into the archive file and commit it there."""
+        header = bundle.header
+        self.cache.forget(header.stream_id)
+        with write_transaction(self.db):
+            self.db.execute(
+                "INSERT OR REPLACE INTO bundles (stream_id, first_position, last_position, "
+                "header, body, archived_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    header.stream_id,
+                    header.first_position,
+                    header.last_position,
+                    bundle.header_bytes,
+                    bundle.body,
+                    now,
+                ),
+            )
+
+    def finish(self, header: BundleHeader, now: float) -> None:
+        """Step 3: in one hot transaction, mark the stream archived and drop its hot rows."""
+        stream_id = header.stream_id
+        with write_transaction(self.hot):
+            row = self.hot.execute(
+                "SELECT status, last_version FROM streams WHERE stream_id = ?", (stream_id,)
+            ).fetchone()
+            actual = 0 if row is None else row[1]
+            if row is not None and row[0] == "archived" and actual == header.last_version:
+                # Another opener's recovery finished this archival already.
+                return
+            stale = row is None or row[0] != "completed" or actual != header.last_version
+            if not stale:
+                self.hot.execute(
+                    "UPDATE streams SET status = 'archived', updated_at = ? WHERE stream_id = ?",
+                    (now, stream_id),
+                )
+                self.hot.execute("DELETE FROM events WHERE stream_id = ?", (stream_id,))
+                self.hot.execute("DELETE FROM snapshots WHERE stream_id = ?", (stream_id,))
+        if stale:
+            # The stream moved on after it was bundled: the hot rows stay the truth.
+            self.delete(stream_id)
+            raise ConcurrencyConflict(stream_id, header.last_version, actual)
+
+    def delete(self, stream_id: str) -> None:
+        """Remove a stream's bundle from the archive file."""
+        self.cache.forget(stream_id)
+        with write_transaction(self.db):
+            self.db.execute("DELETE FROM bundles WHERE stream_id = ?", (stream_id,))
+
+    def stored(self, stream_id: str) -> Bundle | None:
+        """Return a stream's stored bundle, checked, or None without one."""
+        row = self.db.execute(
+            "SELECT header, body FROM bundles WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        header, _ = decode_bundle(row[0], row[1])
+        return Bundle(header, row[0], row[1])
+
+    # -- recovery, retention, import ----------------------------------------------
+
+    def recover(self, now: float) -> None:
+        """Finish or undo whatever an interrupted archival, import or retention left."""
+        bundle_ids = [r[0] for r in self.db.execute("SELECT stream_id FROM bundles")]
+        for group in chunks(bundle_ids):
+            statuses = dict(
+                self.hot.execute(
+                    "SELECT stream_id, status FROM streams "
+                    f"WHERE stream_id IN ({placeholders(len(group))})",
+                    group,
+                ).fetchall()
+            )
+            for stream_id in group:
+                if statuses.get(stream_id) != "archived":
+                    self._recover_one(stream_id, now)
+        top = self.db.execute("SELECT max(last_position) FROM bundles").fetchone()[0]
+        if top is not None:
+            with write_transaction(self.hot):
+                self.hot.execute("UPDATE head SET last_position = max(last_position, ?)", (top,))
+
+    def _recover_one(self, stream_id: str, now: float) -> None:
+        row = self.db.execute(
+            "SELECT header, body FROM bundles WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        if row is None:
+            return
+        try:
+            header, events = decode_bundle(row[0], row[1])
+        except CorruptData:
+            header = None
+        info = self.hot.execute(
+            "SELECT status, last_version FROM streams WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        if header is None or header.stream_id != stream_id:
+            if info is not None:
+                # The hot rows are intact, so a bad half-made bundle can simply go.
+                self.delete(stream_id)
+            return
+        if info is None:
+            # An import (or a retention pass) stopped after touching only the archive.
+            self._insert_archived_stream(header, now)
+            return
+        status, last_version = info
+        if status == "completed" and last_version == header.last_version:
+            try:
+                hot = self.hot_events(stream_id, last_version)
+            except CorruptData:
+                # The bundle may be the only good copy left: keep both for a person to look at.
+                log.warning("stream %r: damaged hot rows beside its bundle; left as is", stream_id)
+                return
+            if hot == events:
+                # finish re-checks inside its transaction, in case another writer
+                # appended meanwhile; then the bundle is stale and goes.
+                with suppress(ConcurrencyConflict):
+                    self.finish(header, now)
+                return
+        self.delete(stream_id)
+
+    def _insert_archived_stream(self, header: BundleHeader, now: float) -> None:
+        with write_transaction(self.hot):
+            self.hot.execute(
+                "INSERT INTO streams (stream_id, status, last_version, created_at, updated_at) "
+                "VALUES (?, 'archived', ?, ?, ?)",
+                (header.stream_id, header.last_version, header.created_at, now),
+            )
+            self.hot.execute(
+                "UPDATE head SET last_position = max(last_position, ?)",
+                (header.last_position,),
+            )
+
+    def expire(self, cutoff: float) -> list[str]:
+        """Forget archived streams whose bundles were archived before `cutoff`."""
+        expired = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT stream_id FROM bundles WHERE archived_at < ? ORDER BY stream_id",
+                (cutoff,),
+            )
+        ]
+        gone: list[str] = []
+        # Hot rows go first: a crash before the bundles go leaves bundles without a
+        # stream row, which recovery turns back into readable archived streams.
+        with write_transaction(self.hot):
+            for group in chunks(expired):
+                marks = placeholders(len(group))
+                gone += [
+                    r[0]
+                    for r in self.hot.execute(
+                        f"DELETE FROM streams WHERE stream_id IN ({marks}) "
+                        "AND status = 'archived' RETURNING stream_id",
+                        group,
+                    )
+                ]
+                self.hot.execute(
+                    f"DELETE FROM commands WHERE stream_id IN ({marks}) "
+                    "AND stream_id NOT IN (SELECT stream_id FROM streams)",
+                    group,
+                )
+                self.hot.execute(
+                    f"DELETE FROM snapshots WHERE stream_id IN ({marks}) "
+                    "AND stream_id NOT IN (SELECT stream_id FROM streams)",
+                    group,
+                )
+        with write_transaction(self.db):
+            for group in chunks(gone):
+                self.db.execute(
+                    f"DELETE FROM bundles WHERE stream_id IN ({placeholders(len(group))})",
+                    group,
+                )
+        for stream_id in gone:
+            self.cache.forget(stream_id)
+        return sorted(gone)
+
+    def import_bundle(self, header_bytes: bytes, body: bytes, now: float) -> str:
+        """Add a bundle from elsewhere as an archived stream, if nothing here collides."""
+        header, events = decode_bundle(header_bytes, body)
+        stream_id = header.stream_id
+        if header.first_version != 1:
+            raise CorruptData(stream_id, None, "bundle does not start at version 1")
+        exists = (
+            self.hot.execute("SELECT 1 FROM streams WHERE stream_id = ?", (stream_id,)).fetchone()
+            or self.db.execute("SELECT 1 FROM bundles WHERE stream_id = ?", (stream_id,)).fetchone()
+        )
+        if exists:
+            raise OperationRefused(stream_id, "a stream with this id already exists here")
+        self._check_positions_free(stream_id, [e.position for e in events], header)
+        self.store(Bundle(header, header_bytes, body), now)
+        self._insert_archived_stream(header, now)
+        return stream_id
+
+    def _check_positions_free(
+        self, stream_id: str, positions: list[int], header: BundleHeader
+    ) -> None:
+        wanted = set(positions)
+        for group in chunks(positions):
+            clash = self.hot.execute(
+                f"SELECT position FROM events WHERE position IN ({placeholders(len(group))}) "
+                "LIMIT 1",
+                group,
+            ).fetchone()
+            if clash is not None:
+                raise OperationRefused(stream_id, f"position {clash[0]} is already used here")
+        overlapping = self.db.execute(
+            "SELECT stream_id FROM bundles WHERE last_position >= ? AND first_position <= ?",
+            (header.first_position, header.last_position),
+        ).fetchall()
+        for (other,) in overlapping:
+            for event in self.bundle_events(other) or []:
+                if event.position in wanted:
+                    raise OperationRefused(
+                        stream_id, f"position {event.position} is already used here"
+                    )
+
+
+def _position(event: RecordedEvent) -> int:
+    return event.position

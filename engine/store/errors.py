@@ -1,0 +1,85 @@
+"""The typed failures an event store reports."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of every store failure: a stable `code` plus a human message."""
+
+    code = "store_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConcurrencyConflict(StoreError):
+    """An append whose expected version is not the stream's last version; nothing written."""
+
+    code = "concurrency_conflict"
+
+    def __init__(self, stream_id: str, expected_version: int, actual_version: int) -> None:
+        super().__init__(
+            f"stream {stream_id!r}: expected version {expected_version}, "
+            f"actual version {actual_version}"
+        )
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+
+
+class StreamArchived(ConcurrencyConflict):
+    """An append to an archived stream, which takes no more events; nothing written."""
+
+    code = "stream_archived"
+
+    def __init__(self, stream_id: str, expected_version: int, actual_version: int) -> None:
+        super().__init__(stream_id, expected_version, actual_version)
+        self.message = f"stream {stream_id!r} is archived and takes no more events"
+        self.args = (self.message,)
+
+
+class StreamNotFound(StoreError):
+    """An operation on a stream the store does not hold."""
+
+    code = "stream_not_found"
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(f"stream {stream_id!r} not found")
+        self.stream_id = stream_id
+
+
+class OperationRefused(StoreError):
+    """An operation the stream's current state does not allow; nothing written."""
+
+    code = "operation_refused"
+
+    def __init__(self, stream_id: str, what: str) -> None:
+        super().__init__(f"stream {stream_id!r}: {what}")
+        self.stream_id = stream_id
+        self.what = what
+
+
+class CorruptData(StoreError):
+    """Stored bytes that fail their checksum or do not decode; names the stream and version."""
+
+    code = "corrupt_data"
+
+    def __init__(self, stream_id: str | None, version: int | None, what: str) -> None:
+        where = "store" if stream_id is None else f"stream {stream_id!r}"
+        if version is not None:
+            where += f" version {version}"
+        super().__init__(f"{where}: {what}")
+        self.stream_id = stream_id
+        self.version = version
+        self.what = what
+
+
+class StoreUnavailable(StoreError):
+    """An I/O level failure (disk full, busy past timeout, I/O error); nothing half-written."""
+
+    code = "store_unavailable"
+
+    def __init__(self, cause: BaseException | str) -> None:
+        super().__init__(f"store unavailable: {cause}")
+        self.cause = cause

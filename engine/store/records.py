@@ -1,0 +1,82 @@
+"""The values that go into and come out of an event store."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+StreamStatus = Literal["active", "completed", "archived"]
+STREAM_STATUSES: tuple[StreamStatus, ...] = ("active", "completed", "archived")
+
+
+class NewEvent(msgspec.Struct, frozen=True):
+    """An event a writer appends: a type tag, its schema version and opaque msgpack bytes."""
+
+    type: str
+    schema_version: int
+    data: bytes
+
+
+class RecordedEvent(msgspec.Struct, frozen=True):
+    """An event as stored: its stream version (1-based, contiguous) and global position."""
+
+    stream_id: str
+    version: int
+    position: int
+    type: str
+    schema_version: int
+    data: bytes
+    recorded_at: float
+
+
+class AppendRequest(msgspec.Struct, frozen=True):
+    """A request to append events to one stream whose last version is `expected_version`."""
+
+    stream_id: str
+    expected_version: int
+    events: tuple[NewEvent, ...]
+    command_id: str | None = None
+    command: bytes | None = None
+    command_at: float | None = None
+
+
+class AppendResult(msgspec.Struct, frozen=True):
+    """Where an append landed; `duplicate` marks the original result of a retried command."""
+
+    stream_id: str
+    first_version: int
+    last_version: int
+    first_position: int
+    last_position: int
+    duplicate: bool = False
+
+
+class RecordedCommand(msgspec.Struct, frozen=True):
+    """A command recorded with the stream versions its events received."""
+
+    stream_id: str
+    command_id: str
+    command: bytes
+    at: float
+    first_version: int
+    last_version: int
+
+
+class StreamInfo(msgspec.Struct, frozen=True):
+    """What the store knows about a stream without reading its events."""
+
+    stream_id: str
+    status: StreamStatus
+    last_version: int
+    created_at: float
+    updated_at: float
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    """A stream's folded state at `version`, as uncompressed msgpack `payload`."""
+
+    stream_id: str
+    version: int
+    schema_version: int
+    payload: bytes

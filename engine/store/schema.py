@@ -1,0 +1,162 @@
+"""The SQLite tables of the hot store and its archive, and checked decoding of their rows."""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+
+from engine.store.errors import CorruptData
+from engine.store.records import RecordedEvent
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+HOT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY,
+    stream_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    checksum INTEGER NOT NULL,
+    recorded_at REAL NOT NULL,
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE IF NOT EXISTS streams (
+    stream_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    last_version INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS streams_by_update ON streams (updated_at);
+CREATE TABLE IF NOT EXISTS commands (
+    stream_id TEXT NOT NULL,
+    command_id TEXT NOT NULL,
+    command BLOB NOT NULL,
+    at REAL NOT NULL,
+    first_version INTEGER NOT NULL,
+    last_version INTEGER NOT NULL,
+    first_position INTEGER NOT NULL,
+    last_position INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, command_id)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    stream_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    schema_version INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    checksum INTEGER NOT NULL,
+    saved_at REAL NOT NULL
+);
+-- One row: the newest global position ever handed out. Kept apart from the events
+-- table because archival deletes event rows and positions must never be reused.
+CREATE TABLE IF NOT EXISTS head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_position INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO head (id, last_position) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS migrations (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    checkpoint INTEGER NOT NULL,
+    scanned INTEGER NOT NULL,
+    rewritten INTEGER NOT NULL,
+    batches INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS migration_streams (
+    stream_id TEXT PRIMARY KEY
+) WITHOUT ROWID;
+"""
+
+ARCHIVE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bundles (
+    stream_id TEXT PRIMARY KEY,
+    first_position INTEGER NOT NULL,
+    last_position INTEGER NOT NULL,
+    header BLOB NOT NULL,
+    body BLOB NOT NULL,
+    archived_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bundles_by_last_position ON bundles (last_position);
+CREATE INDEX IF NOT EXISTS bundles_by_age ON bundles (archived_at);
+"""
+
+# Column order every event query selects, matching event_from_row.
+EVENT_COLUMNS = "stream_id, version, position, type, schema_version, data, checksum, recorded_at"
+
+
+def event_from_row(row: Sequence[Any]) -> RecordedEvent:
+    """Turn an events row into a RecordedEvent, refusing one that fails its checksum."""
+    stream_id, version, position, type_, schema_version, data, checksum, recorded_at = row
+    if (
+        not isinstance(stream_id, str)
+        or not isinstance(version, int)
+        or not isinstance(position, int)
+        or not isinstance(type_, str)
+        or not isinstance(schema_version, int)
+        or not isinstance(data, bytes)
+        or not isinstance(checksum, int)
+        or not isinstance(recorded_at, float | int)
+    ):
+        raise CorruptData(
+            stream_id if isinstance(stream_id, str) else None,
+            version if isinstance(version, int) else None,
+            f"event row at position {position!r} has a column of the wrong type",
+        )
+    if zlib.crc32(data) != checksum:
+        raise CorruptData(stream_id, version, "event data fails its checksum")
+    return RecordedEvent(
+        stream_id, version, position, type_, schema_version, data, float(recorded_at)
+    )
+
+
+def events_from_rows(rows: Iterable[Sequence[Any]]) -> list[RecordedEvent]:
+    """Decode many event rows, checking each."""
+    return [event_from_row(row) for row in rows]
+
+
+def check_contiguous(
+    stream_id: str, events: Sequence[RecordedEvent], first: int, last: int
+) -> None:
+    """Refuse a stream read whose versions are not exactly first..last."""
+    expected = first
+    for event in events:
+        if event.version != expected:
+            raise CorruptData(stream_id, expected, "event missing from the stream")
+        expected += 1
+    if expected != last + 1:
+        raise CorruptData(stream_id, expected, "event missing from the stream")
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """Run a block as one BEGIN IMMEDIATE ... COMMIT, rolled back whole on any failure."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        # SQLite rolls some failures (SQLITE_FULL, IOERR) back itself; others leave the
+        # transaction open, and a half-applied batch must never be committed later.
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
+def chunks(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    """Split a list so each IN (...) query stays under SQLite's variable limit."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def placeholders(count: int) -> str:
+    """Return "?,?,...,?" with `count` marks."""
+    return ",".join("?" * count)

@@ -1,0 +1,547 @@
+"""The durable event store: one SQLite file for hot streams and one for archived bundles."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+import aiosqlite
+import lz4.frame
+
+from engine.store.archive import Archive, Bundle, encode_bundle, split_bundle
+from engine.store.batch import BatchPlan, StreamHead, plan_batch, validate_requests
+from engine.store.errors import (
+    ConcurrencyConflict,
+    CorruptData,
+    OperationRefused,
+    StoreUnavailable,
+    StreamNotFound,
+)
+from engine.store.notify import PositionWaiters
+from engine.store.records import (
+    STREAM_STATUSES,
+    AppendRequest,
+    AppendResult,
+    RecordedCommand,
+    RecordedEvent,
+    Snapshot,
+    StreamInfo,
+    StreamStatus,
+)
+from engine.store.schema import (
+    ARCHIVE_SCHEMA,
+    EVENT_COLUMNS,
+    HOT_SCHEMA,
+    SCHEMA_VERSION,
+    check_contiguous,
+    chunks,
+    events_from_rows,
+    placeholders,
+    write_transaction,
+)
+
+log = logging.getLogger("engine.store")
+
+T = TypeVar("T")
+Synchronous = Literal["NORMAL", "FULL"]
+ArchiveStep = Literal["built", "bundled", "archived"]
+
+_BUSY_TIMEOUT_S = 5.0
+# Failures of the medium rather than of the data or of our SQL: the commit did not
+# happen and may succeed later.
+_UNAVAILABLE = {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_NOMEM,
+    sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_INTERRUPT,
+}
+_CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+def _guarded(fn: Callable[[], T]) -> T:
+    # Runs on the database thread and turns SQLite's exceptions into the store's types.
+    try:
+        return fn()
+    except sqlite3.Error as exc:
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        if code in _UNAVAILABLE:
+            raise StoreUnavailable(exc) from exc
+        if code in _CORRUPT:
+            raise CorruptData(None, None, f"database file is damaged: {exc}") from exc
+        raise
+
+
+def default_archive_path(path: str | os.PathLike[str]) -> Path:
+    """Return where a store keeps its archive when no path is given: <db>.archive.db."""
+    return Path(f"{os.fspath(path)}.archive.db")
+
+
+class SqliteEventStore:
+    """The EventStore protocol on SQLite (WAL), plus archival of completed streams."""
+
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        hot: sqlite3.Connection,
+        archive: Archive,
+        clock: Callable[[], float],
+    ) -> None:
+        """Wrap connections that `open` has set up; use `await SqliteEventStore.open(...)`."""
+        self._db = db
+        self._hot = hot
+        self._archive = archive
+        self._clock = clock
+        # aiosqlite has no public way to run a function on its thread; _execute is it.
+        self._hop = cast(Callable[..., Awaitable[Any]], db._execute)
+        self._waiters = PositionWaiters()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        synchronous: Synchronous = "NORMAL",
+        archive_path: str | os.PathLike[str] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> SqliteEventStore:
+        """Open (creating if needed) a store and finish any interrupted archival."""
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        archive_file = default_archive_path(path) if archive_path is None else archive_path
+        db = aiosqlite.connect(Path(path), isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+        try:
+            await db
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(exc) from exc
+        hot = db._conn
+        hop = cast(Callable[..., Awaitable[Any]], db._execute)
+        try:
+            archive_db = await hop(
+                _guarded,
+                partial(_connect_archive, archive_file, synchronous),
+            )
+            store = cls(db, hot, Archive(hot, archive_db), clock)
+            await store._run(partial(store._setup, synchronous))
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    def _setup(self, synchronous: Synchronous) -> None:
+        hot = self._hot
+        version = hot.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise CorruptData(None, None, f"unknown store schema version {version}")
+        (mode,) = hot.execute("PRAGMA journal_mode=WAL").fetchone()
+        if mode != "wal":
+            raise StoreUnavailable(f"cannot use write-ahead logging (journal mode {mode})")
+        hot.execute(f"PRAGMA synchronous={synchronous}")
+        hot.executescript(HOT_SCHEMA)
+        hot.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._archive.recover(self._clock())
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        # One hop to the database thread; everything in `fn` runs there, in order.
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        return cast(T, await self._hop(_guarded, fn))
+
+    # -- appending ---------------------------------------------------------------
+
+    async def append(self, req: AppendRequest) -> AppendResult:
+        """Append one request's events atomically; raises ConcurrencyConflict on a mismatch."""
+        (result,) = await self.append_batch([req])
+        if isinstance(result, ConcurrencyConflict):
+            raise result
+        return result
+
+    async def append_batch(
+        self, reqs: Sequence[AppendRequest]
+    ) -> list[AppendResult | ConcurrencyConflict]:
+        """Append many requests in one transaction; a conflicting one fails alone in its slot."""
+        validate_requests(reqs)
+        if not reqs:
+            return []
+        plan = await self._run(partial(self._append_batch, reqs, self._clock()))
+        self._waiters.notify(plan.last_position)
+        return plan.results
+
+    def _append_batch(self, reqs: Sequence[AppendRequest], now: float) -> BatchPlan:
+        hot = self._hot
+        with write_transaction(hot):
+            stream_ids = list(dict.fromkeys(req.stream_id for req in reqs))
+            heads: dict[str, StreamHead] = {}
+            for group in chunks(stream_ids):
+                for stream_id, status, last_version, created_at in hot.execute(
+                    "SELECT stream_id, status, last_version, created_at FROM streams "
+                    f"WHERE stream_id IN ({placeholders(len(group))})",
+                    group,
+                ):
+                    heads[stream_id] = StreamHead(last_version, status, created_at)
+            keys = list(
+                dict.fromkeys(
+                    (req.stream_id, req.command_id) for req in reqs if req.command_id is not None
+                )
+            )
+            applied: dict[tuple[str, str], AppendResult] = {}
+            for key_group in chunks(keys):
+                pairs = ",".join(["(?,?)"] * len(key_group))
+                # A join on VALUES searches the primary key once per pair; a row-value
+                # IN (...) would scan the whole commands table.
+                for row in hot.execute(
+                    "SELECT c.stream_id, c.command_id, c.first_version, c.last_version, "
+                    f"c.first_position, c.last_position FROM (VALUES {pairs}) AS k "
+                    "JOIN commands AS c ON c.stream_id = k.column1 AND c.command_id = k.column2",
+                    [part for key in key_group for part in key],
+                ):
+                    applied[(row[0], row[1])] = AppendResult(row[0], row[2], row[3], row[4], row[5])
+            (last_position,) = hot.execute("SELECT last_position FROM head").fetchone()
+            plan = plan_batch(reqs, heads, applied, last_position, now)
+            if plan.events:
+                hot.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", plan.events)
+                hot.executemany(
+                    "INSERT INTO streams (stream_id, status, last_version, created_at, updated_at)"
+                    " VALUES (?,?,?,?,?) ON CONFLICT (stream_id) DO UPDATE SET"
+                    " last_version = excluded.last_version, updated_at = excluded.updated_at",
+                    [
+                        (stream_id, head.status, head.last_version, head.created_at, now)
+                        for stream_id, head in plan.heads.items()
+                    ],
+                )
+                if plan.commands:
+                    hot.executemany("INSERT INTO commands VALUES (?,?,?,?,?,?,?,?)", plan.commands)
+                hot.execute("UPDATE head SET last_position = ?", (plan.last_position,))
+        return plan
+
+    # -- reading -----------------------------------------------------------------
+
+    async def read_stream(
+        self, stream_id: str, from_version: int = 0, to_version: int | None = None
+    ) -> list[RecordedEvent]:
+        """Read a stream's events with from_version < version <= to_version, hot or archived."""
+        return await self._run(partial(self._read_stream, stream_id, from_version, to_version))
+
+    def _read_stream(
+        self, stream_id: str, from_version: int, to_version: int | None
+    ) -> list[RecordedEvent]:
+        row = self._hot.execute(
+            "SELECT status, last_version FROM streams WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        if row is None:
+            return []
+        status, last_version = row
+        low = max(from_version, 0)
+        high = last_version if to_version is None else min(to_version, last_version)
+        if high <= low:
+            return []
+        if status == "archived":
+            return self._archive.read_stream(stream_id, last_version)[low:high]
+        events = events_from_rows(
+            self._hot.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events "
+                "WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version",
+                (stream_id, low, high),
+            )
+        )
+        check_contiguous(stream_id, events, low + 1, high)
+        return events
+
+    async def read_all(self, from_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Read up to `limit` events with position > from_position, archived ones merged in."""
+        if limit <= 0:
+            raise ValueError("limit must be positive")
+        return await self._run(partial(self._read_all, from_position, limit))
+
+    def _read_all(self, from_position: int, limit: int) -> list[RecordedEvent]:
+        hot = events_from_rows(
+            self._hot.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                (from_position, limit),
+            )
+        )
+        return self._archive.merge_into(hot, from_position, limit)
+
+    async def last_position(self) -> int:
+        """Return the global position of the newest event ever appended (0 when empty)."""
+        return await self._run(self._last_position)
+
+    def _last_position(self) -> int:
+        return cast(int, self._hot.execute("SELECT last_position FROM head").fetchone()[0])
+
+    async def stream_info(self, stream_id: str) -> StreamInfo | None:
+        """Return what the store knows about a stream, or None for an unknown stream."""
+        return await self._run(partial(self._stream_info, stream_id))
+
+    def _stream_info(self, stream_id: str) -> StreamInfo | None:
+        row = self._hot.execute(
+            "SELECT stream_id, status, last_version, created_at, updated_at FROM streams "
+            "WHERE stream_id = ?",
+            (stream_id,),
+        ).fetchone()
+        return None if row is None else _stream_info(row)
+
+    async def list_streams(
+        self,
+        status: StreamStatus | None = None,
+        updated_after: float | None = None,
+        updated_before: float | None = None,
+        prefix: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[StreamInfo]:
+        """List streams matching every given filter, most recently updated first."""
+        where: list[str] = []
+        params: list[object] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if updated_after is not None:
+            where.append("updated_at > ?")
+            params.append(updated_after)
+        if updated_before is not None:
+            where.append("updated_at < ?")
+            params.append(updated_before)
+        if prefix:
+            # The range lets the primary key index narrow the scan; substr makes it exact.
+            where.append("stream_id >= ? AND substr(stream_id, 1, ?) = ?")
+            params += [prefix, len(prefix), prefix]
+        sql = (
+            "SELECT stream_id, status, last_version, created_at, updated_at FROM streams"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY updated_at DESC, stream_id LIMIT ? OFFSET ?"
+        )
+        params += [limit, offset]
+
+        def query() -> list[StreamInfo]:
+            return [_stream_info(row) for row in self._hot.execute(sql, params)]
+
+        return await self._run(query)
+
+    async def set_status(self, stream_id: str, status: StreamStatus) -> None:
+        """Mark a stream "active" or "completed" (archiving is archive_stream's job)."""
+        if status not in STREAM_STATUSES:
+            raise ValueError(f"unknown stream status {status!r}")
+        await self._run(partial(self._set_status, stream_id, status, self._clock()))
+
+    def _set_status(self, stream_id: str, status: StreamStatus, now: float) -> None:
+        with write_transaction(self._hot):
+            row = self._hot.execute(
+                "SELECT status FROM streams WHERE stream_id = ?", (stream_id,)
+            ).fetchone()
+            if row is None:
+                raise StreamNotFound(stream_id)
+            if status == "archived":
+                raise OperationRefused(stream_id, "only archive_stream archives a stream")
+            if row[0] == "archived":
+                raise OperationRefused(stream_id, "an archived stream keeps its status")
+            self._hot.execute(
+                "UPDATE streams SET status = ?, updated_at = ? WHERE stream_id = ?",
+                (status, now, stream_id),
+            )
+
+    async def read_commands(self, stream_id: str) -> list[RecordedCommand]:
+        """Read the commands recorded for a stream, in version order."""
+
+        def query() -> list[RecordedCommand]:
+            return [
+                RecordedCommand(*row)
+                for row in self._hot.execute(
+                    "SELECT stream_id, command_id, command, at, first_version, last_version "
+                    "FROM commands WHERE stream_id = ? ORDER BY first_version",
+                    (stream_id,),
+                )
+            ]
+
+        return await self._run(query)
+
+    async def wait_for_position(self, position: int, timeout: float | None) -> int:
+        """Wait until last_position() >= position or the timeout passes; return last_position()."""
+        await self._waiters.wait(position, timeout, self.last_position)
+        return await self.last_position()
+
+    # -- snapshots ---------------------------------------------------------------
+
+    async def save_snapshot(self, snap: Snapshot) -> None:
+        """Store a stream's snapshot lz4-compressed and checksummed, replacing the last one."""
+        stored = lz4.frame.compress(snap.payload)
+        await self._run(partial(self._save_snapshot, snap, stored, self._clock()))
+
+    def _save_snapshot(self, snap: Snapshot, stored: bytes, now: float) -> None:
+        with write_transaction(self._hot):
+            row = self._hot.execute(
+                "SELECT status, last_version FROM streams WHERE stream_id = ?", (snap.stream_id,)
+            ).fetchone()
+            if row is None:
+                raise StreamNotFound(snap.stream_id)
+            if row[0] == "archived":
+                raise OperationRefused(snap.stream_id, "an archived stream takes no snapshots")
+            if not 0 < snap.version <= row[1]:
+                raise OperationRefused(
+                    snap.stream_id, f"snapshot version {snap.version} is not a stored version"
+                )
+            self._hot.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?)",
+                (
+                    snap.stream_id,
+                    snap.version,
+                    snap.schema_version,
+                    stored,
+                    zlib.crc32(stored),
+                    now,
+                ),
+            )
+
+    async def load_snapshot(self, stream_id: str, schema_version: int) -> Snapshot | None:
+        """Return the stream's snapshot if usable at `schema_version`; None means replay fully."""
+
+        def query() -> tuple[Any, ...] | None:
+            return cast(
+                tuple[Any, ...] | None,
+                self._hot.execute(
+                    "SELECT version, schema_version, payload, checksum FROM snapshots "
+                    "WHERE stream_id = ?",
+                    (stream_id,),
+                ).fetchone(),
+            )
+
+        row = await self._run(query)
+        if row is None:
+            return None
+        version, stored_version, stored, checksum = row
+        if stored_version != schema_version:
+            log.warning(
+                "snapshot of %r has schema version %s, wanted %d: replaying instead",
+                stream_id,
+                stored_version,
+                schema_version,
+            )
+            return None
+        if not isinstance(stored, bytes) or zlib.crc32(stored) != checksum:
+            log.warning("snapshot of %r fails its checksum: replaying instead", stream_id)
+            return None
+        try:
+            payload = lz4.frame.decompress(stored)
+        except RuntimeError as exc:
+            log.warning(
+                "snapshot of %r does not decompress (%s): replaying instead", stream_id, exc
+            )
+            return None
+        return Snapshot(stream_id, version, stored_version, payload)
+
+    # -- archive -----------------------------------------------------------------
+
+    async def archive_stream(
+        self, stream_id: str, *, on_step: Callable[[ArchiveStep], None] | None = None
+    ) -> None:
+        """Move a completed stream's events into a bundle in the archive file."""
+        # `on_step` is called after each step ("built", "bundled", "archived") so tests
+        # can stop the archival between steps. Raises StreamNotFound, OperationRefused
+        # (not completed) or ConcurrencyConflict (appended to while being archived).
+        step = on_step or _no_step
+        bundle = await self._run(partial(self._archive.build, stream_id, self._clock()))
+        if bundle is None:
+            return  # archived already
+        step("built")
+        await self._run(partial(self._archive.store, bundle, self._clock()))
+        step("bundled")
+        await self._run(partial(self._archive.finish, bundle.header, self._clock()))
+        step("archived")
+
+    async def apply_retention(self, older_than_days: float | None = None) -> list[str]:
+        """Forget archived streams archived more than `older_than_days` ago (None: keep all)."""
+        if older_than_days is None:
+            return []
+        cutoff = self._clock() - older_than_days * 86_400.0
+        return await self._run(partial(self._archive.expire, cutoff))
+
+    async def export_bundle(self, stream_id: str, path: str | os.PathLike[str]) -> None:
+        """Write a stream's events as a bundle file (its stored bundle when archived)."""
+        raw = await self._run(partial(self._export, stream_id, self._clock()))
+        await asyncio.to_thread(_write_file_atomically, Path(path), raw)
+
+    def _export(self, stream_id: str, now: float) -> bytes:
+        row = self._hot.execute(
+            "SELECT status, last_version FROM streams WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        if row is None:
+            raise StreamNotFound(stream_id)
+        bundle: Bundle | None
+        if row[0] == "archived":
+            bundle = self._archive.stored(stream_id)
+            if bundle is None:
+                raise CorruptData(stream_id, None, "archived stream has no bundle in the archive")
+        else:
+            bundle = encode_bundle(self._archive.hot_events(stream_id, row[1]), now)
+        return bundle.to_bytes()
+
+    async def import_bundle(self, path: str | os.PathLike[str]) -> str:
+        """Add a bundle file to this store as an archived stream; returns its stream id."""
+        raw = await asyncio.to_thread(Path(path).read_bytes)
+        header_bytes, body = split_bundle(raw)
+        stream_id = await self._run(
+            partial(self._archive.import_bundle, header_bytes, body, self._clock())
+        )
+        self._waiters.notify(await self.last_position())
+        return stream_id
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close both database files; waiting readers wake up."""
+        if self._closed:
+            return
+        self._waiters.wake_all()
+        try:
+            await self._run(self._archive.db.close)
+        finally:
+            self._closed = True
+            await self._db.close()
+
+
+def _connect_archive(path: str | os.PathLike[str], synchronous: Synchronous) -> sqlite3.Connection:
+    # Opened on the database thread, where every later use of it runs too.
+    conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.executescript(ARCHIVE_SCHEMA)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _stream_info(row: Sequence[Any]) -> StreamInfo:
+    stream_id, status, last_version, created_at, updated_at = row
+    if status not in STREAM_STATUSES:
+        raise CorruptData(stream_id, None, f"unknown stream status {status!r}")
+    return StreamInfo(stream_id, status, last_version, created_at, updated_at)
+
+
+def _write_file_atomically(path: Path, raw: bytes) -> None:
+    # Write beside, fsync, then rename: a reader never sees half a bundle.
+    partial_path = path.with_name(path.name + ".partial")
+    with open(partial_path, "wb") as file:
+        file.write(raw)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial_path, path)
+
+
+def _no_step(step: ArchiveStep) -> None:
+    del step

@@ -1,0 +1,324 @@
+"""Archival of completed streams: bundles, crash safety, export/import and retention."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.store import (
+    AppendRequest,
+    ConcurrencyConflict,
+    CorruptData,
+    NewEvent,
+    OperationRefused,
+    RecordedEvent,
+    SqliteEventStore,
+    StreamArchived,
+    StreamNotFound,
+)
+from engine.store.archive import Bundle, decode_bundle, split_bundle
+from engine.store.sqlite import ArchiveStep
+from tests.store.conftest import FakeClock, SqliteOpener
+from tests.store.support import flip_bytes
+
+DAY = 86_400.0
+
+
+class Interrupted(Exception):
+    """Stands for a crash between two archive steps."""
+
+
+def req(stream_id: str, expected: int, *payloads: bytes) -> AppendRequest:
+    return AppendRequest(
+        stream_id, expected, tuple(NewEvent("Played", 1, payload) for payload in payloads)
+    )
+
+
+async def two_matches(store: SqliteEventStore) -> list[RecordedEvent]:
+    """Play two interleaved matches, finish "match-a", and return the whole log."""
+    for turn in range(6):
+        await store.append_batch(
+            [
+                req("match-a", turn, b"a%d" % turn),
+                req("match-b", turn * 2, b"b%d" % turn, b"b%d'" % turn),
+            ]
+        )
+    await store.set_status("match-a", "completed")
+    return await store.read_all()
+
+
+def of(stream_id: str, log: list[RecordedEvent]) -> list[RecordedEvent]:
+    return [e for e in log if e.stream_id == stream_id]
+
+
+async def read_all_paged(store: SqliteEventStore, limit: int) -> list[RecordedEvent]:
+    seen: list[RecordedEvent] = []
+    while page := await store.read_all(seen[-1].position if seen else 0, limit):
+        seen += page
+    return seen
+
+
+async def test_archived_stream_reads_as_before(open_sqlite: SqliteOpener) -> None:
+    store = await open_sqlite()
+    log = await two_matches(store)
+    await store.archive_stream("match-a")
+    info = await store.stream_info("match-a")
+    assert info is not None and (info.status, info.last_version) == ("archived", 6)
+    assert await store.read_stream("match-a") == of("match-a", log)
+    assert await store.read_stream("match-a", 2, 4) == of("match-a", log)[2:4]
+    hot_rows = await store._run(
+        lambda: store._hot.execute(
+            "SELECT count(*) FROM events WHERE stream_id = 'match-a'"
+        ).fetchone()[0]
+    )
+    assert hot_rows == 0
+
+
+async def test_archived_events_merge_into_read_all_in_global_order(
+    open_sqlite: SqliteOpener,
+) -> None:
+    store = await open_sqlite()
+    log = await two_matches(store)
+    await store.archive_stream("match-a")
+    assert await store.read_all() == log
+    for limit in (1, 2, 5):
+        assert await read_all_paged(store, limit) == log
+    store = await open_sqlite.reopen(store)
+    assert await read_all_paged(store, 3) == log
+
+
+async def test_only_completed_streams_are_archived(open_sqlite: SqliteOpener) -> None:
+    store = await open_sqlite()
+    await two_matches(store)
+    with pytest.raises(OperationRefused):
+        await store.archive_stream("match-b")
+    with pytest.raises(StreamNotFound):
+        await store.archive_stream("nobody")
+
+
+async def test_archived_stream_takes_no_more_events(open_sqlite: SqliteOpener) -> None:
+    store = await open_sqlite()
+    await two_matches(store)
+    await store.archive_stream("match-a")
+    with pytest.raises(StreamArchived) as caught:
+        await store.append(req("match-a", 6, b"late"))
+    assert isinstance(caught.value, ConcurrencyConflict)
+    with pytest.raises(OperationRefused):
+        await store.set_status("match-a", "active")
+    await store.archive_stream("match-a")  # archiving twice is harmless
+
+
+@pytest.mark.parametrize("stop_after", ["built", "bundled", "archived"])
+async def test_archival_interrupted_between_steps_reads_each_event_once(
+    open_sqlite: SqliteOpener, stop_after: ArchiveStep
+) -> None:
+    store = await open_sqlite()
+    log = await two_matches(store)
+
+    def crash(step: ArchiveStep) -> None:
+        if step == stop_after:
+            raise Interrupted(step)
+
+    with pytest.raises(Interrupted):
+        await store.archive_stream("match-a", on_step=crash)
+    # Even before recovery, every event reads exactly once.
+    assert await store.read_stream("match-a") == of("match-a", log)
+    assert await read_all_paged(store, 4) == log
+    store = await open_sqlite.reopen(store)
+    assert await store.read_stream("match-a") == of("match-a", log)
+    assert await store.read_all() == log
+    assert await read_all_paged(store, 4) == log
+    info = await store.stream_info("match-a")
+    assert info is not None
+    # Recovery finishes an archival whose bundle was committed; otherwise it starts over.
+    assert info.status == ("completed" if stop_after == "built" else "archived")
+    await store.archive_stream("match-a")
+    assert await store.read_all() == log
+    info = await store.stream_info("match-a")
+    assert info is not None and info.status == "archived"
+
+
+async def test_stream_appended_to_during_archival_stays_hot(open_sqlite: SqliteOpener) -> None:
+    store = await open_sqlite()
+    await two_matches(store)
+    archive = store._archive
+    # The archival's steps run by hand, with an append landing between steps 2 and 3.
+    bundle = await store._run(lambda: archive.build("match-a", 0.0))
+    assert bundle is not None
+    await store._run(lambda: archive.store(bundle, 0.0))
+    await store.append(req("match-a", 6, b"late"))
+    with pytest.raises(ConcurrencyConflict):
+        await store._run(lambda: archive.finish(bundle.header, 0.0))
+    assert [e.data for e in await store.read_stream("match-a")][-1] == b"late"
+    assert await store._run(lambda: archive.stored("match-a")) is None
+
+
+async def test_export_then_import_into_a_scratch_store(
+    open_sqlite: SqliteOpener, tmp_path: Path
+) -> None:
+    store = await open_sqlite()
+    log = await two_matches(store)
+    await store.archive_stream("match-a")
+    await store.export_bundle("match-a", tmp_path / "a.bundle")
+    await store.export_bundle("match-b", tmp_path / "b.bundle")  # a hot stream exports too
+    scratch = await SqliteEventStore.open(tmp_path / "scratch.db")
+    try:
+        assert await scratch.import_bundle(tmp_path / "a.bundle") == "match-a"
+        assert await scratch.import_bundle(tmp_path / "b.bundle") == "match-b"
+        assert await scratch.read_stream("match-a") == of("match-a", log)
+        assert await scratch.read_all() == log
+        assert await scratch.last_position() == log[-1].position
+        info = await scratch.stream_info("match-a")
+        assert info is not None and (info.status, info.last_version) == ("archived", 6)
+        with pytest.raises(OperationRefused):
+            await scratch.import_bundle(tmp_path / "a.bundle")
+    finally:
+        await scratch.close()
+    with pytest.raises(OperationRefused):
+        await store.import_bundle(tmp_path / "b.bundle")
+
+
+async def test_import_refuses_positions_already_used(
+    open_sqlite: SqliteOpener, tmp_path: Path
+) -> None:
+    store = await open_sqlite()
+    await two_matches(store)
+    await store.export_bundle("match-a", tmp_path / "a.bundle")
+    other = await SqliteEventStore.open(tmp_path / "other.db")
+    try:
+        await other.append(req("someone-else", 0, b"x", b"y", b"z"))
+        with pytest.raises(OperationRefused):
+            await other.import_bundle(tmp_path / "a.bundle")
+        assert await other.stream_info("match-a") is None
+    finally:
+        await other.close()
+
+
+@pytest.mark.parametrize("damage", ["body", "header", "truncated", "magic"])
+async def test_corrupt_bundle_file_is_refused(
+    open_sqlite: SqliteOpener, tmp_path: Path, damage: str
+) -> None:
+    store = await open_sqlite()
+    await two_matches(store)
+    path = tmp_path / "a.bundle"
+    await store.export_bundle("match-a", path)
+    raw = bytearray(path.read_bytes())
+    header, _ = split_bundle(bytes(raw))
+    if damage == "body":
+        raw[len(header) + 5] ^= 0x01
+    elif damage == "header":
+        raw[len(header) - 3] ^= 0x01
+    elif damage == "truncated":
+        raw = raw[: len(raw) - 4]
+    else:
+        raw[0:8] = b"NOTABNDL"
+    path.write_bytes(bytes(raw))
+    scratch = await SqliteEventStore.open(tmp_path / "scratch.db")
+    try:
+        with pytest.raises(CorruptData):
+            await scratch.import_bundle(path)
+        assert await scratch.list_streams() == []
+    finally:
+        await scratch.close()
+
+
+async def test_corrupt_bundle_in_the_archive_file_is_reported(open_sqlite: SqliteOpener) -> None:
+    store = await open_sqlite()
+    await two_matches(store)
+    await store.archive_stream("match-a")
+    bundle = await store._run(lambda: store._archive.stored("match-a"))
+    assert bundle is not None
+    await store.close()
+    flip_bytes(Path(f"{open_sqlite.path}.archive.db"), bundle.body[10:40])
+    store = await open_sqlite()
+    with pytest.raises(CorruptData) as caught:
+        await store.read_stream("match-a")
+    assert caught.value.stream_id == "match-a"
+    with pytest.raises(CorruptData):
+        await store.read_all()
+
+
+async def test_bundle_header_lists_what_it_holds(
+    open_sqlite: SqliteOpener, clock: FakeClock
+) -> None:
+    store = await open_sqlite()
+    await store.append(
+        AppendRequest("m", 0, (NewEvent("Dealt", 2, b"d"), NewEvent("Played", 1, b"p")))
+    )
+    await store.set_status("m", "completed")
+    await store.archive_stream("m")
+    bundle = await store._run(lambda: store._archive.stored("m"))
+    assert bundle is not None
+    header, events = decode_bundle(bundle.header_bytes, bundle.body)
+    assert (header.stream_id, header.first_version, header.last_version) == ("m", 1, 2)
+    assert (header.first_position, header.last_position, header.event_count) == (1, 2, 2)
+    assert set(header.kinds) == {("Dealt", 2), ("Played", 1)}
+    assert header.created_at == clock.now
+    assert [e.data for e in events] == [b"d", b"p"]
+
+
+async def test_retention_forgets_bundles_older_than_the_limit(
+    open_sqlite: SqliteOpener, clock: FakeClock
+) -> None:
+    store = await open_sqlite()
+    log = await two_matches(store)
+    await store.archive_stream("match-a")
+    clock.advance(10 * DAY)
+    assert await store.apply_retention(None) == []
+    assert await store.apply_retention(30) == []
+    assert await store.read_stream("match-a") == of("match-a", log)
+    clock.advance(25 * DAY)
+    assert await store.apply_retention(30) == ["match-a"]
+    assert await store.stream_info("match-a") is None
+    assert await store.read_stream("match-a") == []
+    assert await store.read_all() == of("match-b", log)
+    store = await open_sqlite.reopen(store)
+    assert await store.read_all() == of("match-b", log)
+    assert await store.last_position() == log[-1].position
+
+
+async def test_archive_is_a_second_file_beside_the_store(open_sqlite: SqliteOpener) -> None:
+    await open_sqlite()
+    assert Path(f"{open_sqlite.path}.archive.db").is_file()
+
+
+async def test_archive_path_can_be_chosen(open_sqlite: SqliteOpener, tmp_path: Path) -> None:
+    chosen = tmp_path / "elsewhere" / "bundles.db"
+    chosen.parent.mkdir()
+    store = await SqliteEventStore.open(open_sqlite.path, archive_path=chosen)
+    try:
+        log = await two_matches(store)
+        await store.archive_stream("match-a")
+    finally:
+        await store.close()
+    assert chosen.is_file()
+    store = await SqliteEventStore.open(open_sqlite.path, archive_path=chosen)
+    try:
+        assert await store.read_all() == log
+    finally:
+        await store.close()
+
+
+async def test_import_interrupted_before_its_stream_row_is_finished_on_open(
+    open_sqlite: SqliteOpener, tmp_path: Path
+) -> None:
+    store = await open_sqlite()
+    log = await two_matches(store)
+    await store.export_bundle("match-a", tmp_path / "a.bundle")
+    scratch_path = tmp_path / "scratch.db"
+    scratch = await SqliteEventStore.open(scratch_path)
+    header, body = split_bundle((tmp_path / "a.bundle").read_bytes())
+    decoded, _ = decode_bundle(header, body)
+    # Only the archive half of the import happens before the "crash".
+    await scratch._run(lambda: scratch._archive.store(Bundle(decoded, header, body), 0.0))
+    assert await scratch.stream_info("match-a") is None
+    await scratch.close()
+    scratch = await SqliteEventStore.open(scratch_path)
+    try:
+        info = await scratch.stream_info("match-a")
+        assert info is not None and info.status == "archived"
+        assert await scratch.read_stream("match-a") == of("match-a", log)
+        assert await scratch.last_position() == of("match-a", log)[-1].position
+    finally:
+        await scratch.close()

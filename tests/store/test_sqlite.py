@@ -1,0 +1,176 @@
+"""Behaviour only the SQLite store has: durability, damage detection, faults, batching."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import cast
+
+import lz4.frame
+import pytest
+
+from engine.store import (
+    AppendRequest,
+    AppendResult,
+    CorruptData,
+    NewEvent,
+    Snapshot,
+    SqliteEventStore,
+    StoreUnavailable,
+)
+from engine.store.sqlite import Synchronous
+from tests.store.conftest import SqliteOpener
+from tests.store.support import flip_bytes
+
+
+def req(
+    stream_id: str,
+    expected: int,
+    *payloads: bytes,
+    command_id: str | None = None,
+    command: bytes | None = None,
+) -> AppendRequest:
+    events = tuple(NewEvent("Played", 1, payload) for payload in payloads)
+    return AppendRequest(stream_id, expected, events, command_id, command)
+
+
+async def test_events_survive_reopening(open_sqlite: SqliteOpener) -> None:
+    store = await open_sqlite()
+    await store.append(req("room-1", 0, b"a", b"b", command_id="c1", command=b"cmd"))
+    store = await open_sqlite.reopen(store)
+    assert [e.data for e in await store.read_stream("room-1")] == [b"a", b"b"]
+    assert await store.last_position() == 2
+    assert (await store.append(req("room-1", 0, b"a", command_id="c1"))).duplicate
+    assert (await store.append(req("room-1", 2, b"c"))).first_position == 3
+
+
+async def pragma(store: SqliteEventStore, name: str) -> object:
+    def read() -> object:
+        return store._hot.execute(f"PRAGMA {name}").fetchone()[0]
+
+    return await store._run(read)
+
+
+@pytest.mark.parametrize(("level", "code"), [("NORMAL", 1), ("FULL", 2)])
+async def test_uses_wal_with_the_chosen_sync_level(
+    open_sqlite: SqliteOpener, level: Synchronous, code: int
+) -> None:
+    store = await SqliteEventStore.open(open_sqlite.path, synchronous=level)
+    try:
+        assert await pragma(store, "journal_mode") == "wal"
+        assert await pragma(store, "synchronous") == code
+    finally:
+        await store.close()
+
+
+async def test_unknown_sync_level_is_refused(open_sqlite: SqliteOpener) -> None:
+    with pytest.raises(ValueError):
+        await SqliteEventStore.open(open_sqlite.path, synchronous=cast(Synchronous, "OFF"))
+
+
+async def test_batch_of_a_thousand_streams_is_one_hop(open_sqlite: SqliteOpener) -> None:
+    store = await open_sqlite()
+    hops = 0
+    real_hop = store._hop
+
+    async def counted(*args: object) -> object:
+        nonlocal hops
+        hops += 1
+        return await real_hop(*args)
+
+    store._hop = counted
+    results = await store.append_batch(
+        [req(f"room-{i}", 0, b"a", b"b", command_id=f"c{i}") for i in range(1000)]
+    )
+    assert hops == 1
+    assert [r.last_position for r in results if isinstance(r, AppendResult)][-1] == 2000
+
+
+async def test_corrupt_event_row_names_stream_and_version(open_sqlite: SqliteOpener) -> None:
+    store = await open_sqlite()
+    await store.append(req("room-1", 0, b"fine", b"MARKER-event-two-payload", b"fine too"))
+    await store.append(req("room-2", 0, b"other"))
+    await store.close()
+    flip_bytes(open_sqlite.path, b"MARKER-event-two-payload")
+    store = await open_sqlite()
+    with pytest.raises(CorruptData) as caught:
+        await store.read_stream("room-1")
+    assert (caught.value.stream_id, caught.value.version) == ("room-1", 2)
+    assert "room-1" in str(caught.value) and "version 2" in str(caught.value)
+    with pytest.raises(CorruptData):
+        await store.read_all()
+    # Events before the damage, and other streams, still read.
+    assert [e.data for e in await store.read_stream("room-1", 0, 1)] == [b"fine"]
+    assert [e.data for e in await store.read_stream("room-2")] == [b"other"]
+
+
+async def test_missing_event_row_is_reported_not_skipped(open_sqlite: SqliteOpener) -> None:
+    store = await open_sqlite()
+    await store.append(req("room-1", 0, b"a", b"b", b"c"))
+    await store.close()
+    with sqlite3.connect(open_sqlite.path) as conn:
+        conn.execute("DELETE FROM events WHERE stream_id = 'room-1' AND version = 2")
+    store = await open_sqlite()
+    with pytest.raises(CorruptData) as caught:
+        await store.read_stream("room-1")
+    assert (caught.value.stream_id, caught.value.version) == ("room-1", 2)
+
+
+async def test_snapshot_with_corrupt_bytes_falls_back_to_replay(
+    open_sqlite: SqliteOpener, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await open_sqlite()
+    await store.append(req("room-1", 0, b"a"))
+    payload = b"SNAPSHOT-PAYLOAD-" + bytes(range(64))
+    await store.save_snapshot(Snapshot("room-1", 1, 1, payload))
+    await store.close()
+    flip_bytes(open_sqlite.path, lz4.frame.compress(payload))
+    store = await open_sqlite()
+    with caplog.at_level(logging.WARNING, logger="engine.store"):
+        assert await store.load_snapshot("room-1", 1) is None
+    assert "checksum" in caplog.text
+
+
+async def test_snapshot_of_unknown_schema_version_is_logged_and_ignored(
+    open_sqlite: SqliteOpener, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await open_sqlite()
+    await store.append(req("room-1", 0, b"a"))
+    await store.save_snapshot(Snapshot("room-1", 1, 7, b"state"))
+    with caplog.at_level(logging.WARNING, logger="engine.store"):
+        assert await store.load_snapshot("room-1", 8) is None
+    assert "schema version 7" in caplog.text
+    assert await store.load_snapshot("room-1", 7) == Snapshot("room-1", 1, 7, b"state")
+
+
+async def test_full_disk_fails_the_commit_whole_and_appends_resume_after(
+    open_sqlite: SqliteOpener,
+) -> None:
+    store = await open_sqlite()
+    await store.append(req("room-1", 0, b"before"))
+    pages = await pragma(store, "page_count")
+    await pragma(store, f"max_page_count = {pages}")
+    big = [bytes([i]) * 4000 for i in range(40)]
+    batch = [req("room-1", 1, *big, command_id="c2"), req("room-2", 0, *big)]
+    with pytest.raises(StoreUnavailable) as caught:
+        await store.append_batch(batch)
+    assert caught.value.code == "store_unavailable"
+    assert "full" in str(caught.value)
+    # Nothing of the failed batch is visible, now or after reopening.
+    assert await store.last_position() == 1
+    assert await store.stream_info("room-2") is None
+    assert await store.read_commands("room-1") == []
+    # The fault clears: the same batch now commits, right after what was there.
+    await pragma(store, "max_page_count = 1073741823")
+    results = await store.append_batch(batch)
+    assert [r.first_position for r in results if isinstance(r, AppendResult)] == [2, 42]
+    store = await open_sqlite.reopen(store)
+    assert [e.data for e in await store.read_stream("room-1")] == [b"before", *big]
+    assert len(await store.read_all()) == 81
+
+
+async def test_closed_store_reports_unavailable(open_sqlite: SqliteOpener) -> None:
+    store = await open_sqlite()
+    await store.close()
+    with pytest.raises(StoreUnavailable):
+        await store.read_all()
