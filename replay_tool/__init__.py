@@ -1,0 +1,1 @@
+"""`replay-tool`: list, show, step through, verify, diff, export and import recorded matches."""
