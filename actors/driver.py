@@ -59,6 +59,24 @@ def decode_records(records: list[RecordedEvent]) -> list[Event]:
     return [decode_event(r.type, r.schema_version, r.data) for r in records]
 
 
+async def recover_room(store: SqliteEventStore, room_id: str) -> tuple[RoomState, int]:
+    """A room's state from its latest usable snapshot plus the tail of its stream.
+
+    Returns the state and the version of the snapshot used (0: folded from the start).
+    """
+    state = RoomState()
+    snapshot_version = 0
+    snap = await store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
+    if snap is not None:
+        restored = decode_state(snap.schema_version, snap.payload)
+        if restored is not None and restored.version == snap.version:
+            state, snapshot_version = restored, snap.version
+    records = await store.read_stream(room_id, state.version)
+    for event in decode_records(records):
+        state = evolve(state, event)
+    return state, snapshot_version
+
+
 class Driver:
     """Owns the actor system, the store, the timers and the pending requests of one engine."""
 
@@ -265,18 +283,7 @@ class Driver:
         self.tell(self.directory, Loaded(room_id, state, recent, snapshot_version, self.clock()))
 
     async def _recover_state(self, room_id: str) -> tuple[RoomState, int]:
-        """The latest snapshot (if usable) plus the tail of the stream."""
-        state = RoomState()
-        snapshot_version = 0
-        snap = await self.store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
-        if snap is not None:
-            restored = decode_state(snap.schema_version, snap.payload)
-            if restored is not None and restored.version == snap.version:
-                state, snapshot_version = restored, snap.version
-        records = await self.store.read_stream(room_id, state.version)
-        for event in decode_records(records):
-            state = evolve(state, event)
-        return state, snapshot_version
+        return await recover_room(self.store, room_id)
 
     async def _save_snapshot(self, msg: SaveSnapshot) -> None:
         version, payload = encode_state(msg.state)

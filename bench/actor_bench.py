@@ -23,8 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors.config import EngineConfig  # noqa: E402
+from actors.driver import recover_room  # noqa: E402
 from actors.facade import Accepted, Engine  # noqa: E402
 from engine.commands import Disconnect, StartGame  # noqa: E402
+from engine.store import SqliteEventStore  # noqa: E402
 
 
 async def _start_rooms(engine: Engine, rooms: int, seed: int) -> list[str]:
@@ -42,11 +44,21 @@ async def _start_rooms(engine: Engine, rooms: int, seed: int) -> list[str]:
 
 
 async def run_load(
-    path: str, rooms: int, seconds: float, *, group_commit: bool = True, bot_delay: float = 0.0
+    path: str,
+    rooms: int,
+    seconds: float,
+    *,
+    group_commit: bool = True,
+    bot_delay: float = 0.0,
+    synchronous: str = "NORMAL",
 ) -> dict[str, float]:
     """Durable commands/s and latency of bot commands over `seconds` with `rooms` live matches."""
     config = EngineConfig.fast(
-        path, group_commit=group_commit, bot_delay=bot_delay, archive_after=None
+        path,
+        group_commit=group_commit,
+        bot_delay=bot_delay,
+        archive_after=None,
+        synchronous=synchronous,
     )
     async with Engine.open(path, config) as engine:
         await _start_rooms(engine, rooms, seed=1)
@@ -67,15 +79,17 @@ async def run_load(
 
 
 async def recovery(path: str, rooms: int) -> dict[str, float]:
-    """Room recovery (snapshot + tail from the store) times, p50/p99, on a reopened store."""
-    config = EngineConfig.fast(path, archive_after=None)
-    async with Engine.open(path, config) as engine:
-        streams = await engine.store.list_streams(limit=rooms)
+    """Room recovery (snapshot + tail from the store) times, p50/p99, on an idle store."""
+    store = await SqliteEventStore.open(path)
+    try:
+        streams = await store.list_streams(limit=rooms)
         times: list[float] = []
         for info in streams:
             started = time.perf_counter()
-            await engine.driver._recover_state(info.stream_id)
+            await recover_room(store, info.stream_id)
             times.append(time.perf_counter() - started)
+    finally:
+        await store.close()
     times.sort()
     return {
         "p50_ms": statistics.median(times) * 1000,
