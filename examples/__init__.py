@@ -1,0 +1,1 @@
+"""Examples of embedding the engine; `python -m examples.server` runs the WebSocket server."""

@@ -1,0 +1,382 @@
+"""A small WebSocket game server that embeds the engine: the embedding guide in code.
+
+    python -m examples.server --db games.db --port 8765
+
+One JSON object per WebSocket text message; docs/protocol.md describes every message.
+
+The engine does the game: rules, bots in empty and disconnected seats, timers, durability
+and per-player redaction. This server only
+  * names each connection (`hello`) and remembers the rooms it created (the lobby),
+  * turns client messages into engine commands and answers `ok` or `error`,
+  * pushes each connection its player's updates from `engine.subscribe`, in version order,
+  * tells the engine when a socket drops (`Disconnect`: a bot takes the seat over).
+Names are trusted as given: a real server would authenticate them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta, Struct
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from actors.config import EngineConfig
+from actors.facade import Accepted, Engine, SubscriptionLost
+from engine import commands as cmd
+from engine.events import Event
+from engine.pieces import Piece
+from engine.rejections import Code, Rejection
+from engine.state import Phase
+from engine.views import PlayerView
+
+Ref = Annotated[str, Meta(max_length=60)]
+
+# --- client -> server ------------------------------------------------------------------------
+
+
+class ClientMessage(Struct, frozen=True, kw_only=True, tag_field="type"):
+    ref: Ref | None = None  # any string; echoed in the reply to this message
+
+
+class Hello(ClientMessage, frozen=True, kw_only=True, tag="hello"):
+    name: Annotated[str, Meta(min_length=1, max_length=64)]  # the engine checks it further
+    room: str | None = None  # set when coming back to a room: catch up after last_version
+    last_version: Annotated[int, Meta(ge=0)] = 0
+
+
+class ListRooms(ClientMessage, frozen=True, kw_only=True, tag="list_rooms"):
+    pass
+
+
+class CreateRoom(ClientMessage, frozen=True, kw_only=True, tag="create_room"):
+    pass
+
+
+class JoinRoom(ClientMessage, frozen=True, kw_only=True, tag="join_room"):
+    room: str
+
+
+class AddBot(ClientMessage, frozen=True, kw_only=True, tag="add_bot"):
+    seat: cmd.SeatIndex
+
+
+class RemovePlayer(ClientMessage, frozen=True, kw_only=True, tag="remove_player"):
+    seat: cmd.SeatIndex  # a bot, or a human (a kick)
+
+
+class Start(ClientMessage, frozen=True, kw_only=True, tag="start"):
+    pass
+
+
+class Redeal(ClientMessage, frozen=True, kw_only=True, tag="redeal"):
+    accept: bool
+
+
+class Declare(ClientMessage, frozen=True, kw_only=True, tag="declare"):
+    piles: int
+
+
+class Play(ClientMessage, frozen=True, kw_only=True, tag="play"):
+    indices: tuple[int, ...] | None = None  # either positions in the hand...
+    pieces: tuple[Piece, ...] | None = None  # ...or piece kinds
+
+
+class Reconnect(ClientMessage, frozen=True, kw_only=True, tag="reconnect"):
+    pass
+
+
+class Leave(ClientMessage, frozen=True, kw_only=True, tag="leave"):
+    pass
+
+
+AnyClientMessage = (
+    Hello | ListRooms | CreateRoom | JoinRoom | AddBot | RemovePlayer | Start | Redeal
+    | Declare | Play | Reconnect | Leave
+)  # fmt: skip
+
+# --- server -> client ------------------------------------------------------------------------
+
+
+class ServerMessage(Struct, frozen=True, kw_only=True, tag_field="type"):
+    pass
+
+
+class Welcome(ServerMessage, frozen=True, kw_only=True, tag="welcome"):
+    ref: str | None
+    name: str
+    room: str | None
+
+
+class RoomInfo(Struct, frozen=True, kw_only=True):
+    room: str
+    phase: Phase
+    host: str | None
+    seats: tuple[str | None, ...]  # names by seat; None is an empty seat
+
+
+class Rooms(ServerMessage, frozen=True, kw_only=True, tag="rooms"):
+    ref: str | None
+    rooms: tuple[RoomInfo, ...]
+
+
+class Ok(ServerMessage, frozen=True, kw_only=True, tag="ok"):
+    ref: str | None
+    room: str
+    first_version: int  # the command's events are versions first_version..last_version
+    last_version: int
+
+
+class Left(ServerMessage, frozen=True, kw_only=True, tag="left"):
+    ref: str | None
+    room: str
+
+
+class Error(ServerMessage, frozen=True, kw_only=True, tag="error"):
+    ref: str | None
+    code: str  # the engine's rejection code, or one of the server's own (docs/protocol.md)
+    message: str
+
+
+class UpdateMessage(ServerMessage, frozen=True, kw_only=True, tag="update"):
+    room: str
+    first_version: int
+    last_version: int  # first_version - 1 when there are no events (a bare view)
+    events: tuple[Event, ...]  # already redacted for this player
+    view: PlayerView
+
+
+DECODER = msgspec.json.Decoder(AnyClientMessage)
+ENCODER = msgspec.json.Encoder()  # structs as objects, enums as their string values
+
+
+class _RefOnly(Struct):
+    ref: str | None = None
+
+
+def ref_of(raw: str | bytes) -> str | None:
+    """The ref of a message that is otherwise invalid, so its error can still echo it."""
+    try:
+        return msgspec.json.decode(raw, type=_RefOnly).ref
+    except msgspec.MsgspecError:
+        return None
+
+
+def to_command(msg: ClientMessage, player: str) -> cmd.Command | None:
+    """The engine command for a game message (None for lobby and connection messages)."""
+    match msg:
+        case AddBot(seat=seat):
+            return cmd.AddBot(player=player, seat=seat)
+        case RemovePlayer(seat=seat):
+            return cmd.RemovePlayer(player=player, seat=seat)
+        case Start():
+            return cmd.StartGame(player=player)
+        case Redeal(accept=accept):
+            return cmd.DecideRedeal(player=player, accept=accept)
+        case Declare(piles=piles):
+            return cmd.Declare(player=player, piles=piles)
+        case Play(indices=indices, pieces=pieces):
+            return cmd.Play(player=player, indices=indices, pieces=pieces)
+        case Reconnect():
+            return cmd.Reconnect(player=player)
+    return None
+
+
+class Session:
+    """One WebSocket connection: who it speaks for and the room it is attached to."""
+
+    def __init__(self, ws: ServerConnection) -> None:
+        self.ws = ws
+        self.name: str | None = None
+        self.room: str | None = None
+        self.pump: asyncio.Task[None] | None = None
+
+    async def send(self, message: ServerMessage) -> None:
+        # Whole-message sends from the pump and the handler never interleave.
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.send(ENCODER.encode(message), text=True)
+
+    async def error(self, ref: str | None, code: str, message: str) -> None:
+        await self.send(Error(ref=ref, code=code, message=message))
+
+
+class GameServer:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.rooms: list[str] = []  # rooms created through this server, for `list_rooms`
+        self.sessions: dict[tuple[str, str], Session] = {}  # (room, name) -> live connection
+        self.closing: set[asyncio.Task[None]] = set()  # replaced sockets being closed
+
+    async def handle(self, ws: ServerConnection) -> None:
+        """A connection's life: read messages one by one; on close, Disconnect its player."""
+        session = Session(ws)
+        try:
+            async for raw in ws:
+                try:
+                    msg = DECODER.decode(raw)
+                except msgspec.MsgspecError as exc:
+                    await session.error(ref_of(raw), "bad_message", str(exc))
+                    continue
+                await self.dispatch(session, msg)
+        except ConnectionClosed:
+            pass
+        finally:
+            await self.detach(session, disconnect=True)
+
+    async def dispatch(self, s: Session, msg: ClientMessage) -> None:
+        if isinstance(msg, Hello):
+            return await self.hello(s, msg)
+        if s.name is None:
+            return await s.error(msg.ref, "hello_first", "send hello before anything else")
+        if isinstance(msg, ListRooms):
+            infos = [await self.room_info(room) for room in self.rooms]
+            return await s.send(Rooms(ref=msg.ref, rooms=tuple(i for i in infos if i)))
+        if isinstance(msg, CreateRoom | JoinRoom):
+            if s.room is not None:
+                return await s.error(msg.ref, "already_in_room", f"leave {s.room} first")
+            if isinstance(msg, CreateRoom):
+                outcome = await self.engine.create_room(s.name)
+            else:
+                outcome = await self.engine.send(msg.room, cmd.JoinRoom(player=s.name))
+            await self.reply(s, msg.ref, outcome)
+            if isinstance(outcome, Accepted):
+                if isinstance(msg, CreateRoom):
+                    self.rooms.append(outcome.room_id)
+                await self.attach(s, outcome.room_id, 0)  # the whole history, from version 1
+            return None
+        if s.room is None:
+            return await s.error(msg.ref, "no_room", "create or join a room first")
+        if isinstance(msg, Leave):  # back to the lobby; the events say what the room made of it
+            room = s.room
+            await self.detach(s, disconnect=True)
+            return await s.send(Left(ref=msg.ref, room=room))
+        command = to_command(msg, s.name)
+        assert command is not None
+        return await self.reply(s, msg.ref, await self.engine.send(s.room, command))
+
+    async def hello(self, s: Session, msg: Hello) -> None:
+        if s.name is not None:
+            return await s.error(msg.ref, "already_greeted", f"this connection is {s.name}")
+        if msg.room is not None:
+            seen = await self.engine.view(msg.room, msg.name)
+            if isinstance(seen, Rejection):
+                return await s.error(msg.ref, seen.code, seen.message)
+            if seen.my_seat is None:
+                return await s.error(msg.ref, Code.NOT_IN_ROOM, f"{msg.name} has no seat here")
+            if msg.last_version > seen.version:
+                return await s.error(msg.ref, "bad_version", f"the room is at v{seen.version}")
+        s.name = msg.name
+        await s.send(Welcome(ref=msg.ref, name=msg.name, room=msg.room))
+        if msg.room is not None:
+            # Catch up from last_version. If the seat shows disconnected (view.seats[my_seat]
+            # .connected), the client sends `reconnect` to take it back from the bot.
+            await self.attach(s, msg.room, msg.last_version)
+        return None
+
+    async def reply(self, s: Session, ref: str | None, outcome: Accepted | Rejection) -> None:
+        if isinstance(outcome, Rejection):
+            return await s.error(ref, outcome.code, outcome.message)
+        return await s.send(
+            Ok(
+                ref=ref,
+                room=outcome.room_id,
+                first_version=outcome.first_version,
+                last_version=outcome.last_version,
+            )
+        )
+
+    async def room_info(self, room: str) -> RoomInfo | None:
+        seen = await self.engine.view(room)  # a spectator's view: no hands
+        if isinstance(seen, Rejection):
+            return None
+        names = tuple(seat.name for seat in seen.seats)
+        return RoomInfo(room=room, phase=seen.phase, host=names[seen.host], seats=names)
+
+    async def attach(self, s: Session, room: str, from_version: int) -> None:
+        """Make `s` the connection of its player in `room` and start pushing updates."""
+        assert s.name is not None
+        old = self.sessions.get((room, s.name))
+        self.sessions[(room, s.name)] = s
+        s.room = room
+        s.pump = asyncio.create_task(self.pump(s, room, from_version))
+        if old is not None and old is not s:
+            # The player came back on a new socket before the old one was noticed dead: drop
+            # the old one without a Disconnect, and without waiting for its close handshake.
+            await self.detach(old, disconnect=False)
+            closing = asyncio.create_task(old.ws.close(reason="replaced by a newer connection"))
+            self.closing.add(closing)
+            closing.add_done_callback(self.closing.discard)
+
+    async def detach(self, s: Session, disconnect: bool) -> None:
+        """Stop pushing the room to `s`; with `disconnect`, tell the engine the player is gone:
+        before the game that is leaving the seat (the host leaving closes the room), during
+        the game a bot plays the seat until the player sends `reconnect`."""
+        room, pump, s.room, s.pump = s.room, s.pump, None, None
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+        if room is None or s.name is None or self.sessions.get((room, s.name)) is not s:
+            return  # not attached, or replaced by a newer connection of the same player
+        del self.sessions[(room, s.name)]
+        if disconnect:
+            # Refusals are fine here (already disconnected, game over, kicked): nothing to undo.
+            # Not rate limited: a lost Disconnect would leave a ghost in the seat.
+            await self.engine.send(room, cmd.Disconnect(player=s.name), rate_limited=False)
+
+    async def pump(self, s: Session, room: str, version: int) -> None:
+        """Push the player's updates after `version`: in version order, each event once."""
+        assert s.name is not None
+        while True:
+            try:
+                async for update in self.engine.subscribe(room, s.name, version):
+                    last = update.first_version + len(update.events) - 1
+                    await s.send(
+                        UpdateMessage(
+                            room=room,
+                            first_version=update.first_version,
+                            last_version=last,
+                            events=update.events,
+                            view=update.view,
+                        )
+                    )
+                    version = last
+                return
+            except SubscriptionLost:
+                continue  # this socket fell far behind: resubscribe from the last version sent
+
+
+async def run(host: str, port: int, config: EngineConfig) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stop: asyncio.Future[None] = loop.create_future()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: None if stop.done() else stop.set_result(None))
+    # Exits in reverse: the sockets close first (each sends Disconnect), then the engine.
+    async with (
+        Engine.open(config.path, config) as engine,
+        serve(GameServer(engine).handle, host, port) as server,
+    ):
+        bound = server.sockets[0].getsockname()[1]
+        print(f"listening on ws://{host}:{bound} (store {config.path})", flush=True)
+        await stop
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Liap Tui WebSocket server (example)")
+    parser.add_argument("--db", default="games.db", help="SQLite event store file")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--fast", action="store_true", help="no display pauses; quick bots")
+    args = parser.parse_args(argv)
+    config = EngineConfig.fast(args.db, bot_delay=0.2) if args.fast else EngineConfig(path=args.db)
+    asyncio.run(run(args.host, args.port, config))
+
+
+if __name__ == "__main__":
+    main()
