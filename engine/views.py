@@ -11,6 +11,7 @@ from msgspec.structs import replace
 
 from engine.events import Event, HandsDealt, RoomCreated
 from engine.pieces import Piece
+from engine.rules import legal_declarations
 from engine.state import Phase, RoomState, TrickPlay
 
 
@@ -25,6 +26,7 @@ class SeatView(Struct, frozen=True, kw_only=True):
     piles: int
     weak: bool | None
     redeal: bool | None
+    zero_streak: int
 
 
 class PlayerView(Struct, frozen=True, kw_only=True):
@@ -44,10 +46,14 @@ class PlayerView(Struct, frozen=True, kw_only=True):
     trick: int
     required: int
     plays: tuple[TrickPlay, ...]
-    winning: int | None
+    winning: int | None  # index into `plays` of the provisional winner
+    winning_seat: int | None
     last_trick: tuple[TrickPlay, ...]
     seats: tuple[SeatView, ...]
     winners: tuple[int, ...]
+    lead_not_before: float  # a lead sent earlier is refused (`too_early`)
+    redeal_deadline: float | None  # undecided weak hands decline at this time
+    legal_declarations: tuple[int, ...]  # what the viewer may declare now (empty if not asked)
 
 
 def viewer_seat(state: RoomState, player: str | None) -> int | None:
@@ -71,9 +77,16 @@ def view(state: RoomState, player: str | None) -> PlayerView:
             # Only the player themself learns whether their hand is weak before they answer.
             weak=s.weak if i == mine or s.redeal is not None else None,
             redeal=s.redeal,
+            zero_streak=s.zero_streak,
         )
         for i, s in enumerate(state.seats)
     )
+    undecided = any(s.weak and s.redeal is None for s in state.seats)
+    asked = state.phase is Phase.DECLARATION and mine is not None and state.turn == mine
+    legal: tuple[int, ...] = ()
+    if asked and mine is not None:
+        earlier = [s.declared for s in state.seats if s.declared is not None]
+        legal = tuple(legal_declarations(earlier, state.seats[mine].zero_streak))
     return PlayerView(
         room_id=state.room_id,
         version=state.version,
@@ -90,9 +103,17 @@ def view(state: RoomState, player: str | None) -> PlayerView:
         required=state.required,
         plays=state.plays,
         winning=state.best,
+        winning_seat=state.plays[state.best].seat if state.best is not None else None,
         last_trick=state.last_trick,
         seats=seats,
         winners=state.winners,
+        lead_not_before=state.lead_not_before,
+        redeal_deadline=(
+            state.dealt_at + state.settings.redeal_timeout
+            if state.phase is Phase.PREPARATION and not state.needs_deal and undecided
+            else None
+        ),
+        legal_declarations=legal,
     )
 
 
