@@ -1,0 +1,97 @@
+"""The leaderboard: finished games, wins and total final points per player name."""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import cache
+
+from engine.decider import RESERVED_NAME
+from engine.events import Event, GameOver, GameStarted, RoomClosed
+from engine.pieces import SEATS
+from engine.store.records import RecordedEvent
+from projections.protocol import FoldError
+
+
+def is_bot_name(name: str) -> bool:
+    """Whether a seat name is a bot's: humans may not take names like `Bot 2` (rule decision)."""
+    return RESERVED_NAME.fullmatch(name) is not None
+
+
+@cache
+def _sql(prefix: str) -> dict[str, str]:
+    players = f"{prefix}leaderboard_players"
+    seats = f"{prefix}leaderboard_seats"
+    return {
+        "seat": f"INSERT INTO {seats} VALUES (?,?,?)",
+        "seats": f"SELECT seat, name FROM {seats} WHERE room_id = ? ORDER BY seat",
+        "forget": f"DELETE FROM {seats} WHERE room_id = ?",
+        "count": f"INSERT INTO {players} VALUES (?,?,1,?,?) ON CONFLICT (name) DO UPDATE SET "
+        "games = games + 1, wins = wins + excluded.wins, points = points + excluded.points",
+    }
+
+
+class Leaderboard:
+    """Per player name: finished games, wins (every player tied at the top wins) and points.
+
+    Only finished games (GameOver) count; an abandoned game counts for nobody. Bots are
+    kept under their seat names (`Bot 2`...) with `is_bot` set; queries leave them out
+    unless asked.
+    """
+
+    name = "leaderboard"
+    version = 1
+    handles = frozenset({"GameStarted", "GameOver", "RoomClosed"})
+    tables = ("leaderboard_players", "leaderboard_seats")
+
+    def schema(self, prefix: str) -> list[str]:
+        return [
+            f"""CREATE TABLE {prefix}leaderboard_players (
+                name TEXT PRIMARY KEY,
+                is_bot INTEGER NOT NULL,
+                games INTEGER NOT NULL,
+                wins INTEGER NOT NULL,
+                points INTEGER NOT NULL
+            ) WITHOUT ROWID""",
+            # The seats of games in progress, until they end.
+            f"""CREATE TABLE {prefix}leaderboard_seats (
+                room_id TEXT NOT NULL,
+                seat INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                PRIMARY KEY (room_id, seat)
+            ) WITHOUT ROWID""",
+            f"CREATE INDEX {prefix}leaderboard_by_wins "
+            f"ON {prefix}leaderboard_players (is_bot, wins DESC, name)",
+            f"CREATE INDEX {prefix}leaderboard_by_points "
+            f"ON {prefix}leaderboard_players (is_bot, points DESC, name)",
+        ]
+
+    def apply(
+        self, conn: sqlite3.Connection, prefix: str, record: RecordedEvent, event: Event
+    ) -> None:
+        sql = _sql(prefix)
+        room = record.stream_id
+        if isinstance(event, GameStarted):
+            if len(event.seats) != SEATS:
+                raise FoldError(f"{room} started with {len(event.seats)} seats")
+            try:
+                conn.executemany(
+                    sql["seat"], [(room, seat, name) for seat, name in enumerate(event.seats)]
+                )
+            except sqlite3.IntegrityError:
+                raise FoldError(f"{room} started twice") from None
+        elif isinstance(event, GameOver):
+            names = [name for _, name in conn.execute(sql["seats"], (room,))]
+            if len(names) != SEATS or len(event.totals) != SEATS:
+                raise FoldError(f"game over in {room} without four seated players and totals")
+            if any(not 0 <= w < SEATS for w in event.winners):
+                raise FoldError(f"game over in {room} names winners {event.winners}")
+            conn.executemany(
+                sql["count"],
+                [
+                    (name, int(is_bot_name(name)), int(seat in event.winners), event.totals[seat])
+                    for seat, name in enumerate(names)
+                ],
+            )
+            conn.execute(sql["forget"], (room,))
+        elif isinstance(event, RoomClosed):
+            conn.execute(sql["forget"], (room,))

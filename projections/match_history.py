@@ -1,0 +1,142 @@
+"""Match history: one row per match that started, its players, outcome and per-round scores."""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import cache
+
+from engine.events import Event, GameOver, GameStarted, RedealGranted, RoomClosed, RoundScored
+from engine.pieces import SEATS
+from engine.store.records import RecordedEvent
+from projections.protocol import FoldError, expect_rows
+
+PLAYING = "playing"
+FINISHED = "finished"
+ABANDONED = "abandoned"
+
+ARCHIVED_TABLE = "match_archived"
+"""Which matches were archived. Archival is not an event, so this table is fed by
+`ProjectionRunner.mark_archived`, is not one of the projection's tables and survives its
+rebuilds; queries join it."""
+
+
+@cache
+def _sql(prefix: str) -> dict[str, str]:
+    matches = f"{prefix}history_matches"
+    players = f"{prefix}history_players"
+    rounds = f"{prefix}history_rounds"
+    return {
+        "match": f"INSERT INTO {matches} VALUES (?,?,?,NULL,'{PLAYING}',NULL,0,0)",
+        "player": f"INSERT INTO {players} VALUES (?,?,?,?,NULL,0)",
+        "redeal": f"UPDATE {matches} SET redeals = redeals + 1 "
+        f"WHERE room_id = ? AND outcome = '{PLAYING}'",
+        "rounds": f"UPDATE {matches} SET rounds = ? WHERE room_id = ? AND outcome = '{PLAYING}'",
+        "round": f"INSERT INTO {rounds} VALUES (?,?,?,?,?,?,?,?)",
+        "over": f"UPDATE {matches} SET outcome = '{FINISHED}', ended_at = ?, end_reason = ? "
+        f"WHERE room_id = ? AND outcome = '{PLAYING}'",
+        "final": f"UPDATE {players} SET final_score = ?, won = ? WHERE room_id = ? AND seat = ?",
+        "closed": f"UPDATE {matches} SET outcome = '{ABANDONED}', ended_at = ?, end_reason = ? "
+        f"WHERE room_id = ? AND outcome = '{PLAYING}'",
+    }
+
+
+class MatchHistory:
+    """Every match from GameStarted on: players, rounds, redeals, result and round scores.
+
+    `outcome` is "playing", "finished" (GameOver) or "abandoned" (RoomClosed mid-game).
+    Rooms that close before starting are not matches. Times are the engine's `at`.
+    """
+
+    name = "match_history"
+    version = 1
+    handles = frozenset({"GameStarted", "RedealGranted", "RoundScored", "GameOver", "RoomClosed"})
+    tables = ("history_matches", "history_players", "history_rounds")
+
+    def schema(self, prefix: str) -> list[str]:
+        return [
+            f"""CREATE TABLE {prefix}history_matches (
+                room_id TEXT PRIMARY KEY,
+                started_position INTEGER NOT NULL,
+                started_at REAL NOT NULL,
+                ended_at REAL,
+                outcome TEXT NOT NULL,
+                end_reason TEXT,
+                rounds INTEGER NOT NULL,
+                redeals INTEGER NOT NULL
+            ) WITHOUT ROWID""",
+            f"""CREATE TABLE {prefix}history_players (
+                room_id TEXT NOT NULL,
+                seat INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                started_position INTEGER NOT NULL,
+                final_score INTEGER,
+                won INTEGER NOT NULL,
+                PRIMARY KEY (room_id, seat)
+            ) WITHOUT ROWID""",
+            f"""CREATE TABLE {prefix}history_rounds (
+                room_id TEXT NOT NULL,
+                round INTEGER NOT NULL,
+                seat INTEGER NOT NULL,
+                multiplier INTEGER NOT NULL,
+                declared INTEGER NOT NULL,
+                captured INTEGER NOT NULL,
+                score INTEGER NOT NULL,
+                total INTEGER NOT NULL,
+                PRIMARY KEY (room_id, round, seat)
+            ) WITHOUT ROWID""",
+            f"CREATE INDEX {prefix}history_matches_by_start "
+            f"ON {prefix}history_matches (started_position)",
+            f"CREATE INDEX {prefix}history_players_by_name "
+            f"ON {prefix}history_players (name, started_position)",
+        ]
+
+    def apply(
+        self, conn: sqlite3.Connection, prefix: str, record: RecordedEvent, event: Event
+    ) -> None:
+        sql = _sql(prefix)
+        room = record.stream_id
+        if isinstance(event, RoundScored):
+            columns = (event.declared, event.captured, event.scores, event.totals)
+            if any(len(c) != SEATS for c in columns):
+                raise FoldError(f"round {event.round} of {room} does not score four seats")
+            cursor = conn.execute(sql["rounds"], (event.round, room))
+            expect_rows(cursor, 1, f"round {event.round} of {room}")
+            try:
+                conn.executemany(
+                    sql["round"],
+                    [
+                        (room, event.round, seat, event.multiplier, *figures)
+                        for seat, figures in enumerate(zip(*columns, strict=True))
+                    ],
+                )
+            except sqlite3.IntegrityError:
+                raise FoldError(f"round {event.round} of {room} scored twice") from None
+        elif isinstance(event, GameStarted):
+            if len(event.seats) != SEATS:
+                raise FoldError(f"{room} started with {len(event.seats)} seats")
+            try:
+                conn.execute(sql["match"], (room, record.position, event.at))
+            except sqlite3.IntegrityError:
+                raise FoldError(f"{room} started twice") from None
+            conn.executemany(
+                sql["player"],
+                [(room, seat, name, record.position) for seat, name in enumerate(event.seats)],
+            )
+        elif isinstance(event, RedealGranted):
+            cursor = conn.execute(sql["redeal"], (room,))
+            expect_rows(cursor, 1, f"redeal in {room}")
+        elif isinstance(event, GameOver):
+            if len(event.totals) != SEATS or any(not 0 <= w < SEATS for w in event.winners):
+                raise FoldError(f"game over in {room} with totals {event.totals}")
+            cursor = conn.execute(sql["over"], (event.at, event.reason.value, room))
+            expect_rows(cursor, 1, f"game over in {room}")
+            conn.executemany(
+                sql["final"],
+                [
+                    (total, int(seat in event.winners), room, seat)
+                    for seat, total in enumerate(event.totals)
+                ],
+            )
+        elif isinstance(event, RoomClosed):
+            # A room closed before its game started was never a match: nothing to update.
+            conn.execute(sql["closed"], (event.at, event.reason.value, room))

@@ -1,0 +1,173 @@
+"""Player statistics: per game and career figures of every seat name (bots flagged)."""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import cache
+
+from engine.events import (
+    Event,
+    GameOver,
+    GameStarted,
+    RedealDecided,
+    RoomClosed,
+    RoundScored,
+    TrickWon,
+)
+from engine.pieces import SEATS
+from engine.store.records import RecordedEvent
+from projections.leaderboard import is_bot_name
+from projections.protocol import FoldError, expect_rows
+
+PLAYING = "playing"
+FINISHED = "finished"
+ABANDONED = "abandoned"
+
+# The figures kept per game and summed into a player's career totals.
+FIGURES = (
+    "rounds",
+    "tricks",
+    "piles",
+    "perfect_rounds",
+    "redeals_accepted",
+    "declarations_met",
+    "zero_declarations",
+)
+_FIGURES = ", ".join(FIGURES)
+_SUMS = ", ".join(f"{f} = {f} + excluded.{f}" for f in FIGURES)
+
+
+@cache
+def _sql(prefix: str) -> dict[str, str]:
+    games = f"{prefix}player_games"
+    totals = f"{prefix}player_totals"
+    zeros = ", ".join("0" for _ in FIGURES)
+    return {
+        "seat": f"INSERT INTO {games} VALUES (?,?,?,?,?,'{PLAYING}',{zeros},NULL,NULL,0)",
+        "redeal": f"UPDATE {games} SET redeals_accepted = redeals_accepted + 1 "
+        f"WHERE room_id = ? AND seat = ? AND outcome = '{PLAYING}'",
+        "trick": f"UPDATE {games} SET tricks = tricks + 1, piles = piles + ? "
+        f"WHERE room_id = ? AND seat = ? AND outcome = '{PLAYING}'",
+        "round": f"UPDATE {games} SET rounds = rounds + 1, perfect_rounds = perfect_rounds + ?, "
+        "declarations_met = declarations_met + ?, zero_declarations = zero_declarations + ? "
+        f"WHERE room_id = ? AND seat = ? AND outcome = '{PLAYING}'",
+        "finish": f"UPDATE {games} SET outcome = '{FINISHED}', final_score = ?, rank = ?, won = ? "
+        f"WHERE room_id = ? AND seat = ? AND outcome = '{PLAYING}'",
+        # WHERE before ON CONFLICT keeps SQLite from reading ON as a join constraint.
+        "add_finished": f"INSERT INTO {totals} (name, is_bot, games, wins, points, abandoned, "
+        f"{_FIGURES}) SELECT name, is_bot, 1, won, final_score, 0, {_FIGURES} FROM {games} "
+        f"WHERE room_id = ? ON CONFLICT (name) DO UPDATE SET games = games + 1, "
+        f"wins = wins + excluded.wins, points = points + excluded.points, {_SUMS}",
+        "add_abandoned": f"INSERT INTO {totals} (name, is_bot, games, wins, points, abandoned, "
+        f"{_FIGURES}) SELECT name, is_bot, 0, 0, 0, 1, {zeros} FROM {games} "
+        f"WHERE room_id = ? AND outcome = '{PLAYING}' "
+        "ON CONFLICT (name) DO UPDATE SET abandoned = abandoned + 1",
+        "abandon": f"UPDATE {games} SET outcome = '{ABANDONED}' "
+        f"WHERE room_id = ? AND outcome = '{PLAYING}'",
+    }
+
+
+class PlayerStats:
+    """Per (game, seat) figures as they happen, and per player name career totals.
+
+    Career totals (games, wins, points, rounds, tricks, piles, perfect rounds, redeals
+    accepted, declarations met, zero declarations) count finished games only; an
+    abandoned game adds to `abandoned` and keeps its per-game row. Every TrickWon counts
+    a trick; a declaration is met when captured == declared (0 included); a perfect
+    round is one declared > 0 and met. A seat's player is the name in GameStarted.seats,
+    so a human who disconnects keeps the seat (a bot standing in plays for them). Bots
+    are kept under their seat names with `is_bot` set.
+    """
+
+    name = "player_stats"
+    version = 1
+    handles = frozenset(
+        {"GameStarted", "RedealDecided", "TrickWon", "RoundScored", "GameOver", "RoomClosed"}
+    )
+    tables = ("player_games", "player_totals")
+
+    def schema(self, prefix: str) -> list[str]:
+        figures = ",\n".join(f"{f} INTEGER NOT NULL" for f in FIGURES)
+        return [
+            f"""CREATE TABLE {prefix}player_games (
+                room_id TEXT NOT NULL,
+                seat INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                is_bot INTEGER NOT NULL,
+                started_position INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                {figures},
+                final_score INTEGER,
+                rank INTEGER,
+                won INTEGER NOT NULL,
+                PRIMARY KEY (room_id, seat)
+            ) WITHOUT ROWID""",
+            f"""CREATE TABLE {prefix}player_totals (
+                name TEXT PRIMARY KEY,
+                is_bot INTEGER NOT NULL,
+                games INTEGER NOT NULL,
+                wins INTEGER NOT NULL,
+                points INTEGER NOT NULL,
+                abandoned INTEGER NOT NULL,
+                {figures}
+            ) WITHOUT ROWID""",
+            f"CREATE INDEX {prefix}player_games_by_name "
+            f"ON {prefix}player_games (name, started_position)",
+        ]
+
+    def apply(
+        self, conn: sqlite3.Connection, prefix: str, record: RecordedEvent, event: Event
+    ) -> None:
+        sql = _sql(prefix)
+        room = record.stream_id
+        kind = type(event)
+        if kind is TrickWon:
+            assert isinstance(event, TrickWon)
+            cursor = conn.execute(sql["trick"], (event.piles, room, event.seat))
+            expect_rows(cursor, 1, f"trick won by seat {event.seat} in {room}")
+        elif kind is RoundScored:
+            assert isinstance(event, RoundScored)
+            if len(event.declared) != SEATS or len(event.captured) != SEATS:
+                raise FoldError(f"round {event.round} of {room} does not score four seats")
+            rows = [
+                (int(d > 0 and c == d), int(c == d), int(d == 0), room, seat)
+                for seat, (d, c) in enumerate(zip(event.declared, event.captured, strict=True))
+            ]
+            cursor = conn.executemany(sql["round"], rows)
+            expect_rows(cursor, SEATS, f"round {event.round} of {room}")
+        elif kind is RedealDecided:
+            assert isinstance(event, RedealDecided)
+            if event.accept:
+                cursor = conn.execute(sql["redeal"], (room, event.seat))
+                expect_rows(cursor, 1, f"redeal accepted by seat {event.seat} in {room}")
+        elif kind is GameStarted:
+            assert isinstance(event, GameStarted)
+            if len(event.seats) != SEATS:
+                raise FoldError(f"{room} started with {len(event.seats)} seats")
+            try:
+                conn.executemany(
+                    sql["seat"],
+                    [
+                        (room, seat, name, int(is_bot_name(name)), record.position)
+                        for seat, name in enumerate(event.seats)
+                    ],
+                )
+            except sqlite3.IntegrityError:
+                raise FoldError(f"{room} started twice") from None
+        elif kind is GameOver:
+            assert isinstance(event, GameOver)
+            totals = event.totals
+            if len(totals) != SEATS or any(not 0 <= w < SEATS for w in event.winners):
+                raise FoldError(
+                    f"game over in {room} with totals {totals}, winners {event.winners}"
+                )
+            rows = [
+                (total, 1 + sum(t > total for t in totals), int(seat in event.winners), room, seat)
+                for seat, total in enumerate(totals)
+            ]
+            cursor = conn.executemany(sql["finish"], rows)
+            expect_rows(cursor, SEATS, f"game over in {room}")
+            conn.execute(sql["add_finished"], (room,))
+        elif kind is RoomClosed:
+            conn.execute(sql["add_abandoned"], (room,))
+            conn.execute(sql["abandon"], (room,))

@@ -1,0 +1,63 @@
+"""What a projection is: a named, versioned, pure fold of some event types into its own tables."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Protocol
+
+from engine.events import Event
+from engine.store.records import RecordedEvent
+
+SHADOW = "shadow_"
+"""The table prefix a rebuild folds into while the live tables keep serving."""
+
+
+class Projection(Protocol):
+    """A read model folded from the global event log.
+
+    `apply` is a pure fold: it reads and writes only the projection's own tables (named
+    `prefix + table` for each of `tables`) and never commits; the runner owns the
+    transaction, in which it also writes the projection's checkpoint. `apply` raises
+    (ideally `FoldError`) on an event that contradicts what it has folded so far; such a
+    poison event stops this projection alone until an operator skips it.
+    """
+
+    @property
+    def name(self) -> str:
+        """Unique among the runner's projections; names its checkpoint."""
+        ...
+
+    @property
+    def version(self) -> int:
+        """Bumped whenever the fold or the tables change: a new version rebuilds on start."""
+        ...
+
+    @property
+    def handles(self) -> frozenset[str]:
+        """The event type tags it folds; other events are not even decoded for it."""
+        ...
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Its table names without prefix, all created by `schema`."""
+        ...
+
+    def schema(self, prefix: str) -> list[str]:
+        """CREATE TABLE / CREATE INDEX statements; every table and index name starts with prefix."""
+        ...
+
+    def apply(
+        self, conn: sqlite3.Connection, prefix: str, record: RecordedEvent, event: Event
+    ) -> None:
+        """Fold one event (already decoded from `record`) into the tables under `prefix`."""
+        ...
+
+
+class FoldError(Exception):
+    """An event that a projection cannot fold because it contradicts the events before it."""
+
+
+def expect_rows(cursor: sqlite3.Cursor, count: int, what: str) -> None:
+    """Raise FoldError unless a write touched exactly `count` rows."""
+    if cursor.rowcount != count:
+        raise FoldError(f"{what}: expected {count} row(s), touched {cursor.rowcount}")
