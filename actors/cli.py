@@ -70,11 +70,15 @@ async def simulate(rooms: int, db: str, seed: int, console: Console) -> int:
         position = await engine.store.last_position()
         commits = metrics.counters["commits"]
         durable = metrics.durable_latency
+        await engine.projections.wait_caught_up(timeout=60)
+        board = await engine.read_models.leaderboard("wins", include_bots=True, limit=5)
+        leaders = [(e.name, e.wins, e.points, e.games) for e in board.items]
     archive = f"{db}.archive.db"
     _summary(
         console,
         rooms,
         views,
+        leaders,
         durable.n,
         position,
         commits,
@@ -91,6 +95,7 @@ def _summary(
     console: Console,
     rooms: int,
     views: list[PlayerView],
+    leaders: list[tuple[str, int, int, int]],
     commands: int,
     events: int,
     commits: int,
@@ -113,19 +118,11 @@ def _summary(
     table.add_row("database", f"{db} ({_size(db) / 1e6:.1f} MB)")
     table.add_row("archive", f"{archive} ({_size(archive) / 1e6:.1f} MB)")
     console.print(table)
-    totals: dict[str, list[int]] = {}
-    for v in views:
-        for s in v.seats:
-            if s.name is not None:
-                wins, points = totals.setdefault(s.name, [0, 0])
-                totals[s.name] = [wins + (s.seat in v.winners), points + s.score]
-    top = Table(title="leaderboard (top 5 by wins)")
-    for column in ("player", "wins", "points"):
+    top = Table(title="leaderboard (top 5 by wins, from the projections)")
+    for column in ("player", "wins", "points", "games"):
         top.add_column(column)
-    for name, (wins, points) in sorted(
-        totals.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0])
-    )[:5]:
-        top.add_row(name, str(wins), str(points))
+    for name, wins, points, games in leaders:
+        top.add_row(name, str(wins), str(points), str(games))
     console.print(top)
     console.print(f"open a match:  replay-tool --db {db} show {views[0].room_id}")
 

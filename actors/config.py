@@ -31,6 +31,8 @@ class EngineConfig(Struct, frozen=True, kw_only=True):
     rate_limit_players: int = 100_000  # buckets kept before the oldest are dropped
     archive_after: float | None = 60.0  # seconds after a match ends; None = never archive
     retention_days: float | None = None  # delete archived bundles older than this; None = keep
+    projections: bool = True  # keep the read models (lobby, leaderboard, ...) up to date
+    projections_path: str | None = None  # default: "<path>.projections.db"
     max_slice: float = 0.0005  # seconds of actor work per event-loop turn before yielding
 
     @classmethod

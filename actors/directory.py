@@ -44,6 +44,7 @@ from actors.messages import (
 from actors.room import RoomActor
 from actors.services import Archivist, Snapshotter
 from engine.rejections import Code, Rejection
+from projections.supervisor import ProjectionSupervisor, SupervisorInit
 
 log = logging.getLogger("actors.directory")
 
@@ -116,7 +117,10 @@ class RoomDirectory(Actor):  # type: ignore[misc]
         self.archivist = self.createActor(Archivist)
         for service in (self.journal, self.snapshotter, self.archivist):
             self.send(service, ServiceInit(self.driver, self.config))
-        self.send(self.driver, Booted(self.journal))
+        # The projection runner does I/O on the driver's loop; its supervisor is its home here.
+        projections = self.createActor(ProjectionSupervisor)
+        self.send(projections, SupervisorInit(self.driver))
+        self.send(self.driver, Booted(self.journal, projections))
 
     # --- routing and activation -------------------------------------------------------------
 

@@ -50,6 +50,8 @@ from engine.state import RoomState
 from engine.store.errors import StoreError
 from engine.store.records import AppendResult, RecordedEvent, Snapshot
 from engine.store.sqlite import SqliteEventStore
+from projections import MarkArchived, ProjectionRunner, Refusal
+from projections.supervisor import ProjectionOrder, ProjectionOrderDone, carry_out
 
 log = logging.getLogger("actors.lifecycle")
 Clock = Callable[[], float]
@@ -80,9 +82,17 @@ async def recover_room(store: SqliteEventStore, room_id: str) -> tuple[RoomState
 class Driver:
     """Owns the actor system, the store, the timers and the pending requests of one engine."""
 
-    def __init__(self, config: EngineConfig, store: SqliteEventStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: EngineConfig,
+        store: SqliteEventStore,
+        clock: Clock,
+        runner: ProjectionRunner | None = None,
+    ) -> None:
         self.config = config
         self.store = store
+        self.runner = runner
+        self.projection_supervisor: Any = None
         self.clock = clock
         self.metrics = Metrics()
         self.asys: Any = None
@@ -180,6 +190,17 @@ class Driver:
             self._lifecycle(out)
         elif kind is Booted:
             self.journal = out.journal
+            self.projection_supervisor = out.projection_supervisor
+        elif kind is ProjectionOrder:
+            self._spawn(self._projection_order(out))
+
+    async def _projection_order(self, order: ProjectionOrder) -> None:
+        if self.runner is None:
+            outcome = ProjectionOrderDone(order.request, Refusal("off", "projections are disabled"))
+        else:
+            outcome = await carry_out(self.runner, order)
+        if self.asys is not None:
+            self.tell(self.projection_supervisor, outcome)
 
     def _reply(self, out: Reply) -> None:
         if out.duplicate and not out.outcome and out.last_version >= out.first_version:
@@ -316,6 +337,8 @@ class Driver:
             return
         self.metrics.counters["archived"] += 1
         self._log("archive", room_id, {})
+        if self.runner is not None:
+            await self.runner.execute(MarkArchived(room_id))
 
     def _lifecycle(self, msg: Lifecycle) -> None:
         if msg.kind in ("start", "recover"):

@@ -24,6 +24,7 @@ from actors.config import EngineConfig
 from actors.driver import Clock, Driver, decode_records
 from actors.messages import AskView, Published, Reply, Route, WatchRoom
 from actors.ratelimit import RateLimiter
+from engine.codec import MalformedCommand, decode_command, encode_command
 from engine.commands import Command, CreateRoom, Deal
 from engine.decider import ROOM_ID
 from engine.events import Event
@@ -33,6 +34,13 @@ from engine.settings import RoomSettings
 from engine.state import RoomState
 from engine.store.sqlite import SqliteEventStore
 from engine.views import PlayerView, redact, view
+from projections import (
+    ProjectionRunner,
+    ReadModels,
+    SyncReadModels,
+    default_path,
+    default_projections,
+)
 
 T = TypeVar("T")
 CODE_ALPHABET = string.ascii_uppercase + string.digits
@@ -64,6 +72,20 @@ class SubscriptionLost(Exception):
     """The subscriber fell too far behind; resubscribe from the last version it saw."""
 
 
+def validated(command: Command) -> Command | Rejection:
+    """`command` as the wire codec would decode it: types and bounds are checked here, once.
+
+    Structs do not check their fields when built in Python, so a command from an embedder
+    could carry a wrong type or an out-of-range value into a room.
+    """
+    try:
+        return decode_command(encode_command(command))
+    except MalformedCommand as exc:
+        return Rejection(Code.MALFORMED_COMMAND, exc.message)
+    except (TypeError, ValueError, OverflowError) as exc:
+        return Rejection(Code.MALFORMED_COMMAND, f"the command does not encode: {exc}")
+
+
 def new_room_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
 
@@ -79,6 +101,8 @@ class Engine:
         )
         self._driver: Driver | None = None
         self._store: SqliteEventStore | None = None
+        self._runner: ProjectionRunner | None = None
+        self._read_models: ReadModels | None = None
 
     @classmethod
     def open(
@@ -103,7 +127,12 @@ class Engine:
         self._store = await SqliteEventStore.open(
             self.config.path, synchronous=self.config.synchronous, archive_path=archive
         )
-        self._driver = Driver(self.config, self._store, self.clock)
+        if self.config.projections:
+            path = self.config.projections_path or default_path(self.config.path)
+            self._runner = ProjectionRunner(self._store, default_projections(), path)
+            await self._runner.start()
+            self._read_models = ReadModels(path, runner=self._runner)
+        self._driver = Driver(self.config, self._store, self.clock, self._runner)
         self._driver.start()
 
     async def close(self) -> None:
@@ -111,6 +140,12 @@ class Engine:
         if self._driver is not None:
             await self._driver.stop()
             self._driver = None
+        if self._read_models is not None:
+            self._read_models.close()
+            self._read_models = None
+        if self._runner is not None:
+            await self._runner.close()
+            self._runner = None
         if self._store is not None:
             await self._store.close()
             self._store = None
@@ -120,6 +155,20 @@ class Engine:
         if self._driver is None:
             raise RuntimeError("the engine is not open")
         return self._driver
+
+    @property
+    def read_models(self) -> ReadModels:
+        """Queries over the projections: lobby, leaderboard, player stats, match history."""
+        if self._read_models is None:
+            raise RuntimeError("the engine is not open, or runs without projections")
+        return self._read_models
+
+    @property
+    def projections(self) -> ProjectionRunner:
+        """The projection runner: status, pause/resume/reset/skip/rebuild via `execute`."""
+        if self._runner is None:
+            raise RuntimeError("the engine is not open, or runs without projections")
+        return self._runner
 
     @property
     def store(self) -> SqliteEventStore:
@@ -169,6 +218,11 @@ class Engine:
             return Rejection(Code.UNAVAILABLE, "the engine is not open")
         if not ROOM_ID.fullmatch(room_id):
             return Rejection(Code.INVALID_ROOM_ID, "a room id is 6 uppercase letters or digits")
+        checked = validated(command)
+        if isinstance(checked, Rejection):
+            self.driver.metrics.rejections[checked.code.value] += 1
+            return checked
+        command = checked
         if rate_limited and not self.limiter.allow((room_id, command.player), now):
             self.driver.metrics.rejections[Code.RATE_LIMITED.value] += 1
             return Rejection(Code.RATE_LIMITED, "too many commands; slow down")
@@ -323,6 +377,11 @@ class SyncEngine:
                     return
         finally:
             self._call(agen.aclose())
+
+    @property
+    def read_models(self) -> SyncReadModels:
+        """Blocking queries over the projections (the sync twin of Engine.read_models)."""
+        return self.engine.read_models.sync
 
     def metrics(self) -> dict[str, object]:
         return self._call(_wrap(self.engine.metrics))

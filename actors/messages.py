@@ -247,6 +247,7 @@ class Booted(Struct):
     """Directory → driver: the actor tree is up."""
 
     journal: Any
+    projection_supervisor: Any
 
 
 class ArchiveLater(Struct):

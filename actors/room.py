@@ -50,6 +50,9 @@ from engine.views import view
 
 log = logging.getLogger("actors.room")
 FINISHED = (Phase.GAME_OVER, Phase.CLOSED)
+# Seconds a room waits before its own next move after the store failed or a move of its
+# own was refused: retrying at once would spin against a failing disk.
+RETRY_AFTER = 0.25
 
 
 class InFlight(Struct):
@@ -81,6 +84,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.config = EngineConfig()
         self.links: RoomInit | None = None
         self.quiet = False
+        self.hold_until = 0.0
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
         handler = _HANDLERS.get(type(msg))
@@ -160,22 +164,35 @@ class RoomActor(Actor):  # type: ignore[misc]
             self._run(request, command)
 
     def _run(self, request: int | None, command: Command) -> None:
+        try:
+            answered = self._decide(request, command)
+        except Exception:
+            # The room is rebuilt from the store; its caller must still get an answer.
+            self._reply(request, Rejection(Code.UNAVAILABLE, "the room failed and restarts; retry"))
+            raise
+        if answered:
+            self._next()
+
+    def _decide(self, request: int | None, command: Command) -> bool:
+        """Answer `command` now (True), or hand its events to the journal (False)."""
         assert self.links is not None
         seen = self.recent.get(command.command_id) if request is not None else None
         if seen is not None and request is not None:
             reply = Reply(request, self.room_id, (), seen[0], duplicate=True, last_version=seen[1])
             self.send(self.links.driver, reply)
-            return self._next()
+            return True
         result = execute(self.state, command)
-        if isinstance(result, Rejection):
-            self._reply(request, result)
-            return self._next()
+        if isinstance(result, Rejection) or not result[0]:
+            if request is None:
+                # A bot move or timer step of the room's own came to nothing: planning it
+                # again at once would repeat it forever, so wait before planning again.
+                why = result.code.value if isinstance(result, Rejection) else "no events"
+                log.warning("room %s: own %s came to nothing (%s)", self.room_id, command, why)
+                self.hold_until = self.now + RETRY_AFTER
+            self._reply(request, result if isinstance(result, Rejection) else ())
+            return True
         events, new_state = result
-        if not events:
-            self._reply(request, ())
-            return self._next()
         stored = tuple(NewEvent(*encode_event(e)) for e in events)
-        self.in_flight = InFlight(request, command, tuple(events), new_state)
         append = AppendRequest(
             stream_id=self.room_id,
             expected_version=self.state.version,
@@ -184,7 +201,9 @@ class RoomActor(Actor):  # type: ignore[misc]
             command=encode_command(command),
             command_at=command.at,
         )
+        self.in_flight = InFlight(request, command, tuple(events), new_state)
         self.send(self.links.journal, Append(self.room_id, append, time.perf_counter()))
+        return False
 
     def _durable(self, msg: Durable) -> None:
         assert self.links is not None and self.in_flight is not None
@@ -222,6 +241,7 @@ class RoomActor(Actor):  # type: ignore[misc]
             self._reply(flight.request, Rejection(Code.CONFLICT, msg.reason))
             return self._break(f"stream moved: {msg.reason}")
         self._reply(flight.request, Rejection(Code.UNAVAILABLE, msg.reason))
+        self.hold_until = self.now + RETRY_AFTER  # the store failed: no own moves for a while
         self._next()
 
     def _remember(self, command_id: str, first: int, last: int) -> None:
@@ -251,17 +271,21 @@ class RoomActor(Actor):  # type: ignore[misc]
         self._plan()
 
     def _plan(self) -> None:
-        """Move a bot now if one is due, else ask the driver to wake us when something is."""
+        """Fire due deadlines, else move a bot if one is due, else ask to be woken when one is."""
         if not self.ready or self.in_flight is not None or self.quiet:
             return
-        wake = self._bot_time()
-        if wake is not None and wake <= self.now:
-            return self._bot_move()
+        if self.now < self.hold_until:
+            return self._schedule(self.hold_until)
+        # Deadlines come first, as in the decider: a bot answering after a deadline would
+        # be refused, since the deadline decided for it.
         due = next_due(self.state)
         if due is not None and due <= self.now:
             return self._run(
                 None, Tick(command_id=f"tick:{self.state.version}", player="", at=self.now)
             )
+        wake = self._bot_time()
+        if wake is not None and wake <= self.now:
+            return self._bot_move()
         times = [t for t in (wake, due) if t is not None]
         if times:
             self._schedule(min(times))
