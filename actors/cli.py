@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="liaptui", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="play 4-bot matches through the full engine")
-    sim.add_argument("--rooms", type=int, default=200, help="matches played concurrently")
+    sim.add_argument("--rooms", type=int, default=100, help="matches played concurrently")
     sim.add_argument("--db", default="games.db", help="SQLite event store file")
     sim.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
