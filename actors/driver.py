@@ -123,15 +123,22 @@ class Driver:
         self._spawn(self._resume_active())
 
     async def _resume_active(self) -> None:
-        """Wake every room whose match was still going when the engine last stopped."""
-        offset = 0
-        while not self.closing:
-            page = await self.store.list_streams(status="active", limit=500, offset=offset)
-            for info in page:
-                self.tell(self.directory, Wake(info.stream_id, self.clock()))
-            if len(page) < 500:
-                return
-            offset += len(page)
+        """Wake every room whose match was still going when the engine last stopped, and
+        archive the finished matches whose archival timer died with the previous run."""
+        for status in ("active", "completed"):
+            offset = 0
+            while not self.closing:
+                page = await self.store.list_streams(status=status, limit=500, offset=offset)
+                for info in page:
+                    if status == "active":
+                        self.tell(self.directory, Wake(info.stream_id, self.clock()))
+                    elif self.config.archive_after is not None:
+                        # Counted from now: the store's timestamps are not the engine's clock.
+                        at = self.clock() + self.config.archive_after
+                        self.add_timer(at, "archive", info.stream_id)
+                if len(page) < 500:
+                    break
+                offset += len(page)
 
     async def stop(self) -> None:
         """Finish in-flight commits and I/O, then stop the actors; nothing acknowledged is lost."""
@@ -329,6 +336,9 @@ class Driver:
 
     async def _archive(self, room_id: str) -> None:
         try:
+            info = await self.store.stream_info(room_id)
+            if info is None or info.status != "completed":
+                return  # archived already (two timers may name one match after a restart)
             await self.store.archive_stream(room_id)
         except StoreError:
             log.warning(

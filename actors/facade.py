@@ -123,6 +123,14 @@ class Engine:
         await self.close()
 
     async def start(self) -> None:
+        """Open the store, the projections and the actor system (all or nothing)."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _start(self) -> None:
         archive = self.config.archive_path or f"{self.config.path}.archive.db"
         self._store = await SqliteEventStore.open(
             self.config.path, synchronous=self.config.synchronous, archive_path=archive
