@@ -47,13 +47,15 @@ from engine.codec import STATE_SCHEMA_VERSION, decode_event, decode_state, encod
 from engine.events import Event
 from engine.evolve import evolve
 from engine.state import RoomState
-from engine.store.errors import StoreError
+from engine.store.errors import OperationRefused, StoreError
 from engine.store.records import AppendResult, RecordedEvent, Snapshot
 from engine.store.sqlite import SqliteEventStore
 from projections import MarkArchived, ProjectionRunner, Refusal
 from projections.supervisor import ProjectionOrder, ProjectionOrderDone, carry_out
 
 log = logging.getLogger("actors.lifecycle")
+# Outcomes told to the journal at once: enough to amortize a tell, few enough to stay short.
+SETTLE_CHUNK = 4
 Clock = Callable[[], float]
 
 
@@ -108,7 +110,6 @@ class Driver:
         self.commits_idle = asyncio.Event()
         self.commits_idle.set()
         self.commits_in_flight = 0
-        self.chunk = 8
         self.closing = False
         self.clock_task: asyncio.Task[None] | None = None
 
@@ -275,21 +276,17 @@ class Driver:
                 self.commits_idle.set()
 
     async def _settle(self, batch: int, outcomes: list[tuple[Any, Any]]) -> None:
-        """Tell the journal the outcome in slices, yielding to the loop between them."""
+        """Tell the journal the outcome a few rooms at a time, yielding to the loop whenever
+        about `max_slice` of actor work has run, so the loop stays responsive."""
+        slice_started = time.perf_counter()
         i = 0
         while i < len(outcomes):
-            part = outcomes[i : i + self.chunk]
+            part = outcomes[i : i + SETTLE_CHUNK]
             i += len(part)
-            started = time.perf_counter()
             self.tell(self.journal, Flushed(batch, part, i >= len(outcomes)))
-            spent = time.perf_counter() - started
-            # Aim each slice at max_slice of work so that the loop stays responsive.
-            if spent > self.config.max_slice and self.chunk > 1:
-                self.chunk = max(1, self.chunk // 2)
-            elif spent < self.config.max_slice / 2 and self.chunk < 256:
-                self.chunk += 1
-            if i < len(outcomes):
+            if i < len(outcomes) and time.perf_counter() - slice_started > self.config.max_slice:
                 await asyncio.sleep(0)
+                slice_started = time.perf_counter()
 
     # --- recovery, snapshots, archival --------------------------------------------------------
 
@@ -318,6 +315,9 @@ class Driver:
         try:
             await self.store.save_snapshot(Snapshot(msg.room_id, msg.version, version, payload))
             self.metrics.counters["snapshots"] += 1
+        except OperationRefused as exc:
+            # e.g. the match was archived meanwhile: a snapshot is only an optimisation.
+            log.debug("snapshot of %s at v%d not taken: %s", msg.room_id, msg.version, exc)
         except StoreError:
             log.warning("snapshot of %s at v%d not saved", msg.room_id, msg.version, exc_info=True)
 
