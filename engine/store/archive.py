@@ -226,9 +226,7 @@ class Archive:
         ).fetchone()
         if row is None:
             return None
-        header, events = decode_bundle(row[0], row[1])
-        if header.stream_id != stream_id:
-            raise CorruptData(stream_id, None, f"bundle holds stream {header.stream_id!r}")
+        _, events = _decode_stored(stream_id, row[0], row[1])
         self.cache.put(stream_id, events)
         return events
 
@@ -360,7 +358,7 @@ class Archive:
         ).fetchone()
         if row is None:
             return None
-        header, _ = decode_bundle(row[0], row[1])
+        header, _ = _decode_stored(stream_id, row[0], row[1])
         return Bundle(header, row[0], row[1])
 
     # -- recovery, retention, import ----------------------------------------------
@@ -516,6 +514,21 @@ class Archive:
                     raise OperationRefused(
                         stream_id, f"position {event.position} is already used here"
                     )
+
+
+def _decode_stored(
+    stream_id: str, header_bytes: bytes, body: bytes
+) -> tuple[BundleHeader, list[RecordedEvent]]:
+    # A damaged header cannot say whose bundle it is; the row it was read from can.
+    try:
+        header, events = decode_bundle(header_bytes, body)
+    except CorruptData as exc:
+        if exc.stream_id is None:
+            raise CorruptData(stream_id, exc.version, exc.what) from exc
+        raise
+    if header.stream_id != stream_id:
+        raise CorruptData(stream_id, None, f"bundle holds stream {header.stream_id!r}")
+    return header, events
 
 
 def _position(event: RecordedEvent) -> int:

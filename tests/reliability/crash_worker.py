@@ -1,0 +1,202 @@
+"""A process for the crash tests to SIGKILL: it plays matches through the `Engine` facade.
+
+    python crash_worker.py life DB LOG MODE     # one life in this process
+    python crash_worker.py serve DB LOG         # a fork server: each stdin line "MODE" forks
+                                                # a life and reports "spawned PID", the life
+                                                # prints "ready PID", the server "exit PID CODE"
+
+Matches are rooms M00000, M00001, ... hosted by "h" with humans "p1" and "p2" in P2/P3
+and a bot in P4. The humans' moves come from the bot policy and go through `engine.send`
+with explicit command ids; right after each acknowledgement the worker appends
+"ROOM COMMAND_ID" to LOG and fsyncs it, so the log never names an unacknowledged command.
+A refused command is logged as "! ROOM COMMAND_ID CODE" (none is expected).
+
+MODE "play" keeps CONCURRENCY matches going, starting a new one whenever one ends, until
+the process is killed. MODE "finish" plays every unfinished match to its end, waits for
+the finished ones to be archived, and exits 0. A life resumes whatever the previous one
+left: the engine reopens the same file and wakes its rooms; the worker refolds each
+unfinished match from the store and carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import IO
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from msgspec.structs import replace  # noqa: E402
+
+from actors.config import EngineConfig  # noqa: E402
+from actors.driver import decode_records  # noqa: E402
+from actors.facade import Engine  # noqa: E402
+from engine.commands import Command, JoinRoom, RemovePlayer, StartGame  # noqa: E402
+from engine.evolve import fold  # noqa: E402
+from engine.rejections import Rejection  # noqa: E402
+from engine.settings import RoomSettings  # noqa: E402
+from engine.state import Phase, RoomState  # noqa: E402
+from tests.reliability.harness import FINISHED, human_command, humans_to_move  # noqa: E402
+
+CONCURRENCY = 4
+PREFIX = "M"
+HUMAN_SEATS = (1, 2)
+LIFE_LIMIT = 120.0  # seconds: a "play" life nobody kills stops by itself
+
+
+def config(db: str) -> EngineConfig:
+    return EngineConfig.fast(
+        db,
+        room_settings=replace(RoomSettings.fast(), round_cap=2),
+        snapshot_every=16,
+        archive_after=0.0,
+        rate_per_second=1e6,
+        rate_burst=1e6,
+    )
+
+
+def room_id(index: int) -> str:
+    return f"{PREFIX}{index:05d}"
+
+
+class Log:
+    """The side file: one line per acknowledged command, durable before the next command."""
+
+    def __init__(self, path: str) -> None:
+        self.file: IO[str] = open(path, "a", encoding="ascii")  # noqa: SIM115
+
+    def write(self, line: str) -> None:
+        self.file.write(line + "\n")
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+
+async def stored_state(engine: Engine, room: str, state: RoomState | None = None) -> RoomState:
+    """`state` brought up to date with the store (from scratch when None)."""
+    base = state or RoomState()
+    records = await engine.store.read_stream(room, base.version)
+    return fold(decode_records(records), base)
+
+
+def lobby_command(state: RoomState, room: str) -> Command:
+    host = "h"
+    cid = f"{room}:{state.version}:lobby"
+    for seat in HUMAN_SEATS:
+        if state.seats[seat].is_bot:
+            return RemovePlayer(player=host, seat=seat, command_id=cid)
+    for seat in HUMAN_SEATS:
+        if state.seats[seat].name is None:
+            return JoinRoom(player=f"p{seat}", command_id=cid)
+    return StartGame(player=host, command_id=cid)
+
+
+async def drive(engine: Engine, room: str, index: int, log: Log) -> None:
+    """Play room `room` to its end, from whatever the store holds."""
+    state = await stored_state(engine, room)
+    while state.phase not in FINISHED:
+        if state.phase is Phase.NEW:
+            cid = f"{room}:create"
+            outcome = await engine.create_room("h", seed=index, room_id=room, command_id=cid)
+        else:
+            if state.phase is Phase.WAITING:
+                command: Command | None = lobby_command(state, room)
+            else:
+                movers = humans_to_move(state, engine.clock())
+                command = (
+                    human_command(state, movers[0], f"{room}:{state.version}:{movers[0]}")
+                    if movers
+                    else None
+                )
+            if command is None:  # the bot or a timer moves next
+                await asyncio.sleep(0.002)
+                state = await stored_state(engine, room, state)
+                continue
+            cid = command.command_id
+            outcome = await engine.send(room, command)
+        if isinstance(outcome, Rejection):
+            log.write(f"! {room} {cid} {outcome.code.value}")
+            state = await stored_state(engine, room)
+            continue
+        log.write(f"{room} {cid}")
+        if not outcome.duplicate and outcome.first_version == state.version + 1:
+            state = fold(outcome.events, state)
+        else:
+            state = await stored_state(engine, room, state)
+
+
+async def unfinished(engine: Engine) -> tuple[list[str], int]:
+    """Rooms whose match may still be going, and the next free room index."""
+    streams = []
+    offset = 0
+    while True:
+        page = await engine.store.list_streams(prefix=PREFIX, limit=500, offset=offset)
+        streams += page
+        if len(page) < 500:
+            break
+        offset += len(page)
+    count = max((int(s.stream_id[len(PREFIX) :]) + 1 for s in streams), default=0)
+    return sorted(s.stream_id for s in streams if s.status == "active"), count
+
+
+async def life(db: str, log_path: str, mode: str) -> None:
+    log = Log(log_path)
+    async with Engine.open(db, config(db)) as engine:
+        print("ready", os.getpid(), flush=True)
+        rooms, next_index = await unfinished(engine)
+        tasks = {asyncio.create_task(drive(engine, r, int(r[len(PREFIX) :]), log)) for r in rooms}
+        started = time.monotonic()
+        while tasks or (mode == "play" and time.monotonic() - started < LIFE_LIMIT):
+            while mode == "play" and len(tasks) < CONCURRENCY:
+                room = room_id(next_index)
+                tasks.add(asyncio.create_task(drive(engine, room, next_index, log)))
+                next_index += 1
+            done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        if mode == "finish":
+            await wait_for_archival(engine)
+
+
+async def wait_for_archival(engine: Engine, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while await engine.store.list_streams(status="completed", limit=1) or (
+        await engine.store.list_streams(status="active", prefix=PREFIX, limit=1)
+    ):
+        if time.monotonic() > deadline:
+            raise TimeoutError("finished matches were not archived")
+        await asyncio.sleep(0.02)
+
+
+def run_life(db: str, log_path: str, mode: str) -> int:
+    try:
+        asyncio.run(life(db, log_path, mode))
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def serve(db: str, log_path: str) -> None:
+    """Fork a life per stdin line: the imports are paid once, and each life dies alone."""
+    for line in sys.stdin:
+        mode = line.strip()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(run_life(db, log_path, mode))
+        print("spawned", pid, flush=True)
+        _, status = os.waitpid(pid, 0)
+        print("exit", pid, os.waitstatus_to_exitcode(status), flush=True)
+
+
+if __name__ == "__main__":
+    command, db_path, log_file = sys.argv[1:4]
+    if command == "serve":
+        serve(db_path, log_file)
+    else:
+        sys.exit(run_life(db_path, log_file, sys.argv[4]))

@@ -1,0 +1,31 @@
+"""Process crashes: an engine process SIGKILLed at random moments loses no acknowledged command.
+
+A worker plays matches through the `Engine` facade (humans driven by the bot policy, with
+explicit command ids) and logs each command id, fsynced, right after its acknowledgement.
+The test kills it at random moments (most 0.05-0.5 s into a life, every fifth one while it
+is still opening the store and resuming rooms), restarts it on the same files, and repeats.
+Then a last life finishes every match, and the audit checks: every logged id is stored,
+every stream is contiguous and exactly tiled by its commands, every match ended and was
+archived. LIAPTUI_LONG=1 runs 1,000 kills instead of 50.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.reliability.crash_campaign import run_campaign
+from tests.reliability.harness import LONG
+
+KILLS = 1000 if LONG else 50
+
+
+def test_sigkilled_engine_processes_lose_no_acknowledged_command_and_every_match_finishes(
+    tmp_path: Path,
+) -> None:
+    result = run_campaign(tmp_path, kills=KILLS, seed=20261128, progress=LONG)
+    print(result.summary(), f"acknowledged={result.acknowledged} events={result.events}")
+    assert result.kills == KILLS
+    assert result.lost == 0
+    assert result.refused == [], result.refused[:10]
+    assert result.matches >= KILLS // 10, "the kills should land in the middle of many matches"
+    assert result.acknowledged > 0 and result.events > 0
