@@ -290,6 +290,11 @@ class RecoveryMachine(RuleBasedStateMachine):
     def time_passes(self, seconds: float) -> None:
         """Bots move, pauses and deadlines fire, idle rooms are snapshotted and passivated."""
         self.h.advance(seconds)
+        assert self.h.engine is not None
+        metrics = self.h.engine.metrics()
+        for kind in ("room_passivate", "snapshots", "archived"):
+            if metrics.get(kind):
+                note_event(f"{kind} happened")
 
     @rule(in_flight=st.booleans(), spins=st.integers(0, 40))
     def crash_and_restart(self, in_flight: bool, spins: int) -> None:
@@ -415,8 +420,8 @@ async def run_migration(path: Path) -> Any:
 
 
 RecoveryMachine.TestCase.settings = settings(
-    max_examples=400 if LONG else 40,
-    stateful_step_count=50 if LONG else 30,
+    max_examples=400 if LONG else 12,
+    stateful_step_count=50 if LONG else 25,
     deadline=None,
     # The explain phase traces every line run; over a whole engine that takes minutes.
     phases=[
