@@ -11,7 +11,8 @@ of humans play through `engine.send`, one move per 0.1 s, to measure command lat
 Each sample prints: elapsed seconds, live rooms, matches finished, durable appends/s, RSS
 (MiB), p99 of durable append latency and p99 of the probes' `send` latency in the window.
 At the end: whether memory stayed flat (over the second half of the run, RSS grew by less
-than 5% + 8 MiB).
+than 5% + 8 MiB), and how full the engine's bounded caches are: while they fill (the
+bot policy's cache of valid plays holds up to 65,536 hands, ~40 MiB), RSS climbs.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from msgspec.structs import replace  # noqa: E402
 from actors.config import EngineConfig  # noqa: E402
 from actors.facade import Accepted, Engine  # noqa: E402
 from engine.commands import Disconnect, StartGame  # noqa: E402
+from engine.plays import _valid_plays  # noqa: E402
 from engine.settings import RoomSettings  # noqa: E402
 from engine.state import Phase  # noqa: E402
 from tests.reliability.harness import next_human_move, open_human_room  # noqa: E402
@@ -134,12 +136,23 @@ async def soak(
         _, *_, series = await asyncio.gather(
             keep_rooms_live(), *(probe(i) for i in range(PROBES)), sample()
         )
+        archive_cache = len(engine.store._archive.cache._entries)
+        histograms = {
+            name: len(getattr(metrics, name).sample)
+            for name in ("latency", "batch_size", "commit_seconds", "recovery_seconds")
+        }
     half = [rss for t, rss in series if t >= series[-1][0] / 2]
     growth = half[-1] - half[0] if len(half) > 1 else 0.0
     flat = growth < half[0] * 0.05 + 8 if half else True
     print(
         f"memory {'stayed flat' if flat else 'GREW'}: RSS {half[0]:.1f} -> {half[-1]:.1f} MiB"
         f" over the second half ({growth:+.1f} MiB)"
+    )
+    # Bounded caches that fill as a run goes on; RSS growth while they fill is expected.
+    plays = _valid_plays.cache_info()
+    print(
+        f"bounded caches: valid plays {plays.currsize:,}/{plays.maxsize:,} hands (~620 B each),"
+        f" archive bundles {archive_cache}/64, metric samples {histograms} (cap 100,000 each)"
     )
 
 
