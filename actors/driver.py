@@ -353,8 +353,9 @@ class Driver:
     def _lifecycle(self, msg: Lifecycle) -> None:
         if msg.kind in ("start", "recover"):
             self.metrics.live_rooms += 1
-        elif msg.kind in ("passivate", "crash", "load_failed"):
-            self.metrics.live_rooms -= 1 if msg.kind != "load_failed" else 0
+        elif msg.kind in ("passivate", "crash"):
+            # A room that failed to load was never counted live.
+            self.metrics.live_rooms -= 1
         self.metrics.counters[f"room_{msg.kind}"] += 1
         self._log(msg.kind, msg.room_id, msg.fields)
 
