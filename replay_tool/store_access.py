@@ -18,11 +18,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import cast
 
-import aiosqlite
-
 from engine.store.archive import Archive
 from engine.store.schema import ARCHIVE_SCHEMA, SCHEMA_VERSION
-from engine.store.sqlite import SqliteEventStore, default_archive_path
+from engine.store.sqlite import SqliteEventStore, connect_daemon, default_archive_path
 from replay_tool.errors import ToolError
 
 _BUSY_TIMEOUT_S = 5.0
@@ -80,9 +78,7 @@ async def open_readonly(db: Path, archive: Path | None = None) -> SqliteEventSto
     if not db.is_file():
         raise ToolError(f"store not found: {db}")
     archive_path = resolve_archive(db, archive)
-    conn = aiosqlite.connect(
-        _readonly_uri(db), uri=True, isolation_level=None, timeout=_BUSY_TIMEOUT_S
-    )
+    conn = connect_daemon(_readonly_uri(db), uri=True)
     try:
         await conn
     except sqlite3.Error as exc:

@@ -90,6 +90,19 @@ def default_archive_path(path: str | os.PathLike[str]) -> Path:
     return Path(f"{os.fspath(path)}.archive.db")
 
 
+def connect_daemon(database: str | Path, *, uri: bool = False) -> aiosqlite.Connection:
+    """An aiosqlite connection (not yet started) whose worker thread is a daemon.
+
+    aiosqlite's worker thread is not a daemon, so a store that is never closed (a crash in
+    the embedding program, a test that times out) would keep the interpreter from exiting.
+    Killing the thread at exit is safe: SQLite rolls back a transaction that did not commit,
+    and nothing is acknowledged before its commit returns.
+    """
+    db = aiosqlite.connect(database, uri=uri, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+    db._thread.daemon = True
+    return db
+
+
 class SqliteEventStore:
     """The EventStore protocol on SQLite (WAL), plus archival of completed streams."""
 
@@ -123,7 +136,7 @@ class SqliteEventStore:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         archive_file = default_archive_path(path) if archive_path is None else archive_path
-        db = aiosqlite.connect(Path(path), isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+        db = connect_daemon(Path(path))
         try:
             await db
         except sqlite3.Error as exc:

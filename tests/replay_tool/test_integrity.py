@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
@@ -94,23 +95,28 @@ def test_verify_reads_a_store_while_the_engine_is_writing_to_it(
             await engine.send("LIVE01", StartGame(player="zoe"))
             await engine.send("LIVE01", Disconnect(player="zoe"))
             await asyncio.sleep(0.3)
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "replay_tool",
-                "--db",
-                str(store_copy.db),
-                "verify",
-                "LIVE01",
+            # A plain subprocess on a worker thread, with a deadline: the tool must finish on
+            # its own while the engine keeps writing, and a hang must fail the test, not CI.
+            process = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    sys.executable,
+                    "-m",
+                    "replay_tool",
+                    "--db",
+                    str(store_copy.db),
+                    "verify",
+                    "LIVE01",
+                ],
                 cwd=ROOT,
                 env=tool_env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=120,
             )
-            output, _ = await process.communicate()
             view = await engine.view("LIVE01", None)
             assert isinstance(view, PlayerView) and view.phase in IN_GAME, "not mid-match"
-        return process.returncode or 0, output.decode()
+        return process.returncode, process.stdout.decode()
 
     code, output = asyncio.run(scenario())
     assert code == 0, output

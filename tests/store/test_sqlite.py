@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import subprocess
+import sys
+import textwrap
+from contextlib import closing
+from pathlib import Path
 from typing import cast
 
 import lz4.frame
@@ -174,3 +179,33 @@ async def test_closed_store_reports_unavailable(open_sqlite: SqliteOpener) -> No
     await store.close()
     with pytest.raises(StoreUnavailable):
         await store.read_all()
+
+
+def test_a_store_never_closed_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    # A program that dies without closing its store (or a test that times out) must still
+    # exit; what it appended and saw acknowledged is on disk.
+    db = tmp_path / "unclosed.db"
+    program = textwrap.dedent(
+        f"""
+        import asyncio
+        from engine.store import AppendRequest, NewEvent, SqliteEventStore
+
+        async def main():
+            store = await SqliteEventStore.open({str(db)!r})
+            await store.append(AppendRequest("room", 0, (NewEvent("Noted", 1, b"x"),)))
+            print("appended", flush=True)
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "appended\n"
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
