@@ -220,7 +220,10 @@ class Driver:
     async def _reply_duplicate(self, out: Reply) -> None:
         records = await self.store.read_stream(out.room_id, out.first_version - 1, out.last_version)
         events = tuple(decode_records(records))
-        self._resolve(out.request, Reply(out.request, out.room_id, events, out.first_version, True))
+        self._resolve(
+            out.request,
+            Reply(out.request, out.room_id, events, out.first_version, True, seat=out.seat),
+        )
 
     def _resolve(self, request: int, value: Any) -> None:
         future = self.requests.pop(request, None)

@@ -33,7 +33,8 @@ from engine.rejections import Code, Rejection
 from engine.settings import RoomSettings
 from engine.state import RoomState
 from engine.store.sqlite import SqliteEventStore
-from engine.views import PlayerView, redact, view
+from engine.views import PlayerView, view
+from engine.views import redact as redact_event
 from projections import (
     ProjectionRunner,
     ReadModels,
@@ -47,7 +48,12 @@ CODE_ALPHABET = string.ascii_uppercase + string.digits
 
 
 class Accepted(Struct, frozen=True):
-    """A command's durable outcome: its events, the first of which has `first_version`."""
+    """A command's durable outcome: its events, the first of which has `first_version`.
+
+    The events are as the command's player may see them (another seat's dealt hand is empty),
+    so an outcome can be forwarded to that player's client as it is; `send(..., redact=False)`
+    gives the full events to a trusted caller.
+    """
 
     room_id: str
     events: tuple[Event, ...]
@@ -214,12 +220,14 @@ class Engine:
         return Rejection(Code.ROOM_EXISTS, "no free room code found")
 
     async def send(
-        self, room_id: str, command: Command, *, rate_limited: bool = True
+        self, room_id: str, command: Command, *, rate_limited: bool = True, redact: bool = True
     ) -> Accepted | Rejection:
         """Apply `command` to room `room_id`: its durable events, or a typed rejection.
 
         The engine stamps the command's time from its own clock and gives it an id if it
-        has none; resending the same `command_id` returns the original outcome.
+        has none; the same player resending the same `command_id` gets the original outcome
+        (ids are per player: another player's equal id is another command). The events are
+        redacted for the player's seat unless `redact=False`.
         """
         now = self.clock()
         if self._driver is None or self._driver.closing:
@@ -243,7 +251,10 @@ class Engine:
         if isinstance(reply.outcome, Rejection):
             metrics.rejections[reply.outcome.code.value] += 1
             return reply.outcome
-        return Accepted(room_id, reply.outcome, reply.first_version, reply.duplicate)
+        events = reply.outcome
+        if redact:
+            events = tuple(redact_event(event, reply.seat) for event in events)
+        return Accepted(room_id, events, reply.first_version, reply.duplicate)
 
     async def view(self, room_id: str, player: str | None = None) -> PlayerView | Rejection:
         """The room as `player` sees it (None: a spectator)."""
@@ -288,7 +299,7 @@ class Engine:
                 yield Update(
                     room_id,
                     from_version + 1,
-                    tuple(redact(e, seat) for e in caught_up),
+                    tuple(redact_event(e, seat) for e in caught_up),
                     view(state, player),
                 )
             while True:
@@ -312,7 +323,7 @@ class Engine:
                 yield Update(
                     room_id,
                     fresh[0][0],
-                    tuple(redact(e, seat) for _, e in fresh),
+                    tuple(redact_event(e, seat) for _, e in fresh),
                     view(state, player),
                 )
         finally:
@@ -366,8 +377,8 @@ class SyncEngine:
     def create_room(self, host: str, **kwargs: Any) -> Accepted | Rejection:
         return self._call(self.engine.create_room(host, **kwargs))
 
-    def send(self, room_id: str, command: Command) -> Accepted | Rejection:
-        return self._call(self.engine.send(room_id, command))
+    def send(self, room_id: str, command: Command, **kwargs: Any) -> Accepted | Rejection:
+        return self._call(self.engine.send(room_id, command, **kwargs))
 
     def view(self, room_id: str, player: str | None = None) -> PlayerView | Rejection:
         return self._call(self.engine.view(room_id, player))

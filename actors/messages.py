@@ -186,6 +186,7 @@ class Reply(Struct):
     first_version: int
     duplicate: bool = False
     last_version: int = 0  # a duplicate answered from memory: the driver reads these versions
+    seat: int | None = None  # the command's player's seat, whose view the caller gets
 
 
 class ViewReply(Struct):

@@ -40,7 +40,7 @@ from actors.messages import (
 )
 from engine.bots import bot_command, ready_at, seats_to_move
 from engine.codec import encode_command, encode_event
-from engine.commands import Command, Tick
+from engine.commands import Command, Tick, idempotency_key
 from engine.decider import execute, next_due
 from engine.events import Event
 from engine.rejections import Code, Rejection
@@ -176,9 +176,18 @@ class RoomActor(Actor):  # type: ignore[misc]
     def _decide(self, request: int | None, command: Command) -> bool:
         """Answer `command` now (True), or hand its events to the journal (False)."""
         assert self.links is not None
-        seen = self.recent.get(command.command_id) if request is not None else None
+        key = idempotency_key(command)
+        seen = self.recent.get(key) if request is not None else None
         if seen is not None and request is not None:
-            reply = Reply(request, self.room_id, (), seen[0], duplicate=True, last_version=seen[1])
+            reply = Reply(
+                request,
+                self.room_id,
+                (),
+                seen[0],
+                duplicate=True,
+                last_version=seen[1],
+                seat=self.state.seat_of(command.player),
+            )
             self.send(self.links.driver, reply)
             return True
         result = execute(self.state, command)
@@ -197,7 +206,7 @@ class RoomActor(Actor):  # type: ignore[misc]
             stream_id=self.room_id,
             expected_version=self.state.version,
             events=stored,
-            command_id=command.command_id,
+            command_id=key,
             command=encode_command(command),
             command_at=command.at,
         )
@@ -211,14 +220,22 @@ class RoomActor(Actor):  # type: ignore[misc]
         result = msg.result
         if result.duplicate:
             # Applied before (e.g. a retry after a restart): the original outcome stands.
-            self._reply(flight.request, msg.original or (), result.first_version, duplicate=True)
+            self._reply(
+                flight.request,
+                msg.original or (),
+                result.first_version,
+                duplicate=True,
+                player=flight.command.player,
+            )
             return self._next()
         was_finished = self.state.phase in FINISHED
         self.state = flight.state
         self.now = max(self.now, msg.now)
         self.changed_at = self.now
-        self._remember(flight.command.command_id, result.first_version, result.last_version)
-        self._reply(flight.request, flight.events, result.first_version)
+        self._remember(idempotency_key(flight.command), result.first_version, result.last_version)
+        self._reply(
+            flight.request, flight.events, result.first_version, player=flight.command.player
+        )
         if self.watched:
             names = tuple(s.name if s.is_human else None for s in self.state.seats)
             self.send(
@@ -255,10 +272,15 @@ class RoomActor(Actor):  # type: ignore[misc]
         outcome: Rejection | tuple[Event, ...],
         first_version: int = 0,
         duplicate: bool = False,
+        player: str = "",
     ) -> None:
         if request is not None and self.links is not None:
             first = first_version or self.state.version + 1
-            self.send(self.links.driver, Reply(request, self.room_id, outcome, first, duplicate))
+            seat = self.state.seat_of(player) if player else None
+            self.send(
+                self.links.driver,
+                Reply(request, self.room_id, outcome, first, duplicate, seat=seat),
+            )
 
     # --- what next: stashed commands, bots, timers ----------------------------------------
 

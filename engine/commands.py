@@ -25,6 +25,16 @@ class Command(Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
     at: float = 0.0
 
 
+def idempotency_key(command: Command) -> str:
+    """The key under which a room remembers `command`'s outcome: its id in its player's namespace.
+
+    Two players may use the same `command_id` without one receiving (or pre-empting) the
+    other's outcome. The player's name is escaped so that the key names one (player, id) pair.
+    """
+    player = command.player.replace("\\", "\\\\").replace("/", "\\/")
+    return f"{player}/{command.command_id}"
+
+
 class CreateRoom(Command, frozen=True, kw_only=True):
     """The host opens a room; seats 2-4 are filled with bots."""
 

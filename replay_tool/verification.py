@@ -13,7 +13,7 @@ from typing import Literal
 from msgspec import Struct
 
 from engine.codec import CodecError, decode_command, decode_state, encode_event, upgrade_event
-from engine.commands import Command
+from engine.commands import Command, idempotency_key
 from engine.decider import execute
 from engine.events import (
     BotAdded,
@@ -160,8 +160,8 @@ def check_redecide(recording: MatchRecording) -> Check:
 
 
 def _command_mismatch(command_id: str, at: float, command: Command) -> str | None:
-    if command.command_id != command_id:
-        return f"its bytes carry command id {command.command_id!r}"
+    if idempotency_key(command) != command_id:
+        return f"its bytes carry command id {idempotency_key(command)!r}"
     if command.at != at:
         return f"recorded at {at!r} but its bytes say at={command.at!r}"
     return None

@@ -182,7 +182,9 @@ def test_a_player_cannot_act_for_another_seat_and_views_hide_other_hands(tmp_pat
             bob = await engine.view(room, "bob")
             assert not isinstance(alice, Rejection) and not isinstance(bob, Rejection)
             dealt = [e for e in started.events if isinstance(e, HandsDealt)][-1]
-            assert alice.hand == dealt.hands[0] and bob.hand == dealt.hands[1]
+            # Alice's own outcome shows her hand and no one else's.
+            assert alice.hand == dealt.hands[0] and dealt.hands[1:] == ((), (), ())
+            assert len(bob.hand) == 8
             assert all(s.hand_size == 8 for s in alice.seats)
             # Bob may never declare or play for alice's seat, whoever's turn it is.
             for command in (Declare(player="bob", piles=1), Play(player="bob", indices=(0,))):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from actors.driver import decode_records
+from engine.codec import decode_command
 from engine.evolve import fold
 from engine.state import Phase
 from engine.store.records import StreamInfo
@@ -162,7 +163,7 @@ async def audit(db: Path, log: Path, result: CampaignResult) -> None:
             state = fold(decode_records(records))
             assert state.phase is Phase.GAME_OVER, f"{room} ended in {state.phase}"
             assert info.status == "archived", f"{room} is {info.status}, not archived"
-            stored = {c.command_id for c in commands}
+            stored = {decode_command(c.command).command_id for c in commands}
             result.lost += len(acknowledged.pop(room, set()) - stored)
             result.events += len(records)
         result.lost += sum(len(ids) for ids in acknowledged.values())  # rooms never stored

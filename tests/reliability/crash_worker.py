@@ -116,7 +116,7 @@ async def drive(engine: Engine, room: str, index: int, log: Log) -> None:
                 state = await stored_state(engine, room, state)
                 continue
             cid = command.command_id
-            outcome = await engine.send(room, command)
+            outcome = await engine.send(room, command, redact=False)
         if isinstance(outcome, Rejection):
             log.write(f"! {room} {cid} {outcome.code.value}")
             state = await stored_state(engine, room)

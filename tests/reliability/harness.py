@@ -127,7 +127,7 @@ class EngineHarness:
 
     def send(self, room_id: str, command: Command) -> Accepted | Rejection:
         assert self.engine is not None
-        return self.run(self.engine.send(room_id, command))
+        return self.run(self.engine.send(room_id, command, redact=False))
 
     def fresh_id(self, prefix: str = "c") -> str:
         return f"{prefix}-{next(self._ids)}"
@@ -261,7 +261,7 @@ async def open_human_room(
     commands: list[Command] = [RemovePlayer(player=host, seat=s) for s in range(1, len(humans))]
     commands += [JoinRoom(player=name) for name in humans[1:]]
     for command in [*commands, StartGame(player=host)]:
-        outcome = await engine.send(room_id, command, rate_limited=False)
+        outcome = await engine.send(room_id, command, rate_limited=False, redact=False)
         assert isinstance(outcome, Accepted), (command, outcome)
 
 
@@ -286,5 +286,5 @@ async def play_to_end(engine: Engine, room_id: str, timeout: float = 60.0) -> Ro
         if command is None:
             await asyncio.sleep(0.002)
             continue
-        outcome = await engine.send(room_id, command, rate_limited=False)
+        outcome = await engine.send(room_id, command, rate_limited=False, redact=False)
         assert isinstance(outcome, Accepted), (command, outcome)

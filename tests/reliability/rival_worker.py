@@ -60,7 +60,7 @@ class Client:
         seat = movers[0]
         cid = f"{prefix}:{self.known.version}:{seat}"
         command = human_command(self.known, seat, cid)
-        outcome = await self.engine.send(self.room, command, rate_limited=False)
+        outcome = await self.engine.send(self.room, command, rate_limited=False, redact=False)
         if isinstance(outcome, Rejection):
             self.codes[outcome.code.value] = self.codes.get(outcome.code.value, 0) + 1
             await self.reload()

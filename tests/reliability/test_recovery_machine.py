@@ -55,6 +55,7 @@ from engine.commands import (
     RemovePlayer,
     StartGame,
     Tick,
+    idempotency_key,
 )
 from engine.decider import execute
 from engine.events import Event
@@ -258,7 +259,7 @@ class RecoveryMachine(RuleBasedStateMachine):
         assert engine is not None
 
         async def all_at_once() -> list[Accepted | Rejection]:
-            return list(await asyncio.gather(*(engine.send(r, c) for r, _, c, _ in plans)))
+            return list(await asyncio.gather(*(engine.send(r, c, redact=False) for r, _, c, _ in plans)))
 
         outcomes = self.h.run(all_at_once())
         self.h.settle()
@@ -276,7 +277,7 @@ class RecoveryMachine(RuleBasedStateMachine):
             return
         command, original = self.last_acked[room]
         recent = [c.command_id for c in self.h.commands(room)][-64:]
-        if command.command_id not in recent:
+        if idempotency_key(command) not in recent:
             return  # beyond the rooms' memory of recent ids (not the case this checks)
         version = self.h.state(room).version
         again = self.h.send(room, command)
@@ -308,7 +309,7 @@ class RecoveryMachine(RuleBasedStateMachine):
                     command = replace(command, at=self.h.clock())
                     expected = execute(state, command)
                     assert not isinstance(expected, Rejection)
-                    task = self.h.spawn(self.h.engine.send(room, command))  # type: ignore[union-attr]
+                    task = self.h.spawn(self.h.engine.send(room, command, redact=False))  # type: ignore[union-attr]
                     pending = (room, state, command, expected[0], task)
                     break
 
@@ -329,9 +330,9 @@ class RecoveryMachine(RuleBasedStateMachine):
             self.acknowledge(room, command, outcome)
         stored = {c.command_id: c for c in self.h.commands(room)}
         after = self.h.events(room)
-        if command.command_id in stored:
+        if idempotency_key(command) in stored:
             # Durable though perhaps never acknowledged: exactly the decided events.
-            first = stored[command.command_id].first_version
+            first = stored[idempotency_key(command)].first_version
             assert first == before.version + 1
             assert after[first - 1 : first - 1 + len(events)] == events
         else:
@@ -343,7 +344,7 @@ class RecoveryMachine(RuleBasedStateMachine):
         assert isinstance(retry, Accepted), retry
         assert list(retry.events) == events
         assert retry.first_version == before.version + 1
-        assert retry.duplicate == (command.command_id in stored)
+        assert retry.duplicate == (idempotency_key(command) in stored)
         if not retry.duplicate:
             self.acknowledge(room, command, retry)
 

@@ -23,7 +23,7 @@ from msgspec.structs import replace
 from actors.config import EngineConfig
 from actors.driver import decode_records
 from actors.facade import Engine
-from engine.codec import encode_event
+from engine.codec import decode_command, encode_event
 from engine.evolve import fold
 from engine.settings import RoomSettings
 from engine.state import Phase
@@ -133,7 +133,7 @@ async def audit(db: Path, acks: list[dict[str, Any]]) -> None:
     check_stream(ROOM, records, commands)  # one contiguous history; each command id once
     events = decode_records(records)
     assert fold(events).phase is Phase.GAME_OVER
-    by_id = {c.command_id: c for c in commands}
+    by_id = {decode_command(c.command).command_id: c for c in commands}
     stored = [encode_event(e)[2].hex() for e in events]
     for ack in acks:
         command = by_id[ack["cid"]]  # every acknowledged command is in the one history

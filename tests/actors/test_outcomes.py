@@ -1,0 +1,76 @@
+"""What `send` hands back: outcomes redacted for the acting player, and command ids that
+belong to the player who sent them (also after a restart, when the store answers)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from actors.facade import Accepted, Engine
+from engine.commands import JoinRoom, LeaveRoom, RemovePlayer, StartGame
+from engine.events import HandsDealt, PlayerJoined, PlayerRemoved
+from engine.rejections import Code, Rejection
+from tests.actors.conftest import fast_config
+
+
+def dealt(outcome: Accepted | Rejection) -> HandsDealt:
+    assert isinstance(outcome, Accepted), outcome
+    (deal,) = [e for e in outcome.events if isinstance(e, HandsDealt)]
+    return deal
+
+
+async def seat_bob(engine: Engine, room: str) -> None:
+    removed = await engine.send(room, RemovePlayer(player="alice", seat=1, command_id="x"))
+    assert isinstance(removed, Accepted) and isinstance(removed.events[0], PlayerRemoved)
+    joined = await engine.send(room, JoinRoom(player="bob", command_id="x"))
+    # Bob's "x" is his own command, not alice's removal answered again.
+    assert isinstance(joined, Accepted) and not joined.duplicate, joined
+    assert [type(e) for e in joined.events] == [PlayerJoined]
+    assert joined.first_version == removed.last_version + 1
+
+
+def test_an_outcome_shows_only_the_acting_players_hand_unless_asked_in_full(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with Engine.open(tmp_path / "games.db", fast_config(tmp_path)) as engine:
+            created = await engine.create_room("alice", seed=11)
+            assert isinstance(created, Accepted)
+            room = created.room_id
+            await seat_bob(engine, room)
+            start = StartGame(player="alice", command_id="go")
+            mine = dealt(await engine.send(room, start))
+            assert len(mine.hands[0]) == 8 and mine.hands[1:] == ((), (), ())
+            again = await engine.send(room, start)
+            assert isinstance(again, Accepted) and again.duplicate
+            assert dealt(again) == mine  # a resent command is redacted the same way
+            full = dealt(await engine.send(room, start, redact=False))
+            assert full.hands[0] == mine.hands[0]
+            assert all(len(hand) == 8 for hand in full.hands)
+            bob = await engine.view(room, "bob")
+            assert not isinstance(bob, Rejection) and bob.hand == full.hands[1]
+
+    asyncio.run(scenario())
+
+
+def test_command_ids_are_per_player_in_memory_and_after_a_restart(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = fast_config(tmp_path, archive_after=None)
+        async with Engine.open(tmp_path / "games.db", config) as engine:
+            created = await engine.create_room("alice", seed=5)
+            assert isinstance(created, Accepted)
+            room = created.room_id
+            await seat_bob(engine, room)
+        # After a restart the room's memory is rebuilt from the store's command records.
+        async with Engine.open(tmp_path / "games.db", config) as engine:
+            alice = await engine.send(room, RemovePlayer(player="alice", seat=1, command_id="x"))
+            bob = await engine.send(room, JoinRoom(player="bob", command_id="x"))
+            assert isinstance(alice, Accepted) and alice.duplicate
+            assert isinstance(bob, Accepted) and bob.duplicate
+            assert [type(e) for e in alice.events] == [PlayerRemoved]
+            assert [type(e) for e in bob.events] == [PlayerJoined]
+            # A third player's "x" is a new command of hers, refused on its own merits.
+            carol = await engine.send(room, LeaveRoom(player="carol", command_id="x"))
+            assert isinstance(carol, Rejection) and carol.code is Code.NOT_IN_ROOM
+
+    asyncio.run(scenario())
