@@ -18,6 +18,7 @@ import lz4.frame
 
 from engine.store.archive import Archive, Bundle, encode_bundle, split_bundle
 from engine.store.batch import BatchPlan, StreamHead, plan_batch, validate_requests
+from engine.store.checkpoint import WRITER_BACKSTOP_PAGES, Checkpointer
 from engine.store.errors import (
     ConcurrencyConflict,
     CorruptData,
@@ -122,6 +123,7 @@ class SqliteEventStore:
         self._hop = cast(Callable[..., Awaitable[Any]], db._execute)
         self._waiters = PositionWaiters()
         self._closed = False
+        self._checkpointer: Checkpointer | None = None
 
     @classmethod
     async def open(
@@ -153,6 +155,8 @@ class SqliteEventStore:
         except BaseException:
             await db.close()
             raise
+        store._checkpointer = Checkpointer(path, db._thread.is_alive)
+        store._checkpointer.start()
         return store
 
     def _setup(self, synchronous: Synchronous) -> None:
@@ -164,6 +168,8 @@ class SqliteEventStore:
         if mode != "wal":
             raise StoreUnavailable(f"cannot use write-ahead logging (journal mode {mode})")
         hot.execute(f"PRAGMA synchronous={synchronous}")
+        # Checkpoints run on the Checkpointer's thread; the writer's own is only a backstop.
+        hot.execute(f"PRAGMA wal_autocheckpoint={WRITER_BACKSTOP_PAGES}")
         hot.executescript(HOT_SCHEMA)
         hot.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._archive.recover(self._clock())
@@ -519,6 +525,9 @@ class SqliteEventStore:
         if self._closed:
             return
         self._waiters.wake_all()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+            self._checkpointer = None
         try:
             await self._run(self._archive.db.close)
         finally:

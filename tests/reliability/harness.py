@@ -106,6 +106,8 @@ class EngineHarness:
             db._running = False
             db._tx.put_nowait((None, drop_files))
             db._thread.join(timeout=30)
+            if store._checkpointer is not None:
+                store._checkpointer.stop()
         # Tasks of the dead engine are never run again; silence their "destroyed" notices.
         self.loop.set_exception_handler(lambda loop, context: None)
         self.loop.close()

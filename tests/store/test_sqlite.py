@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import cast
@@ -23,6 +26,7 @@ from engine.store import (
     SqliteEventStore,
     StoreUnavailable,
 )
+from engine.store.checkpoint import Checkpointer
 from engine.store.sqlite import Synchronous
 from tests.store.conftest import SqliteOpener
 from tests.store.support import flip_bytes
@@ -209,3 +213,45 @@ def test_a_store_never_closed_does_not_keep_the_process_alive(tmp_path: Path) ->
     assert done.stdout == "appended\n"
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
+
+
+async def test_the_log_is_checkpointed_off_the_writer(tmp_path: Path) -> None:
+    # The writer's own threshold is a 64 MiB backstop, so only the background thread can
+    # have copied these 2 MiB into the database file.
+    db = tmp_path / "ckpt.db"
+    store = await SqliteEventStore.open(db)
+    try:
+        backstop = await store._run(
+            lambda: store._hot.execute("PRAGMA wal_autocheckpoint").fetchone()
+        )
+        assert backstop == (16384,)
+        blob = bytes(range(256)) * 16
+        for n in range(8):
+            await store.append(req(f"room-{n}", 0, *([blob] * 64)))
+        deadline = time.monotonic() + 10
+        while db.stat().st_size < 2 * 1024 * 1024:
+            assert time.monotonic() < deadline, "the log was never checkpointed"
+            await asyncio.sleep(0.05)
+        checkpointer = store._checkpointer
+        assert checkpointer is not None and checkpointer.checkpoints > 0
+    finally:
+        await store.close()
+    assert not checkpointer._thread.is_alive()
+    assert store._checkpointer is None
+
+
+def test_the_checkpointer_never_creates_a_missing_file_and_ends_with_its_writer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = tmp_path / "gone.db"
+    alive = threading.Event()
+    alive.set()
+    checkpointer = Checkpointer(gone, alive.is_set, interval=0.01)
+    with caplog.at_level(logging.WARNING, logger="liaptui.store"):
+        checkpointer.start()
+        time.sleep(0.2)
+        alive.clear()  # the writer stopped: the thread ends by itself
+        checkpointer._thread.join(timeout=5)
+    assert not checkpointer._thread.is_alive()
+    assert checkpointer.failures > 0 and "background checkpoint" in caplog.text
+    assert not gone.exists()
