@@ -81,6 +81,29 @@ async def recover_room(store: SqliteEventStore, room_id: str) -> tuple[RoomState
     return state, snapshot_version
 
 
+def skip_idle_wakeups(asys: Any) -> bool:
+    """Spare thespian's scan of its wakeup list before every message while it is empty.
+
+    `simpleSystemBase` partitions its list of pending `wakeupAfter` timers (a fold over
+    lambdas) before it delivers each message. The engine's actors never ask for wakeups
+    (timers live in the driver), yet with 1,000 live rooms the empty scan took ~10 % of
+    the loop thread (py-spy); skipping it gave 1-5 % more durable commands/s (the store's
+    thread shares the GIL). Returns False, changing nothing, if thespian's internals are
+    not the expected ones.
+    """
+    base: Any = getattr(asys, "_systemBase", None)
+    realize = getattr(base, "_realizeWakeups", None)
+    if realize is None or not isinstance(getattr(base, "_wakeUps", None), list):
+        return False
+
+    def realize_if_any() -> None:
+        if base._wakeUps:
+            realize()
+
+    base._realizeWakeups = realize_if_any
+    return True
+
+
 class Driver:
     """Owns the actor system, the store, the timers and the pending requests of one engine."""
 
@@ -117,6 +140,7 @@ class Driver:
 
     def start(self) -> None:
         self.asys = ActorSystem("simpleSystemBase", transientUnique=True)
+        skip_idle_wakeups(self.asys)
         self.directory = self.asys.createActor(RoomDirectory)
         self.tell(self.directory, Boot(self.config))
         self.clock_task = asyncio.get_running_loop().create_task(self._run_clock())
