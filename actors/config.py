@@ -30,6 +30,7 @@ class EngineConfig(Struct, frozen=True, kw_only=True):
     rate_burst: float = 40.0  # per-player token bucket size
     rate_limit_players: int = 100_000  # buckets kept before the oldest are dropped
     archive_after: float | None = 60.0  # seconds after a match ends; None = never archive
+    archive_retry: float = 5.0  # first wait after a failed archival; doubles, up to 10 min
     retention_days: float | None = None  # delete archived bundles older than this; None = keep
     projections: bool = True  # keep the read models (lobby, leaderboard, ...) up to date
     projections_path: str | None = None  # default: "<path>.projections.db"

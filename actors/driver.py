@@ -81,6 +81,9 @@ async def recover_room(store: SqliteEventStore, room_id: str) -> tuple[RoomState
     return state, snapshot_version
 
 
+ARCHIVE_RETRY_MAX = 600.0  # seconds: the longest wait between two archival attempts
+
+
 def skip_idle_wakeups(asys: Any) -> bool:
     """Spare thespian's scan of its wakeup list before every message while it is empty.
 
@@ -126,6 +129,7 @@ class Driver:
         self.requests: dict[int, asyncio.Future[Any]] = {}
         self.request_ids = itertools.count(1)
         self.timers: list[tuple[float, int, str, str]] = []
+        self.archive_failures: dict[str, int] = {}  # room id -> failed archivals in a row
         self.timer_seq = itertools.count()
         self.timer_changed = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -365,13 +369,27 @@ class Driver:
         try:
             info = await self.store.stream_info(room_id)
             if info is None or info.status != "completed":
+                self.archive_failures.pop(room_id, None)
                 return  # archived already (two timers may name one match after a restart)
             await self.store.archive_stream(room_id)
         except StoreError:
+            # The match stays whole in the hot store; try again later, less often each time.
+            failures = self.archive_failures.get(room_id, 0) + 1
+            self.archive_failures[room_id] = failures
+            delay = min(self.config.archive_retry * 2 ** (failures - 1), ARCHIVE_RETRY_MAX)
+            self.metrics.counters["archive_failed"] += 1
             log.warning(
-                "archival of %s failed; the match stays in the hot store", room_id, exc_info=True
+                "archival of %s failed (%d in a row); the match stays in the hot store, "
+                "retrying in %.1f s",
+                room_id,
+                failures,
+                delay,
+                exc_info=True,
             )
+            if not self.closing:
+                self.add_timer(self.clock() + delay, "archive", room_id)
             return
+        self.archive_failures.pop(room_id, None)
         self.metrics.counters["archived"] += 1
         self._log("archive", room_id, {})
         if self.runner is not None:

@@ -380,3 +380,41 @@ async def _read_everything(store: SqliteEventStore) -> list[RecordedEvent]:
     while page := await store.read_all(events[-1].position if events else 0, limit=100):
         events += page
     return events
+
+
+def test_a_failed_archival_is_retried_with_backoff_until_it_succeeds(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = EngineConfig.fast(
+            str(tmp_path / "games.db"), archive_after=0.0, archive_retry=0.05, projections=False
+        )
+        async with Engine.open(tmp_path / "games.db", config) as engine:
+            store = engine._store
+            assert store is not None
+            real = store.archive_stream
+            attempts: list[float] = []
+
+            async def failing_twice(stream_id: str) -> Any:
+                attempts.append(asyncio.get_running_loop().time())
+                if len(attempts) <= 2:
+                    raise StoreUnavailable("injected: the archive file is unavailable")
+                return await real(stream_id)
+
+            store.archive_stream = failing_twice  # type: ignore[method-assign]
+            room = await start_bot_match(engine, "host", seed=4)
+            await wait_for_game_over(engine, [room])
+
+            async def archived() -> bool:
+                info = await store.stream_info(room)
+                return info is not None and info.status == "archived"
+
+            await wait_until(archived, timeout=30)
+            metrics = engine.metrics()
+            assert metrics["archive_failed"] == 2 and metrics["archived"] == 1
+            assert len(attempts) == 3
+            # The second wait is twice the first (0.05 s, then 0.1 s).
+            assert attempts[2] - attempts[1] >= 0.1 > attempts[1] - attempts[0] >= 0.05
+            assert not engine.driver.archive_failures
+            # Nothing was lost on the way: the archived match reads whole.
+            assert fold(decode_records(await store.read_stream(room))).phase is Phase.GAME_OVER
+
+    asyncio.run(scenario())
