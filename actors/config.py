@@ -20,7 +20,7 @@ class EngineConfig(Struct, frozen=True, kw_only=True):
     commit_pipeline: int = 2  # group-commit batches in flight at once
     room_settings: RoomSettings = RoomSettings()
     bot_delay: float = 1.0  # seconds a bot "thinks" before moving; 0 moves at once
-    snapshot_every: int = 100  # events between snapshots of a room
+    snapshot_every: int = 50  # events between snapshots of a room
     passivate_after: float = 120.0  # idle seconds before a room is snapshotted and stopped
     sweep_interval: float = 5.0  # how often idle rooms are looked for
     max_recoveries: int = 16  # rooms recovering from the store at the same time

@@ -70,12 +70,13 @@ async def recover_room(store: SqliteEventStore, room_id: str) -> tuple[RoomState
     """
     state = RoomState()
     snapshot_version = 0
-    snap = await store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
+    snap, records = await store.load_latest(room_id, STATE_SCHEMA_VERSION)
     if snap is not None:
         restored = decode_state(snap.schema_version, snap.payload)
         if restored is not None and restored.version == snap.version:
             state, snapshot_version = restored, snap.version
-    records = await store.read_stream(room_id, state.version)
+        else:
+            records = await store.read_stream(room_id, 0)  # unusable: replay it all
     for event in decode_records(records):
         state = evolve(state, event)
     return state, snapshot_version

@@ -186,6 +186,13 @@ class MemoryEventStore:
             return None
         return snap
 
+    async def load_latest(
+        self, stream_id: str, schema_version: int
+    ) -> tuple[Snapshot | None, list[RecordedEvent]]:
+        """The stream's usable snapshot (or None) and every event after it."""
+        snap = await self.load_snapshot(stream_id, schema_version)
+        return snap, await self.read_stream(stream_id, snap.version if snap else 0)
+
     async def close(self) -> None:
         """Mark the store closed and wake any waiting readers."""
         self._closed = True

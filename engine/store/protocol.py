@@ -80,6 +80,12 @@ class EventStore(Protocol):
         """Return the stream's snapshot if it is usable at `schema_version`, else None."""
         ...
 
+    async def load_latest(
+        self, stream_id: str, schema_version: int
+    ) -> tuple[Snapshot | None, list[RecordedEvent]]:
+        """load_snapshot, then read_stream from the snapshot's version (0 without one)."""
+        ...
+
     async def close(self) -> None:
         """Release the store's resources; the object is unusable afterwards."""
         ...

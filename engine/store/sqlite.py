@@ -427,18 +427,27 @@ class SqliteEventStore:
 
     async def load_snapshot(self, stream_id: str, schema_version: int) -> Snapshot | None:
         """Return the stream's snapshot if usable at `schema_version`; None means replay fully."""
+        return await self._run(partial(self._load_snapshot, stream_id, schema_version))
 
-        def query() -> tuple[Any, ...] | None:
-            return cast(
-                tuple[Any, ...] | None,
-                self._hot.execute(
-                    "SELECT version, schema_version, payload, checksum FROM snapshots "
-                    "WHERE stream_id = ?",
-                    (stream_id,),
-                ).fetchone(),
-            )
+    async def load_latest(
+        self, stream_id: str, schema_version: int
+    ) -> tuple[Snapshot | None, list[RecordedEvent]]:
+        """The stream's usable snapshot (or None) and every event after it, in one hop.
 
-        row = await self._run(query)
+        What recovering a room needs; one trip to the database thread instead of two.
+        """
+
+        def both() -> tuple[Snapshot | None, list[RecordedEvent]]:
+            snap = self._load_snapshot(stream_id, schema_version)
+            return snap, self._read_stream(stream_id, snap.version if snap else 0, None)
+
+        return await self._run(both)
+
+    def _load_snapshot(self, stream_id: str, schema_version: int) -> Snapshot | None:
+        row = self._hot.execute(
+            "SELECT version, schema_version, payload, checksum FROM snapshots WHERE stream_id = ?",
+            (stream_id,),
+        ).fetchone()
         if row is None:
             return None
         version, stored_version, stored, checksum = row

@@ -26,7 +26,7 @@ def test_verify_passes_a_recorded_match_with_redeals(tool: Tool, played: PlayedS
     out = result.stdout
     assert "REDEAL  PASS" in out
     assert "re-decide   PASS" in out and "identical events" in out
-    assert "recovery    PASS  snapshot at v" in out  # the engine snapshots every 100 events
+    assert "recovery    PASS  snapshot at v" in out  # the engine snapshots every 50 events
     assert "invariants  PASS" in out
 
 

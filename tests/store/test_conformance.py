@@ -331,3 +331,20 @@ async def test_snapshot_needs_a_stored_version(open_store: StoreOpener) -> None:
     await store.append(req("room-1", 0, b"a"))
     with pytest.raises(OperationRefused):
         await store.save_snapshot(Snapshot("room-1", 2, 1, b"x"))
+
+
+async def test_load_latest_gives_the_snapshot_and_the_events_after_it(
+    open_store: StoreOpener,
+) -> None:
+    store = await open_store()
+    await store.append(req("room-1", 0, b"a", b"b", b"c", b"d", b"e"))
+    snap, events = await store.load_latest("room-1", 1)
+    assert snap is None and [e.data for e in events] == [b"a", b"b", b"c", b"d", b"e"]
+    saved = Snapshot("room-1", 3, 1, b"state at 3")
+    await store.save_snapshot(saved)
+    snap, events = await store.load_latest("room-1", 1)
+    assert snap == saved and [e.version for e in events] == [4, 5]
+    # A snapshot of another schema version is no snapshot: every event comes back.
+    snap, events = await store.load_latest("room-1", 2)
+    assert snap is None and len(events) == 5
+    assert await store.load_latest("nobody", 1) == (None, [])
