@@ -46,6 +46,7 @@ from actors.metrics import Metrics
 from engine.codec import STATE_SCHEMA_VERSION, decode_event, decode_state, encode_state
 from engine.events import Event
 from engine.evolve import evolve
+from engine.rejections import Code, Rejection
 from engine.state import RoomState
 from engine.store.errors import OperationRefused, StoreError
 from engine.store.records import AppendResult, RecordedEvent, Snapshot
@@ -247,8 +248,18 @@ class Driver:
         self._resolve(out.request, out)
 
     async def _reply_duplicate(self, out: Reply) -> None:
-        records = await self.store.read_stream(out.room_id, out.first_version - 1, out.last_version)
-        events = tuple(decode_records(records))
+        try:
+            records = await self.store.read_stream(
+                out.room_id, out.first_version - 1, out.last_version
+            )
+            events = tuple(decode_records(records))
+        except Exception as exc:  # the caller must get an answer, never wait forever
+            log.warning("could not read the original outcome in %s", out.room_id, exc_info=True)
+            reason = f"the original outcome could not be read ({type(exc).__name__}); retry"
+            self._resolve(
+                out.request, Reply(out.request, out.room_id, Rejection(Code.UNAVAILABLE, reason), 0)
+            )
+            return
         self._resolve(
             out.request,
             Reply(out.request, out.room_id, events, out.first_version, True, seat=out.seat),

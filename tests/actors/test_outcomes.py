@@ -10,6 +10,7 @@ from actors.facade import Accepted, Engine
 from engine.commands import JoinRoom, LeaveRoom, RemovePlayer, StartGame
 from engine.events import HandsDealt, PlayerJoined, PlayerRemoved
 from engine.rejections import Code, Rejection
+from engine.store.errors import StoreUnavailable
 from tests.actors.conftest import fast_config
 
 
@@ -72,5 +73,31 @@ def test_command_ids_are_per_player_in_memory_and_after_a_restart(tmp_path: Path
             # A third player's "x" is a new command of hers, refused on its own merits.
             carol = await engine.send(room, LeaveRoom(player="carol", command_id="x"))
             assert isinstance(carol, Rejection) and carol.code is Code.NOT_IN_ROOM
+
+    asyncio.run(scenario())
+
+
+def test_a_resent_command_whose_outcome_cannot_be_read_is_answered_not_left_waiting(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with Engine.open(tmp_path / "games.db", fast_config(tmp_path)) as engine:
+            created = await engine.create_room("alice", seed=2)
+            assert isinstance(created, Accepted)
+            room = created.room_id
+            start = StartGame(player="alice", command_id="go")
+            assert isinstance(await engine.send(room, start), Accepted)
+            store = engine.store
+            real = store.read_stream
+
+            async def failing(*args: object, **kwargs: object) -> object:
+                raise StoreUnavailable("injected: the disk is gone")
+
+            store.read_stream = failing  # type: ignore[assignment,method-assign]
+            again = await asyncio.wait_for(engine.send(room, start), timeout=10)
+            assert isinstance(again, Rejection) and again.code is Code.UNAVAILABLE
+            store.read_stream = real  # type: ignore[method-assign]
+            healed = await engine.send(room, start)
+            assert isinstance(healed, Accepted) and healed.duplicate
 
     asyncio.run(scenario())
