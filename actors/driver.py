@@ -141,6 +141,7 @@ class Driver:
         self.commits_in_flight = 0
         self.closing = False
         self.clock_task: asyncio.Task[None] | None = None
+        self.clock_stopped = False
 
     # --- start and stop ----------------------------------------------------------------------
 
@@ -180,6 +181,8 @@ class Driver:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
             await self.commits_idle.wait()
         if self.clock_task is not None:
+            self.clock_stopped = True
+            self.timer_changed.set()
             self.clock_task.cancel()
             await asyncio.gather(self.clock_task, return_exceptions=True)
         for future in self.requests.values():
@@ -429,7 +432,11 @@ class Driver:
             self.timer_changed.set()
 
     async def _run_clock(self) -> None:
-        while True:
+        # Stopped by `clock_stopped` plus a wake-up, not by cancellation alone: Python
+        # 3.11's asyncio.wait_for can swallow a cancel that arrives as its inner wait
+        # completes, and the loop then ran on forever, so `stop()` never returned (seen
+        # in the SIGKILL campaign's finishing life). asyncio.timeout has no such race.
+        while not self.clock_stopped:
             now = self.clock()
             while self.timers and self.timers[0][0] <= now:
                 _, _, kind, key = heapq.heappop(self.timers)
@@ -437,7 +444,8 @@ class Driver:
             self.timer_changed.clear()
             delay = self.timers[0][0] - now if self.timers else 3600.0
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.timer_changed.wait(), timeout=max(delay, 0.0))
+                async with asyncio.timeout(max(delay, 0.0)):
+                    await self.timer_changed.wait()
 
     def _fire(self, kind: str, key: str, now: float) -> None:
         if kind == "wake":
