@@ -179,16 +179,8 @@ class RoomActor(Actor):  # type: ignore[misc]
         key = idempotency_key(command)
         seen = self.recent.get(key) if request is not None else None
         if seen is not None and request is not None:
-            reply = Reply(
-                request,
-                self.room_id,
-                (),
-                seen[0],
-                duplicate=True,
-                last_version=seen[1],
-                seat=self.state.seat_of(command.player),
-            )
-            self.send(self.links.driver, reply)
+            first, last = seen
+            self._reply(request, (), first, True, command.player, last_version=last)
             return True
         result = execute(self.state, command)
         if isinstance(result, Rejection) or not result[0]:
@@ -273,14 +265,16 @@ class RoomActor(Actor):  # type: ignore[misc]
         first_version: int = 0,
         duplicate: bool = False,
         player: str = "",
+        last_version: int = 0,
     ) -> None:
+        """Answer the caller; events go out as `player`'s seat may see them (the facade
+        redacts by it). A duplicate answered from memory names its versions only, and the
+        driver reads them (`last_version`)."""
         if request is not None and self.links is not None:
             first = first_version or self.state.version + 1
             seat = self.state.seat_of(player) if player else None
-            self.send(
-                self.links.driver,
-                Reply(request, self.room_id, outcome, first, duplicate, seat=seat),
-            )
+            reply = Reply(request, self.room_id, outcome, first, duplicate, last_version, seat)
+            self.send(self.links.driver, reply)
 
     # --- what next: stashed commands, bots, timers ----------------------------------------
 

@@ -20,6 +20,13 @@ def dealt(outcome: Accepted | Rejection) -> HandsDealt:
     return deal
 
 
+async def alice_room(engine: Engine, seed: int) -> str:
+    """A new room hosted by alice (bots in seats 2-4); returns its id."""
+    created = await engine.create_room("alice", seed=seed)
+    assert isinstance(created, Accepted), created
+    return created.room_id
+
+
 async def seat_bob(engine: Engine, room: str) -> None:
     removed = await engine.send(room, RemovePlayer(player="alice", seat=1, command_id="x"))
     assert isinstance(removed, Accepted) and isinstance(removed.events[0], PlayerRemoved)
@@ -35,9 +42,7 @@ def test_an_outcome_shows_only_the_acting_players_hand_unless_asked_in_full(
 ) -> None:
     async def scenario() -> None:
         async with Engine.open(tmp_path / "games.db", fast_config(tmp_path)) as engine:
-            created = await engine.create_room("alice", seed=11)
-            assert isinstance(created, Accepted)
-            room = created.room_id
+            room = await alice_room(engine, seed=11)
             await seat_bob(engine, room)
             start = StartGame(player="alice", command_id="go")
             mine = dealt(await engine.send(room, start))
@@ -58,9 +63,7 @@ def test_command_ids_are_per_player_in_memory_and_after_a_restart(tmp_path: Path
     async def scenario() -> None:
         config = fast_config(tmp_path, archive_after=None)
         async with Engine.open(tmp_path / "games.db", config) as engine:
-            created = await engine.create_room("alice", seed=5)
-            assert isinstance(created, Accepted)
-            room = created.room_id
+            room = await alice_room(engine, seed=5)
             await seat_bob(engine, room)
         # After a restart the room's memory is rebuilt from the store's command records.
         async with Engine.open(tmp_path / "games.db", config) as engine:
@@ -82,9 +85,7 @@ def test_a_resent_command_whose_outcome_cannot_be_read_is_answered_not_left_wait
 ) -> None:
     async def scenario() -> None:
         async with Engine.open(tmp_path / "games.db", fast_config(tmp_path)) as engine:
-            created = await engine.create_room("alice", seed=2)
-            assert isinstance(created, Accepted)
-            room = created.room_id
+            room = await alice_room(engine, seed=2)
             start = StartGame(player="alice", command_id="go")
             assert isinstance(await engine.send(room, start), Accepted)
             store = engine.store
