@@ -19,7 +19,7 @@ Deal = tuple[tuple[Piece, ...], ...]
 SeatIndex = Annotated[int, Meta(ge=0, le=3)]
 
 
-class Command(Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
+class Command(Struct, frozen=True, kw_only=True, tag_field="type", tag=True, gc=False):
     player: Annotated[str, Meta(max_length=64)]
     command_id: Annotated[str, Meta(max_length=128)] = ""
     at: float = 0.0

@@ -34,7 +34,7 @@ class EndReason(StrEnum):
     ROUND_CAP = "round_cap"
 
 
-class Event(Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
+class Event(Struct, frozen=True, kw_only=True, tag_field="type", tag=True, gc=False):
     SCHEMA_VERSION: ClassVar[int] = 1
     at: float
 

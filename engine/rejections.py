@@ -48,7 +48,7 @@ class Code(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
-class Rejection(Struct, frozen=True):
+class Rejection(Struct, frozen=True, gc=False):
     """A command refused: a machine-readable `code` and a message for a person."""
 
     code: Code

@@ -5,7 +5,7 @@ from __future__ import annotations
 from msgspec import Struct
 
 
-class RoomSettings(Struct, frozen=True, kw_only=True):
+class RoomSettings(Struct, frozen=True, kw_only=True, gc=False):
     """Everything about a room's rules and timing that a server may choose; recorded at creation.
 
     Display pauses are presentation, not rules: set them to 0 for simulations and tests.

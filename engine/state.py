@@ -35,7 +35,7 @@ def bot_name(seat: int) -> str:
     return f"Bot {seat + 1}"
 
 
-class Seat(Struct, frozen=True, kw_only=True):
+class Seat(Struct, frozen=True, kw_only=True, gc=False):
     """One of the four seats; `name is None` means empty."""
 
     name: str | None = None
@@ -62,14 +62,14 @@ class Seat(Struct, frozen=True, kw_only=True):
 EMPTY_SEAT = Seat()
 
 
-class TrickPlay(Struct, frozen=True):
+class TrickPlay(Struct, frozen=True, gc=False):
     seat: int
     pieces: tuple[Piece, ...]
     play_type: PlayType
     value: int
 
 
-class RoomState(Struct, frozen=True, kw_only=True):
+class RoomState(Struct, frozen=True, kw_only=True, gc=False):
     """A room at one point of its history; `version` counts the events folded into it."""
 
     version: int = 0

@@ -15,7 +15,7 @@ from engine.rules import legal_declarations
 from engine.state import Phase, RoomState, TrickPlay
 
 
-class SeatView(Struct, frozen=True, kw_only=True):
+class SeatView(Struct, frozen=True, kw_only=True, gc=False):
     seat: int
     name: str | None
     is_bot: bool
@@ -29,7 +29,7 @@ class SeatView(Struct, frozen=True, kw_only=True):
     zero_streak: int
 
 
-class PlayerView(Struct, frozen=True, kw_only=True):
+class PlayerView(Struct, frozen=True, kw_only=True, gc=False):
     """The room as `player` sees it; `hand` is empty for spectators and empty seats."""
 
     room_id: str

@@ -10,7 +10,7 @@ StreamStatus = Literal["active", "completed", "archived"]
 STREAM_STATUSES: tuple[StreamStatus, ...] = ("active", "completed", "archived")
 
 
-class NewEvent(msgspec.Struct, frozen=True):
+class NewEvent(msgspec.Struct, frozen=True, gc=False):
     """An event a writer appends: a type tag, its schema version and opaque msgpack bytes."""
 
     type: str
@@ -18,7 +18,7 @@ class NewEvent(msgspec.Struct, frozen=True):
     data: bytes
 
 
-class RecordedEvent(msgspec.Struct, frozen=True):
+class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
     """An event as stored: its stream version (1-based, contiguous) and global position."""
 
     stream_id: str
@@ -30,7 +30,7 @@ class RecordedEvent(msgspec.Struct, frozen=True):
     recorded_at: float
 
 
-class AppendRequest(msgspec.Struct, frozen=True):
+class AppendRequest(msgspec.Struct, frozen=True, gc=False):
     """A request to append events to one stream whose last version is `expected_version`."""
 
     stream_id: str
@@ -41,7 +41,7 @@ class AppendRequest(msgspec.Struct, frozen=True):
     command_at: float | None = None
 
 
-class AppendResult(msgspec.Struct, frozen=True):
+class AppendResult(msgspec.Struct, frozen=True, gc=False):
     """Where an append landed; `duplicate` marks the original result of a retried command."""
 
     stream_id: str
