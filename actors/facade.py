@@ -143,7 +143,12 @@ class Engine:
         )
         if self.config.projections:
             path = self.config.projections_path or default_path(self.config.path)
-            self._runner = ProjectionRunner(self._store, default_projections(), path)
+            self._runner = ProjectionRunner(
+                self._store,
+                default_projections(),
+                path,
+                gather_for=self.config.projections_gather,
+            )
             await self._runner.start()
             self._read_models = ReadModels(path, runner=self._runner)
         self._driver = Driver(self.config, self._store, self.clock, self._runner)

@@ -88,6 +88,7 @@ class ProjectionRunner:
         *,
         batch_size: int = 2000,
         idle_timeout: float = 5.0,
+        gather_for: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         names = [p.name for p in projections]
@@ -102,6 +103,11 @@ class ProjectionRunner:
         # A fallback for commits made by another store object (another process): the
         # store only notifies waiters of commits made through the same object.
         self.idle_timeout = idle_timeout
+        # Seconds to let new events gather after the log grows before folding them: one
+        # read and one read-model commit per interval instead of one per engine commit,
+        # which keeps the runner's work off the engine's commit path (they share the GIL
+        # and the store's thread). The read models trail the log by about this much more.
+        self.gather_for = gather_for
         self.clock = clock
         self.before_commit: Callable[[], None] | None = None
         """Test hook: called on the database thread after a batch is folded, before COMMIT."""
@@ -463,6 +469,8 @@ class ProjectionRunner:
             done, _ = await asyncio.wait({grown, woken}, return_when=asyncio.FIRST_COMPLETED)
             if grown in done and grown.exception() is None:
                 self._head = max(self._head, grown.result())
+                if self.gather_for > 0 and woken not in done:
+                    await asyncio.wait({woken}, timeout=self.gather_for)
         finally:
             for task in (grown, woken):
                 task.cancel()

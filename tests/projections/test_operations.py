@@ -344,3 +344,40 @@ def test_the_async_queries_answer_as_the_sync_ones(tmp_path: Path) -> None:
             sync.close()
 
     run(tmp_path, scenario)
+
+
+def test_events_that_arrive_within_the_gather_interval_are_folded_in_one_batch(
+    tmp_path: Path,
+) -> None:
+    """`gather_for` trades a little lag for one read-model commit per interval."""
+
+    async def batches_for_three_commits(gather_for: float, first_seed: int) -> int:
+        folded = 0
+
+        def count() -> None:
+            nonlocal folded
+            folded += 1
+
+        runner = ProjectionRunner(
+            store, default_projections(), tmp_path / f"p{gather_for}.db", gather_for=gather_for
+        )
+        async with runner:
+            assert await runner.wait_caught_up(timeout=30)
+            runner.before_commit = count
+            for room, events in matches(3, first_seed=first_seed):
+                await Appender(store).append([(room, events[:5])], streams_per_commit=1)
+                await asyncio.sleep(0.05)  # time enough for an eager runner to fold each
+            assert await runner.wait_caught_up(timeout=30)
+        return folded
+
+    store: SqliteEventStore
+
+    async def scenario(opened: SqliteEventStore, appender: Appender) -> None:
+        nonlocal store
+        store = opened
+        eager = await batches_for_three_commits(0.0, first_seed=100)
+        gathered = await batches_for_three_commits(1.0, first_seed=103)
+        assert eager >= 3, eager
+        assert gathered == 1, gathered
+
+    run(tmp_path, scenario)
