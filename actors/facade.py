@@ -139,7 +139,10 @@ class Engine:
     async def _start(self) -> None:
         archive = self.config.archive_path or f"{self.config.path}.archive.db"
         self._store = await SqliteEventStore.open(
-            self.config.path, synchronous=self.config.synchronous, archive_path=archive
+            self.config.path,
+            synchronous=self.config.synchronous,
+            archive_path=archive,
+            inline_batch=self.config.inline_commits,
         )
         if self.config.projections:
             path = self.config.projections_path or default_path(self.config.path)

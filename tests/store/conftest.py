@@ -41,6 +41,9 @@ class StoreOpener:
         store: EventStore
         if self.kind == "sqlite":
             store = await SqliteEventStore.open(self.path, clock=self.clock)
+        elif self.kind == "sqlite-inline":
+            # Small batches commit on the test's thread: the path an engine takes.
+            store = await SqliteEventStore.open(self.path, clock=self.clock, inline_batch=8)
         else:
             store = MemoryEventStore(clock=self.clock)
         self._open.append(store)
@@ -76,7 +79,7 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "sqlite-inline", "memory"])
 def open_store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> Iterator[StoreOpener]:

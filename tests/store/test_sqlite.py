@@ -10,9 +10,10 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Coroutine
 from contextlib import closing
 from pathlib import Path
-from typing import cast
+from typing import Any, TypeVar, cast
 
 import lz4.frame
 import pytest
@@ -30,6 +31,8 @@ from engine.store.checkpoint import Checkpointer
 from engine.store.sqlite import Synchronous
 from tests.store.conftest import SqliteOpener
 from tests.store.support import flip_bytes
+
+T = TypeVar("T")
 
 
 def req(
@@ -256,3 +259,63 @@ def test_the_checkpointer_never_creates_a_missing_file_and_ends_with_its_writer(
     assert not checkpointer._thread.is_alive()
     assert checkpointer.failures > 0 and "background checkpoint" in caplog.text
     assert not gone.exists()
+
+
+async def without_waiting(coro: Coroutine[Any, Any, T]) -> tuple[bool, T]:
+    """Run `coro` to its end; True if it finished without ever waiting (nothing left the
+    calling thread), with its result."""
+    waited = False
+    while True:
+        try:
+            awaited = coro.send(None)
+        except StopIteration as done:
+            return not waited, cast(T, done.value)
+        waited = True
+        if awaited is None:
+            await asyncio.sleep(0)
+        else:
+            await asyncio.wait([awaited])
+
+
+async def test_a_small_batch_commits_inline_when_the_database_thread_is_idle(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteEventStore.open(tmp_path / "inline.db", inline_batch=2)
+    try:
+        inline, results = await without_waiting(store.append_batch([req("room-1", 0, b"a")]))
+        assert inline and isinstance(results[0], AppendResult)
+        # Over the limit: the batch goes to the database thread.
+        big = [req("room-2", 0, b"b"), req("room-3", 0, b"c"), req("room-4", 0, b"d")]
+        inline, results = await without_waiting(store.append_batch(big))
+        assert not inline and [r.first_position for r in results] == [2, 3, 4]  # type: ignore[union-attr]
+    finally:
+        await store.close()
+    # FULL waits for the disk: never inline.
+    full = await SqliteEventStore.open(tmp_path / "full.db", "FULL", inline_batch=2)
+    try:
+        assert not (await without_waiting(full.append_batch([req("room-1", 0, b"a")])))[0]
+    finally:
+        await full.close()
+
+
+async def test_an_inline_commit_never_waits_for_another_writer(tmp_path: Path) -> None:
+    path = tmp_path / "games.db"
+    store = await SqliteEventStore.open(path, inline_batch=8)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await store.append(req("room-1", 0, b"a"))
+        other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+        appending = asyncio.ensure_future(store.append(req("room-1", 1, b"b")))
+        # The loop is not held: it runs on while the database thread waits for the lock.
+        started = time.perf_counter()
+        await asyncio.sleep(0.05)
+        assert time.perf_counter() - started < 0.5
+        assert not appending.done()
+        other.execute("ROLLBACK")
+        assert (await appending).first_version == 2
+        inline, _ = await without_waiting(store.append(req("room-1", 2, b"c")))
+        assert inline, "inline commits resume once the lock is free"
+        assert [e.data for e in await store.read_stream("room-1")] == [b"a", b"b", b"c"]
+    finally:
+        other.close()
+        await store.close()
