@@ -15,8 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from actors.config import EngineConfig
-from actors.facade import Accepted, Engine
-from engine.commands import Disconnect, StartGame
+from actors.facade import Engine
 from engine.rejections import Rejection
 from engine.state import Phase
 from engine.views import PlayerView
@@ -38,14 +37,10 @@ async def simulate(rooms: int, db: str, seed: int, console: Console) -> int:
         room_ids: list[str] = []
         for n in range(rooms):
             host = f"host-{seed}-{n}"
-            created = await engine.create_room(host, seed=seed * 1_000_003 + n)
-            if not isinstance(created, Accepted):
-                raise SimulationFailed(f"create_room refused: {created}")
-            room_ids.append(created.room_id)
-            for command in (StartGame(player=host), Disconnect(player=host)):
-                outcome = await engine.send(created.room_id, command, rate_limited=False)
-                if isinstance(outcome, Rejection):
-                    raise SimulationFailed(f"{type(command).__name__} refused: {outcome}")
+            started = await engine.start_bot_match(host, seed=seed * 1_000_003 + n)
+            if isinstance(started, Rejection):
+                raise SimulationFailed(f"a bot match could not start: {started}")
+            room_ids.append(started.room_id)
         finished = 0
         columns = (TextColumn("matches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=not console.is_terminal) as progress:

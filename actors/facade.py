@@ -25,7 +25,7 @@ from actors.driver import Clock, Driver, decode_records
 from actors.messages import AskView, Published, Reply, Route, WatchRoom
 from actors.ratelimit import RateLimiter
 from engine.codec import MalformedCommand, decode_command, encode_command
-from engine.commands import Command, CreateRoom, Deal
+from engine.commands import Command, CreateRoom, Deal, Disconnect, StartGame
 from engine.decider import ROOM_ID
 from engine.events import Event
 from engine.evolve import evolve
@@ -227,6 +227,23 @@ class Engine:
                 return outcome
         return Rejection(Code.ROOM_EXISTS, "no free room code found")
 
+    async def start_bot_match(
+        self, host: str, *, seed: int | None = None, settings: RoomSettings | None = None
+    ) -> Accepted | Rejection:
+        """Open a room that bots play to its end: `host` creates it (bots take seats 2-4),
+        starts the game and disconnects, so a bot plays the host's seat too. For
+        simulations, load tests and demos. The outcome is that of the first refused
+        step, else the disconnect's, whose `room_id` names the room."""
+        created = await self.create_room(host, seed=seed, settings=settings)
+        if isinstance(created, Rejection):
+            return created
+        outcome: Accepted | Rejection = created
+        for command in (StartGame(player=host), Disconnect(player=host)):
+            outcome = await self.send(created.room_id, command, rate_limited=False)
+            if isinstance(outcome, Rejection):
+                break
+        return outcome
+
     async def send(
         self, room_id: str, command: Command, *, rate_limited: bool = True, redact: bool = True
     ) -> Accepted | Rejection:
@@ -384,6 +401,9 @@ class SyncEngine:
 
     def create_room(self, host: str, **kwargs: Any) -> Accepted | Rejection:
         return self._call(self.engine.create_room(host, **kwargs))
+
+    def start_bot_match(self, host: str, **kwargs: Any) -> Accepted | Rejection:
+        return self._call(self.engine.start_bot_match(host, **kwargs))
 
     def send(self, room_id: str, command: Command, **kwargs: Any) -> Accepted | Rejection:
         return self._call(self.engine.send(room_id, command, **kwargs))

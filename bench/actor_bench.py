@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from actors.config import EngineConfig  # noqa: E402
 from actors.driver import recover_room  # noqa: E402
 from actors.facade import Accepted, Engine  # noqa: E402
-from engine.commands import Disconnect, StartGame  # noqa: E402
 from engine.settings import RoomSettings  # noqa: E402
 from engine.state import IN_GAME  # noqa: E402
 from engine.store import SqliteEventStore  # noqa: E402
@@ -54,13 +53,9 @@ async def _start_rooms(
 
     async def start(n: int) -> str:
         await asyncio.sleep(n * spread / rooms)
-        host = f"h{n}"
-        created = await engine.create_room(host, seed=seed + n, settings=settings)
-        assert isinstance(created, Accepted), created
-        for command in (StartGame(player=host), Disconnect(player=host)):
-            outcome = await engine.send(created.room_id, command, rate_limited=False)
-            assert isinstance(outcome, Accepted), outcome
-        return created.room_id
+        started = await engine.start_bot_match(f"h{n}", seed=seed + n, settings=settings)
+        assert isinstance(started, Accepted), started
+        return started.room_id
 
     return list(await asyncio.gather(*(start(n) for n in range(rooms))))
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from actors.config import EngineConfig
 from actors.facade import Accepted, Engine
-from engine.commands import Disconnect, StartGame
 from engine.rejections import Rejection
 from engine.state import Phase
 from engine.views import PlayerView
@@ -20,12 +19,9 @@ def fast_config(tmp_path: Path, **changes: object) -> EngineConfig:
 
 async def start_bot_match(engine: Engine, host: str, seed: int) -> str:
     """Create a room, start it and leave it to the bots; returns the room id."""
-    created = await engine.create_room(host, seed=seed)
-    assert isinstance(created, Accepted), created
-    for command in (StartGame(player=host), Disconnect(player=host)):
-        outcome = await engine.send(created.room_id, command, rate_limited=False)
-        assert isinstance(outcome, Accepted), outcome
-    return created.room_id
+    started = await engine.start_bot_match(host, seed=seed)
+    assert isinstance(started, Accepted), started
+    return started.room_id
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:

@@ -10,6 +10,7 @@ from actors.facade import Accepted, Engine
 from engine.commands import JoinRoom, LeaveRoom, RemovePlayer, StartGame
 from engine.events import HandsDealt, PlayerJoined, PlayerRemoved
 from engine.rejections import Code, Rejection
+from engine.state import Phase
 from engine.store.errors import StoreUnavailable
 from tests.actors.conftest import fast_config
 
@@ -100,5 +101,22 @@ def test_a_resent_command_whose_outcome_cannot_be_read_is_answered_not_left_wait
             store.read_stream = real  # type: ignore[method-assign]
             healed = await engine.send(room, start)
             assert isinstance(healed, Accepted) and healed.duplicate
+
+    asyncio.run(scenario())
+
+
+def test_a_bot_match_starts_with_the_host_disconnected_or_names_the_refused_step(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with Engine.open(tmp_path / "games.db", fast_config(tmp_path)) as engine:
+            started = await engine.start_bot_match("host", seed=5)
+            assert isinstance(started, Accepted), started
+            seen = await engine.view(started.room_id)
+            assert not isinstance(seen, Rejection)
+            assert seen.seats[0].name == "host" and not seen.seats[0].connected
+            assert seen.phase is not Phase.WAITING
+            refused = await engine.start_bot_match("Bot 2")  # a name reserved for bots
+            assert isinstance(refused, Rejection) and refused.code is Code.NAME_RESERVED
 
     asyncio.run(scenario())
