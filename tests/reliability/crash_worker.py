@@ -162,9 +162,16 @@ async def life(db: str, log_path: str, mode: str) -> None:
 
 
 async def wait_for_archival(engine: Engine, timeout: float = 60.0) -> None:
+    """Wait until every match is archived.
+
+    A stream only moves on (active, completed, archived), and a match's stream is marked
+    completed a moment after its last command's acknowledgement: so look for active
+    streams first, then for completed ones. In the other order a stream marked completed
+    between the two looks is seen in neither, and the life closes before archiving it.
+    """
     deadline = time.monotonic() + timeout
-    while await engine.store.list_streams(status="completed", limit=1) or (
-        await engine.store.list_streams(status="active", prefix=PREFIX, limit=1)
+    while await engine.store.list_streams(status="active", prefix=PREFIX, limit=1) or (
+        await engine.store.list_streams(status="completed", limit=1)
     ):
         if time.monotonic() > deadline:
             raise TimeoutError("finished matches were not archived")

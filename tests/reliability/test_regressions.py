@@ -26,6 +26,7 @@ from engine.rejections import Code, Rejection
 from engine.settings import RoomSettings
 from engine.state import Phase
 from tests.actors.conftest import start_bot_match, wait_for_game_over, wait_until
+from tests.reliability import crash_worker
 from tests.reliability.harness import EngineHarness, FakeClock, next_human_move, open_human_room
 
 
@@ -117,3 +118,58 @@ def test_a_match_that_ended_just_before_a_restart_is_still_archived(tmp_path: Pa
 
     room = asyncio.run(finish_then_stop())
     asyncio.run(restart(room))
+
+
+def test_waiting_for_archival_sees_a_match_marked_completed_between_its_two_looks(
+    tmp_path: Path,
+) -> None:
+    # Found by the SIGKILL campaign (about 1 run in 15 under load): the finishing life
+    # looked for "completed" streams, then for "active" ones. Its last match's stream was
+    # marked completed (a moment after the last command's acknowledgement) between the two
+    # looks, so it was seen in neither, the life closed before the archive timer fired
+    # (a timer never starts an archival while closing) and the audit found the match
+    # "completed, not archived". Here the marking is held until the waiter's first look.
+    # The engine never archives (archive_after=None), so the waiter must time out.
+    db = tmp_path / "games.db"
+    config = replace(crash_worker.config(str(db)), archive_after=None, projections=False)
+
+    async def scenario() -> None:
+        async with Engine.open(db, config) as engine:
+            store = engine.store
+            real_set_status, real_list_streams = store.set_status, store.list_streams
+            first_look, marked = asyncio.Event(), asyncio.Event()
+            watching = False
+
+            async def held_set_status(stream_id: str, status: Any) -> None:
+                await first_look.wait()
+                await real_set_status(stream_id, status)
+                marked.set()
+
+            async def list_streams(*args: Any, **kwargs: Any) -> Any:
+                page = await real_list_streams(*args, **kwargs)
+                if watching and not first_look.is_set():
+                    first_look.set()
+                    await marked.wait()  # the stream is completed before the waiter looks again
+                return page
+
+            store.set_status = held_set_status  # type: ignore[method-assign]
+            store.list_streams = list_streams  # type: ignore[method-assign]
+            await wait_until(lambda: _no_tasks(engine))  # the engine's own look at start is over
+            log = crash_worker.Log(str(tmp_path / "acks.log"))
+            try:
+                await crash_worker.drive(engine, crash_worker.room_id(0), 0, log)
+            finally:
+                log.file.close()
+            watching = True
+            with pytest.raises(TimeoutError):
+                await crash_worker.wait_for_archival(engine, timeout=1.0)
+            info = await store.stream_info(crash_worker.room_id(0))
+            assert info is not None and info.status == "completed"
+            await store.archive_stream(info.stream_id)
+            await crash_worker.wait_for_archival(engine, timeout=10.0)
+
+    asyncio.run(scenario())
+
+
+async def _no_tasks(engine: Engine) -> bool:
+    return not engine.driver.tasks
