@@ -259,7 +259,9 @@ class RecoveryMachine(RuleBasedStateMachine):
         assert engine is not None
 
         async def all_at_once() -> list[Accepted | Rejection]:
-            return list(await asyncio.gather(*(engine.send(r, c, redact=False) for r, _, c, _ in plans)))
+            return list(
+                await asyncio.gather(*(engine.send(r, c, redact=False) for r, _, c, _ in plans))
+            )
 
         outcomes = self.h.run(all_at_once())
         self.h.settle()
