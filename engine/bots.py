@@ -7,50 +7,75 @@ moves from a seeded RNG; it is the baseline the policy is measured against.
 from __future__ import annotations
 
 import random
+from bisect import bisect_left, bisect_right
 from itertools import combinations
 
 from engine.commands import Command, DecideRedeal, Declare, Play
-from engine.pieces import POINTS, Piece, hand_points
-from engine.plays import PlayType, evaluate, takes_over, valid_plays
+from engine.pieces import POINTS, SEATS, Piece, contains, hand_points
+from engine.plays import (
+    EVERY_PLAY,
+    MAX_PLAY,
+    PlayType,
+    evaluate,
+    strongest_combination,
+    takes_over,
+    valid_plays,
+)
 from engine.rules import legal_declarations
 from engine.state import Phase, RoomState, bot_name
 
 # Points a piece adds to a hand's expected piles: only the top pieces win singles reliably.
 _SINGLE_WEIGHT = {14: 1.0, 13: 0.9, 12: 0.7, 11: 0.5, 10: 0.25}
+_WEIGHT = {p: _SINGLE_WEIGHT.get(POINTS[p], 0.0) for p in Piece}  # the same, by piece
 REDEAL_BELOW = 30
+_NAMES = tuple(bot_name(seat) for seat in range(SEATS))  # the name each seat's bot plays as
+# Phases in which only the seat whose turn it is moves.
+_ONE_MOVER = frozenset({Phase.DECLARATION, Phase.TURN})
+# Enum members read through their class cost a metaclass hook in Python 3.11; the
+# per-move functions below compare with these names instead.
+_PREPARATION, _DECLARATION, _TURN = Phase.PREPARATION, Phase.DECLARATION, Phase.TURN
+
+
+def _cheapest_first(play_type: PlayType) -> tuple[tuple[int, ...], tuple[tuple[Piece, ...], ...]]:
+    """The values and the plays of one type, cheapest first; equal values in `EVERY_PLAY` order."""
+    plays = sorted((p for p in EVERY_PLAY if evaluate(p)[0] is play_type), key=_value)
+    return tuple(map(_value, plays)), tuple(plays)
+
+
+def _value(play: tuple[Piece, ...]) -> int:
+    return evaluate(play)[1]
+
+
+_CHEAPEST_FIRST = {play_type: _cheapest_first(play_type) for play_type in PlayType}
 
 
 def seats_to_move(state: RoomState) -> list[int]:
     """Bot-controlled seats that are expected to act now (redeal answers, declaring, playing)."""
-    if state.phase is Phase.PREPARATION and not state.needs_deal:
+    turn = state.turn
+    if state.phase in _ONE_MOVER:
+        return [turn] if turn is not None and state.seats[turn].bot_controlled else []
+    if state.phase is _PREPARATION and not state.needs_deal:
         return [
             i for i, s in enumerate(state.seats) if s.weak and s.redeal is None and s.bot_controlled
         ]
-    turn = state.turn
-    if (
-        state.phase in (Phase.DECLARATION, Phase.TURN)
-        and turn is not None
-        and state.seats[turn].bot_controlled
-    ):
-        return [turn]
     return []
 
 
 def ready_at(state: RoomState) -> float:
     """The earliest time a bot's move would be accepted (a lead waits for the trick display)."""
-    if state.phase is Phase.TURN and not state.plays:
+    if not state.plays and state.phase is _TURN:
         return state.lead_not_before
     return 0.0
 
 
 def bot_command(state: RoomState, seat: int, at: float, command_id: str) -> Command:
     """The command the bot policy sends for `seat` in the current phase."""
-    player = bot_name(seat)
-    if state.phase is Phase.PREPARATION:
+    player = _NAMES[seat]
+    if state.phase is _PREPARATION:
         return DecideRedeal(
             command_id=command_id, player=player, at=at, accept=choose_redeal(state, seat)
         )
-    if state.phase is Phase.DECLARATION:
+    if state.phase is _DECLARATION:
         return Declare(
             command_id=command_id, player=player, at=at, piles=choose_declaration(state, seat)
         )
@@ -64,12 +89,10 @@ def choose_redeal(state: RoomState, seat: int) -> bool:
 
 def expected_piles(hand: tuple[Piece, ...], starts: bool) -> float:
     """A rough estimate of the piles a hand captures: strong singles, strong combinations."""
-    estimate = sum(_SINGLE_WEIGHT.get(POINTS[p], 0.0) for p in hand)
-    multi = [p for p in valid_plays(hand) if len(p) >= 2]
-    if multi:
-        best = max(multi, key=lambda p: (len(p), evaluate(p)[1]))
-        if len(best) >= 3 or evaluate(best)[1] >= 16:
-            estimate += len(best) * (0.8 if starts else 0.4)
+    estimate = sum(map(_WEIGHT.__getitem__, hand))
+    best = strongest_combination(hand, MAX_PLAY)
+    if best is not None and (len(best) >= 3 or evaluate(best)[1] >= 16):
+        estimate += len(best) * (0.8 if starts else 0.4)
     return estimate
 
 
@@ -78,40 +101,51 @@ def choose_declaration(state: RoomState, seat: int) -> int:
     earlier = [s.declared for s in state.seats if s.declared is not None]
     legal = legal_declarations(earlier, state.seats[seat].zero_streak)
     target = expected_piles(state.seats[seat].hand, seat == state.starter)
-    return min(legal, key=lambda n: (abs(n - target), n))
-
-
-def _need(state: RoomState, seat: int) -> int:
-    mine = state.seats[seat]
-    return (mine.declared or 0) - mine.piles
+    # `legal` is ascending, so the closest value is one of the two around `target`.
+    around = bisect_left(legal, target)
+    return min(legal[max(0, around - 1) : around + 1], key=lambda n: (abs(n - target), n))
 
 
 def choose_play(state: RoomState, seat: int) -> tuple[Piece, ...]:
     """Lead strong while piles are still needed, else low; follow to win cheaply or dump low."""
-    hand = state.seats[seat].hand
-    need = _need(state, seat)
+    mine = state.seats[seat]
+    hand = mine.hand
+    need = (mine.declared or 0) - mine.piles
     if not state.plays:
         if need <= 0:
             return (min(hand, key=POINTS.__getitem__),)
-        fitting = [p for p in valid_plays(hand) if len(p) <= need] or [
-            (max(hand, key=lambda p: POINTS[p]),)
-        ]
-        return max(fitting, key=lambda p: (len(p), evaluate(p)[1]))
+        # The strongest combination that fits, else the highest piece (stronger than none).
+        return strongest_combination(hand, need) or (max(hand, key=POINTS.__getitem__),)
     assert state.best is not None
     top = state.plays[state.best]
+    best = (top.play_type, top.value)
     if need > 0:
-        winners = [
-            p
-            for p in valid_plays(hand)
-            if len(p) == state.required and takes_over((top.play_type, top.value), p)
-        ]
-        if winners:
-            return min(winners, key=lambda p: evaluate(p)[1])
-    return _dump(hand, state.required, (top.play_type, top.value))
+        winner = _cheapest_winner(hand, state.required, best)
+        if winner is not None:
+            return winner
+    return _dump(hand, state.required, best)
+
+
+def _cheapest_winner(
+    hand: tuple[Piece, ...], count: int, best: tuple[PlayType, int]
+) -> tuple[Piece, ...] | None:
+    """The lowest-valued valid play of `count` pieces from `hand` that takes the trick, if any.
+
+    Ties go to the play `valid_plays` lists first. Only plays of the trick's type can take
+    over, so only those are tried, cheapest first, from the first that is worth more.
+    """
+    values, plays = _CHEAPEST_FIRST[best[0]]
+    for play in plays[bisect_right(values, best[1]) :]:
+        if len(play) == count and contains(hand, play):
+            return play
+    return None
 
 
 def _dump(hand: tuple[Piece, ...], count: int, best: tuple[PlayType, int]) -> tuple[Piece, ...]:
     """The cheapest `count` pieces that do not take the trick (when possible)."""
+    if count == 1 and hand:
+        # If even the lowest piece takes the trick, so does every other: it goes either way.
+        return (min(hand, key=POINTS.__getitem__),)
     lowest = tuple(sorted(hand, key=POINTS.__getitem__)[:count])
     if not takes_over(best, lowest):
         return lowest

@@ -14,7 +14,7 @@ def hand_order(hand: list[Piece] | tuple[Piece, ...]) -> tuple[Piece, ...]:
 
     Every kind has its own point value, so sorting by points orders kinds completely.
     """
-    return tuple(sorted(hand, key=lambda p: -POINTS[p]))
+    return tuple(sorted(hand, key=POINTS.__getitem__, reverse=True))
 
 
 def shuffled_deal(seed: int, deal_number: int) -> Deal:

@@ -71,8 +71,14 @@ from engine.state import IN_GAME, Phase, RoomState, bot_name
 
 ROOM_ID = re.compile(r"[A-Z0-9]{6}")
 RESERVED_NAME = re.compile(r"bot\s*\d+", re.IGNORECASE)
-BOT_ACTOR = re.compile(r"Bot ([1-4])")
 MAX_NAME = 32
+# The names bots act under ("Bot 1".."Bot 4"); checked on every move, so a dict, not a regex.
+_BOT_SEATS = {bot_name(seat): seat for seat in range(SEATS)}
+# Phases in which every command goes on to its handler.
+_OPEN = IN_GAME | {Phase.WAITING}
+# Enum members read through their class cost a metaclass hook in Python 3.11; the
+# per-move paths compare with these names instead.
+_DECLARATION, _TURN, _INVALID = Phase.DECLARATION, Phase.TURN, PlayType.INVALID
 
 Decision = tuple[list[Event], RoomState]
 
@@ -93,9 +99,10 @@ def execute(state: RoomState, command: Command) -> Decision | Rejection:
         # Deadlines and pauses that ran out before the command take effect first: an answer
         # after the redeal deadline is too late, a move after the pause is on time.
         state = _advance(state, command.at, events)
-    refusal = _room_refusal(state, command)
-    if refusal is not None:
-        return refusal
+    if state.phase not in _OPEN:
+        refusal = _room_refusal(state, command)
+        if refusal is not None:
+            return refusal
     outcome = handler(state, command)
     if isinstance(outcome, Rejection):
         return outcome
@@ -115,7 +122,7 @@ def _advance(state: RoomState, now: float, events: list[Event]) -> RoomState:
 
 
 def _room_refusal(state: RoomState, command: Command) -> Rejection | None:
-    """Refusals that depend only on the room's life stage."""
+    """Refusals that depend only on the room's life stage (none while it is open)."""
     if isinstance(command, CreateRoom):
         return None
     if state.phase is Phase.NEW:
@@ -134,9 +141,8 @@ def _room_refusal(state: RoomState, command: Command) -> Rejection | None:
 
 def _actor_seat(state: RoomState, player: str) -> int | Rejection:
     """The seat `player` may act for: their own if connected, or a bot-controlled seat as `Bot N`."""
-    bot = BOT_ACTOR.fullmatch(player)
-    if bot is not None:
-        seat = int(bot.group(1)) - 1
+    seat = _BOT_SEATS.get(player)
+    if seat is not None:
         if state.seats[seat].bot_controlled:
             return seat
         return Rejection(Code.NOT_IN_ROOM, f"{player} does not control a seat here")
@@ -336,7 +342,7 @@ def _decide_redeal(state: RoomState, c: DecideRedeal) -> list[Event] | Rejection
 
 
 def _declare(state: RoomState, c: Declare) -> list[Event] | Rejection:
-    if state.phase is not Phase.DECLARATION:
+    if state.phase is not _DECLARATION:
         return Rejection(Code.WRONG_PHASE, "it is not time to declare")
     seat = _actor_seat(state, c.player)
     if isinstance(seat, Rejection):
@@ -368,7 +374,7 @@ def _declaration(state: RoomState, seat: int, piles: int, at: float) -> list[Eve
 
 
 def _play(state: RoomState, c: Play) -> list[Event] | Rejection:
-    if state.phase is not Phase.TURN or state.turn is None:
+    if state.phase is not _TURN or state.turn is None:
         return Rejection(Code.WRONG_PHASE, "it is not time to play")
     seat = _actor_seat(state, c.player)
     if isinstance(seat, Rejection):
@@ -396,23 +402,16 @@ def _pieces_named(hand: tuple[Piece, ...], c: Play) -> tuple[Piece, ...] | Rejec
     return c.pieces
 
 
-def play_refusal(state: RoomState, pieces: tuple[Piece, ...]) -> Rejection | None:
-    """Why `pieces` may not be played into the current trick, or None when they may."""
-    if not state.plays:
-        if not 1 <= len(pieces) <= MAX_PLAY or evaluate(pieces)[0] is PlayType.INVALID:
-            return Rejection(Code.INVALID_LEAD, "a lead must be a valid play of 1-6 pieces")
-    elif len(pieces) != state.required:
-        return Rejection(Code.WRONG_PIECE_COUNT, f"play exactly {state.required} pieces")
-    return None
-
-
 def _play_pieces(
     state: RoomState, seat: int, pieces: tuple[Piece, ...], at: float
 ) -> list[Event] | Rejection:
-    refusal = play_refusal(state, pieces)
-    if refusal is not None:
-        return refusal
+    """`seat` plays `pieces` into the current trick, unless they cannot lead or follow it."""
     play_type, value = evaluate(pieces)
+    if not state.plays:
+        if not 1 <= len(pieces) <= MAX_PLAY or play_type is _INVALID:
+            return Rejection(Code.INVALID_LEAD, "a lead must be a valid play of 1-6 pieces")
+    elif len(pieces) != state.required:
+        return Rejection(Code.WRONG_PIECE_COUNT, f"play exactly {state.required} pieces")
     return [PiecesPlayed(at=at, seat=seat, pieces=pieces, play_type=play_type, value=value)]
 
 
@@ -425,11 +424,12 @@ def _tick(state: RoomState, c: Tick) -> list[Event]:
 
 def automatic_steps(state: RoomState, now: float) -> list[Event]:
     """The next events the room makes by itself at time `now` (empty when nothing is due)."""
-    if state.phase not in IN_GAME:
+    phase_step = _PHASE_STEPS.get(state.phase)
+    if phase_step is None:  # not in a game
         return []
     if state.abandon_at is not None and now >= state.abandon_at:
         return [RoomClosed(at=now, reason=CloseReason.ABANDONED)]
-    return _PHASE_STEPS[state.phase](state, now)
+    return phase_step(state, now)
 
 
 def next_due(state: RoomState) -> float | None:
@@ -512,10 +512,6 @@ def _round_start_step(state: RoomState, now: float) -> list[Event]:
     return []
 
 
-def _declaration_step(state: RoomState, now: float) -> list[Event]:
-    return _timed_out_move(state, now)
-
-
 def _turn_step(state: RoomState, now: float) -> list[Event]:
     if len(state.plays) == SEATS:
         assert state.best is not None
@@ -528,6 +524,8 @@ def _turn_step(state: RoomState, now: float) -> list[Event]:
     if state.turn is None:
         if state.due_at is not None and now >= state.due_at:
             return _score_round(state, now)
+        return []
+    if state.settings.move_timeout is None:  # no move deadline: nothing can be due
         return []
     return _timed_out_move(state, now)
 
@@ -581,10 +579,11 @@ def _timed_out_move(state: RoomState, now: float) -> list[Event]:
 _PHASE_STEPS: dict[Phase, Callable[[RoomState, float], list[Event]]] = {
     Phase.PREPARATION: _preparation_step,
     Phase.ROUND_START: _round_start_step,
-    Phase.DECLARATION: _declaration_step,
+    Phase.DECLARATION: _timed_out_move,
     Phase.TURN: _turn_step,
     Phase.SCORING: _scoring_step,
 }
+assert set(_PHASE_STEPS) == IN_GAME  # `automatic_steps` tells "in a game" by this table
 
 _HANDLERS: dict[type[Command], Callable[[RoomState, Any], list[Event] | Rejection]] = {
     CreateRoom: _create_room,

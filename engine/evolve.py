@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any
 
 from msgspec.structs import replace
@@ -36,8 +37,8 @@ from engine.state import EMPTY_SEAT, IN_GAME, Phase, RoomState, Seat, TrickPlay,
 
 def evolve(state: RoomState, event: Event) -> RoomState:
     """The room after `event`; every event advances `version` by one."""
-    state = _EVOLVERS[type(event)](state, event)
-    return replace(state, version=state.version + 1)
+    # Each evolver copies the (large) state once, its changes and the new version together.
+    return _EVOLVERS[type(event)](state, event)
 
 
 def fold(events: Iterable[Event], state: RoomState | None = None) -> RoomState:
@@ -48,10 +49,7 @@ def fold(events: Iterable[Event], state: RoomState | None = None) -> RoomState:
     return state
 
 
-def _seat(state: RoomState, index: int, **changes: Any) -> tuple[Seat, ...]:
-    seats = list(state.seats)
-    seats[index] = replace(seats[index], **changes)
-    return tuple(seats)
+_hand_of = attrgetter("hand")  # a seat's hand, to map over seats
 
 
 def _set_seat(state: RoomState, index: int, seat: Seat) -> tuple[Seat, ...]:
@@ -66,6 +64,7 @@ def _room_created(state: RoomState, e: RoomCreated) -> RoomState:
     )
     return replace(
         state,
+        version=state.version + 1,
         room_id=e.room_id,
         phase=Phase.WAITING,
         settings=e.settings,
@@ -78,29 +77,49 @@ def _room_created(state: RoomState, e: RoomCreated) -> RoomState:
 
 
 def _player_joined(state: RoomState, e: PlayerJoined) -> RoomState:
-    return replace(state, seats=_set_seat(state, e.seat, Seat(name=e.name)))
+    return replace(
+        state,
+        version=state.version + 1,
+        seats=_set_seat(state, e.seat, Seat(name=e.name)),
+    )
 
 
 def _seat_freed(state: RoomState, e: PlayerLeft | PlayerRemoved) -> RoomState:
-    return replace(state, seats=_set_seat(state, e.seat, EMPTY_SEAT))
+    return replace(
+        state,
+        version=state.version + 1,
+        seats=_set_seat(state, e.seat, EMPTY_SEAT),
+    )
 
 
 def _bot_added(state: RoomState, e: BotAdded) -> RoomState:
-    return replace(state, seats=_set_seat(state, e.seat, Seat(name=e.name, is_bot=True)))
+    return replace(
+        state,
+        version=state.version + 1,
+        seats=_set_seat(state, e.seat, Seat(name=e.name, is_bot=True)),
+    )
 
 
 def _host_changed(state: RoomState, e: HostChanged) -> RoomState:
-    return replace(state, host=e.seat)
+    return replace(state, version=state.version + 1, host=e.seat)
 
 
 def _room_closed(state: RoomState, e: RoomClosed) -> RoomState:
     return replace(
-        state, phase=Phase.CLOSED, ended_at=e.at, turn=None, due_at=None, abandon_at=None
+        state,
+        version=state.version + 1,
+        phase=Phase.CLOSED,
+        ended_at=e.at,
+        turn=None,
+        due_at=None,
+        abandon_at=None,
     )
 
 
 def _game_started(state: RoomState, e: GameStarted) -> RoomState:
-    return replace(state, phase=Phase.PREPARATION, needs_deal=True, started_at=e.at)
+    return replace(
+        state, version=state.version + 1, phase=Phase.PREPARATION, needs_deal=True, started_at=e.at
+    )
 
 
 def _hands_dealt(state: RoomState, e: HandsDealt) -> RoomState:
@@ -121,6 +140,7 @@ def _hands_dealt(state: RoomState, e: HandsDealt) -> RoomState:
         changes = {"multiplier": 1, "redeal_starter": None, "last_trick": (), "trick": 0}
     return replace(
         state,
+        version=state.version + 1,
         phase=Phase.PREPARATION,
         round=e.round,
         seats=seats,
@@ -136,12 +156,17 @@ def _hands_dealt(state: RoomState, e: HandsDealt) -> RoomState:
 
 
 def _redeal_decided(state: RoomState, e: RedealDecided) -> RoomState:
-    return replace(state, seats=_seat(state, e.seat, redeal=e.accept))
+    return replace(
+        state,
+        version=state.version + 1,
+        seats=_set_seat(state, e.seat, replace(state.seats[e.seat], redeal=e.accept)),
+    )
 
 
 def _redeal_granted(state: RoomState, e: RedealGranted) -> RoomState:
     return replace(
         state,
+        version=state.version + 1,
         redeal_starter=e.seat,
         multiplier=e.multiplier,
         needs_deal=True,
@@ -152,6 +177,7 @@ def _redeal_granted(state: RoomState, e: RedealGranted) -> RoomState:
 def _round_started(state: RoomState, e: RoundStarted) -> RoomState:
     return replace(
         state,
+        version=state.version + 1,
         phase=Phase.ROUND_START,
         starter=e.starter,
         starter_reason=e.reason,
@@ -161,16 +187,24 @@ def _round_started(state: RoomState, e: RoundStarted) -> RoomState:
 
 
 def _declaration_started(state: RoomState, e: DeclarationStarted) -> RoomState:
-    return replace(state, phase=Phase.DECLARATION, turn=state.starter, turn_since=e.at, due_at=None)
+    return replace(
+        state,
+        version=state.version + 1,
+        phase=Phase.DECLARATION,
+        turn=state.starter,
+        turn_since=e.at,
+        due_at=None,
+    )
 
 
 def _declared(state: RoomState, e: Declared) -> RoomState:
     seat = state.seats[e.seat]
     streak = seat.zero_streak + 1 if e.piles == 0 else 0
-    seats = _seat(state, e.seat, declared=e.piles, zero_streak=streak)
+    seats = _set_seat(state, e.seat, replace(seat, declared=e.piles, zero_streak=streak))
     if all(s.declared is not None for s in seats):
         return replace(
             state,
+            version=state.version + 1,
             seats=seats,
             phase=Phase.TURN,
             trick=1,
@@ -179,16 +213,20 @@ def _declared(state: RoomState, e: Declared) -> RoomState:
             turn_since=e.at,
             lead_not_before=e.at,
         )
-    return replace(state, seats=seats, turn=(e.seat + 1) % SEATS, turn_since=e.at)
+    return replace(
+        state, version=state.version + 1, seats=seats, turn=(e.seat + 1) % SEATS, turn_since=e.at
+    )
 
 
 def _pieces_played(state: RoomState, e: PiecesPlayed) -> RoomState:
-    seats = _seat(state, e.seat, hand=remove(state.seats[e.seat].hand, e.pieces))
+    mine = state.seats[e.seat]
+    seats = _set_seat(state, e.seat, replace(mine, hand=remove(mine.hand, e.pieces)))
     play = TrickPlay(seat=e.seat, pieces=e.pieces, play_type=e.play_type, value=e.value)
     plays = state.plays + (play,)
     if not state.plays:
         return replace(
             state,
+            version=state.version + 1,
             seats=seats,
             plays=plays,
             leader=e.seat,
@@ -203,15 +241,25 @@ def _pieces_played(state: RoomState, e: PiecesPlayed) -> RoomState:
     if e.play_type is top.play_type and e.value > top.value:
         best = len(state.plays)
     turn = (e.seat + 1) % SEATS if len(plays) < SEATS else None
-    return replace(state, seats=seats, plays=plays, best=best, turn=turn, turn_since=e.at)
+    return replace(
+        state,
+        version=state.version + 1,
+        seats=seats,
+        plays=plays,
+        best=best,
+        turn=turn,
+        turn_since=e.at,
+    )
 
 
 def _trick_won(state: RoomState, e: TrickWon) -> RoomState:
-    seats = _seat(state, e.seat, piles=state.seats[e.seat].piles + e.piles)
-    round_over = all(not s.hand for s in seats)
+    winner = state.seats[e.seat]
+    seats = _set_seat(state, e.seat, replace(winner, piles=winner.piles + e.piles))
+    round_over = not any(map(_hand_of, seats))
     pause_end = e.at + state.settings.trick_pause
     return replace(
         state,
+        version=state.version + 1,
         seats=seats,
         last_trick=state.plays,
         plays=(),
@@ -231,6 +279,7 @@ def _round_scored(state: RoomState, e: RoundScored) -> RoomState:
     seats = tuple(replace(s, score=t) for s, t in zip(state.seats, e.totals, strict=True))
     return replace(
         state,
+        version=state.version + 1,
         seats=seats,
         phase=Phase.SCORING,
         turn=None,
@@ -241,6 +290,7 @@ def _round_scored(state: RoomState, e: RoundScored) -> RoomState:
 def _game_over(state: RoomState, e: GameOver) -> RoomState:
     return replace(
         state,
+        version=state.version + 1,
         phase=Phase.GAME_OVER,
         winners=e.winners,
         end_reason=e.reason,
@@ -252,17 +302,22 @@ def _game_over(state: RoomState, e: GameOver) -> RoomState:
 
 
 def _player_disconnected(state: RoomState, e: PlayerDisconnected) -> RoomState:
-    seats = _seat(state, e.seat, connected=False)
+    seats = _set_seat(state, e.seat, replace(state.seats[e.seat], connected=False))
     abandon_at = state.abandon_at
     nobody_left = not any(s.is_human and s.connected for s in seats)
     after = state.settings.abandon_after
     if state.phase in IN_GAME and nobody_left and after is not None and abandon_at is None:
         abandon_at = e.at + after
-    return replace(state, seats=seats, abandon_at=abandon_at)
+    return replace(state, version=state.version + 1, seats=seats, abandon_at=abandon_at)
 
 
 def _player_reconnected(state: RoomState, e: PlayerReconnected) -> RoomState:
-    return replace(state, seats=_seat(state, e.seat, connected=True), abandon_at=None)
+    return replace(
+        state,
+        version=state.version + 1,
+        seats=_set_seat(state, e.seat, replace(state.seats[e.seat], connected=True)),
+        abandon_at=None,
+    )
 
 
 _EVOLVERS: dict[type[Event], Callable[[RoomState, Any], RoomState]] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 
@@ -94,17 +94,22 @@ STRAIGHT_GROUPS: tuple[tuple[Name, Name, Name], ...] = (
 WEAK_THRESHOLD = 9
 
 
+_STRONG = frozenset(p for p in Piece if POINTS[p] > WEAK_THRESHOLD)
+
+
 def is_weak(hand: Iterable[Piece]) -> bool:
     """True when no piece in the hand is worth more than 9 points."""
-    return all(POINTS[p] <= WEAK_THRESHOLD for p in hand)
+    return _STRONG.isdisjoint(hand)
 
 
 def hand_points(hand: Iterable[Piece]) -> int:
     return sum(POINTS[p] for p in hand)
 
 
-def contains(hand: Iterable[Piece], pieces: Iterable[Piece]) -> bool:
+def contains(hand: Sequence[Piece], pieces: Sequence[Piece]) -> bool:
     """True when `pieces` (as a multiset) can be taken from `hand`."""
+    if len(pieces) == 1:  # the usual case, a single piece: no copy of the hand needed
+        return pieces[0] in hand
     rest = list(hand)
     for p in pieces:
         if p not in rest:
