@@ -37,10 +37,10 @@ async def simulate(rooms: int, db: str, seed: int, console: Console) -> int:
         room_ids: list[str] = []
         for n in range(rooms):
             host = f"host-{seed}-{n}"
-            started = await engine.start_bot_match(host, seed=seed * 1_000_003 + n)
-            if isinstance(started, Rejection):
-                raise SimulationFailed(f"a bot match could not start: {started}")
-            room_ids.append(started.room_id)
+            match = await engine.start_bot_match(host, seed=seed * 1_000_003 + n)
+            if isinstance(match, Rejection):
+                raise SimulationFailed(f"a bot match could not start: {match}")
+            room_ids.append(match.room_id)
         finished = 0
         columns = (TextColumn("matches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=not console.is_terminal) as progress:

@@ -18,3 +18,19 @@ def test_core_bench_quick_mode_prints_its_figures() -> None:
         timeout=120,
     ).stdout
     assert "matches/s" in out and "share of wins" in out
+
+
+def test_the_main_job_plays_its_matches_and_names_one_to_replay(tmp_path: Path) -> None:
+    """`liaptui simulate`, the README's first command, end to end on a real file."""
+    db = tmp_path / "games.db"
+    out = subprocess.run(
+        [sys.executable, "-m", "actors.cli", "simulate", "--rooms", "3", "--db", str(db)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    ).stdout
+    assert "matches" in out and "durable commands/s" in out and "leaderboard" in out
+    assert f"replay-tool --db {db} show " in out.replace("\n", "")
+    assert db.is_file() and Path(f"{db}.archive.db").is_file()
