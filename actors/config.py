@@ -36,7 +36,7 @@ class EngineConfig(Struct, frozen=True, kw_only=True):
     projections: bool = True  # keep the read models (lobby, leaderboard, ...) up to date
     projections_path: str | None = None  # default: "<path>.projections.db"
     projections_gather: float = 0.05  # seconds new events gather before the read models fold them
-    max_slice: float = 0.0005  # seconds of actor work per event-loop turn before yielding
+    max_slice: float = 0.0002  # seconds of actor work per event-loop turn before yielding
 
     @classmethod
     def fast(cls, path: str = "games.db", **changes: object) -> EngineConfig:
