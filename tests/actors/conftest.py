@@ -24,6 +24,11 @@ async def start_bot_match(engine: Engine, host: str, seed: int) -> str:
     return started.room_id
 
 
+async def no_engine_tasks(engine: Engine) -> bool:
+    """True when the driver has no store I/O or other task of its own in flight."""
+    return not engine.driver.tasks
+
+
 async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

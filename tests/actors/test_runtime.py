@@ -14,7 +14,13 @@ from engine.commands import AddBot, Declare, JoinRoom, Play, RemovePlayer, Start
 from engine.events import HandsDealt
 from engine.rejections import Code, Rejection
 from engine.state import Phase
-from tests.actors.conftest import fast_config, start_bot_match, wait_for_game_over, wait_until
+from tests.actors.conftest import (
+    fast_config,
+    no_engine_tasks,
+    start_bot_match,
+    wait_for_game_over,
+    wait_until,
+)
 from tests.reliability.harness import FakeClock
 
 
@@ -259,7 +265,7 @@ def test_a_burst_of_due_timers_is_fired_a_slice_at_a_time(tmp_path: Path) -> Non
         async with Engine.open(tmp_path / "games.db", config, clock=clock) as engine:
             for n in range(20):
                 await start_bot_match(engine, f"h{n}", seed=n)
-            await wait_until(lambda: _true(not engine.driver.tasks))
+            await wait_until(lambda: no_engine_tasks(engine))
             assert due(engine) == 0
             clock.advance(5.0)  # every room's bot is due at once
             assert due(engine) == 20
@@ -272,7 +278,3 @@ def test_a_burst_of_due_timers_is_fired_a_slice_at_a_time(tmp_path: Path) -> Non
             assert len([n for n in seen if 0 < n < 20]) >= 5, seen
 
     asyncio.run(scenario())
-
-
-async def _true(value: bool) -> bool:
-    return value

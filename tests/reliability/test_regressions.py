@@ -25,7 +25,12 @@ from engine.pieces import is_weak
 from engine.rejections import Code, Rejection
 from engine.settings import RoomSettings
 from engine.state import Phase
-from tests.actors.conftest import start_bot_match, wait_for_game_over, wait_until
+from tests.actors.conftest import (
+    no_engine_tasks,
+    start_bot_match,
+    wait_for_game_over,
+    wait_until,
+)
 from tests.reliability import crash_worker
 from tests.reliability.harness import EngineHarness, FakeClock, next_human_move, open_human_room
 
@@ -154,7 +159,9 @@ def test_waiting_for_archival_sees_a_match_marked_completed_between_its_two_look
 
             store.set_status = held_set_status  # type: ignore[method-assign]
             store.list_streams = list_streams  # type: ignore[method-assign]
-            await wait_until(lambda: _no_tasks(engine))  # the engine's own look at start is over
+            await wait_until(
+                lambda: no_engine_tasks(engine)
+            )  # the engine's own look at start is over
             log = crash_worker.Log(str(tmp_path / "acks.log"))
             try:
                 await crash_worker.drive(engine, crash_worker.room_id(0), 0, log)
@@ -169,7 +176,3 @@ def test_waiting_for_archival_sees_a_match_marked_completed_between_its_two_look
             await crash_worker.wait_for_archival(engine, timeout=10.0)
 
     asyncio.run(scenario())
-
-
-async def _no_tasks(engine: Engine) -> bool:
-    return not engine.driver.tasks
