@@ -216,7 +216,8 @@ class SqliteEventStore:
             return _guarded(fn)
 
     def _commit_inline(self, reqs: Sequence[AppendRequest], now: float) -> BatchPlan | None:
-        """Commit a small batch on this thread if the database thread is idle; None if not.
+        """Commit a batch of at most `inline_batch` requests on this thread if the database
+        thread is idle; None if not (always None when `inline_batch` is 0).
 
         SQLite does the work with the GIL released (~0.1-0.3 ms for a few appends), so the
         caller's thread is held about as long as the two thread hops it saves would take.
@@ -258,7 +259,7 @@ class SqliteEventStore:
         if not reqs:
             return []
         now = self._clock()
-        plan = self._commit_inline(reqs, now) if self._inline_batch else None
+        plan = self._commit_inline(reqs, now)
         if plan is None:
             plan = await self._run(partial(self._append_batch, reqs, now))
         self._waiters.notify(plan.last_position)
