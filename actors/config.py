@@ -19,6 +19,7 @@ class EngineConfig(Struct, frozen=True, kw_only=True):
     group_commit: bool = True  # False commits every append on its own (for comparison)
     commit_pipeline: int = 2  # group-commit batches in flight at once
     inline_commits: int = 8  # batches of at most this many appends commit on the loop's thread
+    inline_reads: bool = True  # a recovering room reads its snapshot + tail on the loop's thread
     room_settings: RoomSettings = RoomSettings()
     bot_delay: float = 1.0  # seconds a bot "thinks" before moving; 0 moves at once
     snapshot_every: int = 50  # events between snapshots of a room

@@ -143,6 +143,7 @@ class Engine:
             synchronous=self.config.synchronous,
             archive_path=archive,
             inline_batch=self.config.inline_commits,
+            inline_reads=self.config.inline_reads,
         )
         if self.config.projections:
             path = self.config.projections_path or default_path(self.config.path)

@@ -119,7 +119,7 @@ async def run_load(
 
 async def recovery(path: str, rooms: int) -> dict[str, float]:
     """Room recovery (snapshot + tail from the store) times, p50/p99, on an idle store."""
-    store = await SqliteEventStore.open(path)
+    store = await SqliteEventStore.open(path, inline_reads=EngineConfig().inline_reads)
     try:
         streams = await store.list_streams(limit=rooms)
         times: list[float] = []

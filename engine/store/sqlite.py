@@ -145,6 +145,7 @@ class SqliteEventStore:
         # the caller's thread for an inline commit (see `append_batch`).
         self._lock = threading.Lock()
         self._inline_batch = 0
+        self._inline_reads = False
 
     @classmethod
     async def open(
@@ -155,20 +156,22 @@ class SqliteEventStore:
         *,
         clock: Callable[[], float] = time.time,
         inline_batch: int = 0,
+        inline_reads: bool = False,
     ) -> SqliteEventStore:
         """Open (creating if needed) a store and finish any interrupted archival.
 
         `inline_batch`: append batches of at most this many requests commit on the
         calling thread, without the two hops to the database thread and back, whenever
         that thread is idle (synchronous=NORMAL only: a FULL commit waits for the disk).
-        0 sends every commit to the database thread.
+        0 sends every commit to the database thread. `inline_reads`: `load_latest` reads
+        on the calling thread in the same way (any durability).
         """
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         if inline_batch < 0:
             raise ValueError("inline_batch must be 0 or more")
         archive_file = default_archive_path(path) if archive_path is None else archive_path
-        db = connect_daemon(Path(path), any_thread=inline_batch > 0)
+        db = connect_daemon(Path(path), any_thread=inline_batch > 0 or inline_reads)
         try:
             await db
         except sqlite3.Error as exc:
@@ -188,6 +191,7 @@ class SqliteEventStore:
         store._checkpointer = Checkpointer(path, db._thread.is_alive)
         store._checkpointer.start()
         store._inline_batch = inline_batch if synchronous == "NORMAL" else 0
+        store._inline_reads = inline_reads
         return store
 
     def _setup(self, synchronous: Synchronous) -> None:
@@ -221,10 +225,20 @@ class SqliteEventStore:
 
         SQLite does the work with the GIL released (~0.1-0.3 ms for a few appends), so the
         caller's thread is held about as long as the two thread hops it saves would take.
-        It never waits for a lock: another writer (a tool in another process) sends the
-        batch to the database thread, which waits there instead.
         """
-        if len(reqs) > self._inline_batch or not self._lock.acquire(blocking=False):
+        if len(reqs) > self._inline_batch:
+            return None
+        return self._inline(partial(self._append_batch, reqs, now))
+
+    def _inline(self, fn: Callable[[], T]) -> T | None:
+        """Run `fn` on the calling thread if the database thread is idle; None if it is
+        busy, or if SQLite would have to wait for a lock.
+
+        It never waits: not for the connection's lock, nor for SQLite's (`busy_timeout`
+        0). Another writer (a tool in another process) sends the work to the database
+        thread, which waits there instead.
+        """
+        if not self._lock.acquire(blocking=False):
             return None
         hot = self._hot
         try:
@@ -232,7 +246,7 @@ class SqliteEventStore:
                 raise StoreUnavailable("the store is closed")
             hot.execute("PRAGMA busy_timeout = 0")
             try:
-                return _guarded(partial(self._append_batch, reqs, now))
+                return _guarded(fn)
             except StoreUnavailable as exc:
                 if _sqlite_code(exc.__cause__) == sqlite3.SQLITE_BUSY:
                     return None
@@ -499,14 +513,29 @@ class SqliteEventStore:
     ) -> tuple[Snapshot | None, list[RecordedEvent]]:
         """The stream's usable snapshot (or None) and every event after it, in one hop.
 
-        What recovering a room needs; one trip to the database thread instead of two.
+        What recovering a room needs. With `inline_reads`, a stream that is not archived is
+        read on the calling thread when the database thread is idle (a few indexed rows,
+        ~0.1-0.2 ms), without the hops there and back (~0.2 ms more, and much more when the
+        loop is busy).
         """
 
-        def both() -> tuple[Snapshot | None, list[RecordedEvent]]:
+        def both(hot_only: bool) -> tuple[Snapshot | None, list[RecordedEvent]] | None:
+            if hot_only and self._is_archived(stream_id):
+                return None  # bundles are decompressed on the database thread
             snap = self._load_snapshot(stream_id, schema_version)
             return snap, self._read_stream(stream_id, snap.version if snap else 0, None)
 
-        return await self._run(both)
+        found = self._inline(partial(both, True)) if self._inline_reads else None
+        if found is None:
+            found = await self._run(partial(both, False))
+        assert found is not None
+        return found
+
+    def _is_archived(self, stream_id: str) -> bool:
+        row = self._hot.execute(
+            "SELECT 1 FROM streams WHERE stream_id = ? AND status = 'archived'", (stream_id,)
+        ).fetchone()
+        return row is not None
 
     def _load_snapshot(self, stream_id: str, schema_version: int) -> Snapshot | None:
         row = self._hot.execute(

@@ -42,8 +42,10 @@ class StoreOpener:
         if self.kind == "sqlite":
             store = await SqliteEventStore.open(self.path, clock=self.clock)
         elif self.kind == "sqlite-inline":
-            # Small batches commit on the test's thread: the path an engine takes.
-            store = await SqliteEventStore.open(self.path, clock=self.clock, inline_batch=8)
+            # Small batches commit, and rooms recover, on the test's thread: the engine's path.
+            store = await SqliteEventStore.open(
+                self.path, clock=self.clock, inline_batch=8, inline_reads=True
+            )
         else:
             store = MemoryEventStore(clock=self.clock)
         self._open.append(store)

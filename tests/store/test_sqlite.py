@@ -319,3 +319,37 @@ async def test_an_inline_commit_never_waits_for_another_writer(tmp_path: Path) -
     finally:
         other.close()
         await store.close()
+
+
+async def test_a_recovering_room_reads_on_the_calling_thread_unless_its_stream_is_archived(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteEventStore.open(tmp_path / "reads.db", inline_reads=True)
+    try:
+        await store.append(req("room-1", 0, b"a", b"b", b"c"))
+        await store.save_snapshot(Snapshot("room-1", 2, 1, b"state at 2"))
+        inline, (snap, events) = await without_waiting(store.load_latest("room-1", 1))
+        assert inline and snap is not None and snap.payload == b"state at 2"
+        assert [e.data for e in events] == [b"c"]
+        # An archived stream's bundle is decompressed on the database thread.
+        await store.append(req("match-a", 0, b"x", b"y"))
+        await store.set_status("match-a", "completed")
+        await store.archive_stream("match-a")
+        inline, (snap, events) = await without_waiting(store.load_latest("match-a", 1))
+        assert not inline and snap is None and [e.data for e in events] == [b"x", b"y"]
+        # While the database thread holds the connection, the read waits for it there.
+        store._lock.acquire()
+        reading = asyncio.ensure_future(without_waiting(store.load_latest("room-1", 1)))
+        await asyncio.sleep(0.01)
+        assert not reading.done()
+        store._lock.release()
+        inline, (snap, events) = await reading
+        assert not inline and [e.data for e in events] == [b"c"]
+    finally:
+        await store.close()
+    # Without inline reads, every read hops.
+    plain = await SqliteEventStore.open(tmp_path / "reads.db")
+    try:
+        assert not (await without_waiting(plain.load_latest("room-1", 1)))[0]
+    finally:
+        await plain.close()
