@@ -28,10 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from actors.config import EngineConfig  # noqa: E402
 from actors.driver import recover_room  # noqa: E402
 from actors.facade import Accepted, Engine  # noqa: E402
+from engine.codec import encode_command, encode_event  # noqa: E402
+from engine.commands import idempotency_key  # noqa: E402
+from engine.decider import execute  # noqa: E402
+from engine.rejections import Rejection  # noqa: E402
 from engine.settings import RoomSettings  # noqa: E402
-from engine.state import IN_GAME  # noqa: E402
-from engine.store import SqliteEventStore  # noqa: E402
+from engine.simulation import run_match  # noqa: E402
+from engine.state import IN_GAME, RoomState  # noqa: E402
+from engine.store import AppendRequest, NewEvent, SqliteEventStore  # noqa: E402
 from engine.views import PlayerView  # noqa: E402
+from projections import ProjectionRunner, default_path, default_projections  # noqa: E402
 
 ENDLESS = replace(RoomSettings.fast(), target_score=1_000_000, round_cap=100_000)
 """Matches that outlast any measurement window, so every room stays live while measured."""
@@ -115,6 +121,57 @@ async def run_load(
         "projection_max_behind": float(max(behind, default=0)),
         "projection_max_lag_s": max(lag, default=0.0),
     }
+
+
+def _stored_match(seed: int, room_id: str) -> list[AppendRequest]:
+    """A finished bot match as the engine stores it: one append per command, with it."""
+    state = RoomState()
+    appends = []
+    for command in run_match(seed, room_id=room_id).commands:
+        result = execute(state, command)
+        assert not isinstance(result, Rejection), result
+        events, after = result
+        stored = tuple(NewEvent(*encode_event(e)) for e in events)
+        key = idempotency_key(command)
+        appends.append(
+            AppendRequest(room_id, state.version, stored, key, encode_command(command), command.at)
+        )
+        state = after
+    return appends
+
+
+async def grow_history(path: str, events: int) -> tuple[int, float]:
+    """Fill a store with finished matches until it holds `events` events, as a server's store
+    holds them after a while (16 matches interleaved, each marked completed at its end, not
+    archived), then fold them into fresh read models.
+
+    Returns the events stored and the read models' rebuild rate from zero (events/s).
+    """
+    store = await SqliteEventStore.open(path)
+    try:
+        total = seed = 0
+        playing: list[list[AppendRequest]] = []
+        while total < events or playing:
+            while total < events and len(playing) < 16:
+                match = _stored_match(seed, f"H{seed:05d}")
+                playing.append(match)
+                total += sum(len(a.events) for a in match)
+                seed += 1
+            batch = []
+            for match in playing:  # 25 commands of each match a transaction
+                batch += match[:25]
+                del match[:25]
+            await store.append_batch(batch)
+            playing = [m for m in playing if m]
+        for info in await store.list_streams(status="active", limit=events):
+            await store.set_status(info.stream_id, "completed")
+        stored = await store.last_position()
+        started = time.perf_counter()
+        async with ProjectionRunner(store, default_projections(), default_path(path)) as runner:
+            assert await runner.wait_caught_up()
+        return stored, stored / (time.perf_counter() - started)
+    finally:
+        await store.close()
 
 
 async def recovery(path: str, rooms: int) -> dict[str, float]:

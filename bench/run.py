@@ -1,6 +1,6 @@
 """The benchmark table: our engine against a peer library and raw SQLite, in one run.
 
-    python bench/run.py            # full: 1,000 live rooms, ~5 minutes
+    python bench/run.py            # full: 1,000 live rooms, ~8 minutes
     python bench/run.py --quick    # small sizes, well under a minute
     python bench/run.py --smoke    # tiny sizes, for the test suite
 
@@ -8,7 +8,11 @@ Workload: 4-bot Liap Tui matches. Ours runs them live through the engine (room a
 group-commit journal, SQLite WAL). The peer (the `eventsourcing` library, SQLite
 persistence, one aggregate per room, one save per command) decides the same recorded
 commands with our pure core and stores the same events. The physical reference inserts
-the same events with raw sqlite3 `executemany` in batches. Ratios are taken in this run.
+the same events with raw sqlite3 `executemany` in batches. Whether the engine stays flat
+as match history grows: the saturated and paced loads again on a store that already holds
+1,000,000 events of finished matches (stored as the engine stores them), whose read
+models are first rebuilt from zero (the projection rebuild rate). Ratios are taken in
+this run.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -31,7 +36,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.actor_bench import memory_per_room, recovery, run_load  # noqa: E402
+from bench.actor_bench import grow_history, memory_per_room, recovery, run_load  # noqa: E402
 from bench.core_bench import command_cost, matches_per_second  # noqa: E402
 from engine.codec import encode_event  # noqa: E402
 from engine.decider import execute  # noqa: E402
@@ -165,11 +170,18 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     if args.smoke:
-        rooms, seconds, peer_commands, sim_rooms, core_n = 20, 1.0, 300, 10, 5
+        rooms, seconds, peer_commands, sim_rooms, core_n, history = 20, 1.0, 300, 10, 5, 5_000
     elif args.quick:
-        rooms, seconds, peer_commands, sim_rooms, core_n = 200, 4.0, 2000, 100, 30
+        rooms, seconds, peer_commands, sim_rooms, core_n, history = 200, 4.0, 2000, 100, 30, 100_000
     else:
-        rooms, seconds, peer_commands, sim_rooms, core_n = 1000, 10.0, 5000, 1000, 200
+        rooms, seconds, peer_commands, sim_rooms, core_n, history = (
+            1000,
+            10.0,
+            5000,
+            1000,
+            200,
+            1_000_000,
+        )
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         records = recorded(min(rooms, 200))
@@ -178,6 +190,13 @@ def main() -> None:
         single = asyncio.run(run_load(f"{tmp}/s.db", rooms, seconds, group_commit=False))
         # Offered well below capacity, so latency is one command's cost, not queueing.
         paced = asyncio.run(run_load(f"{tmp}/p.db", rooms, seconds, bot_delay=rooms / 250.0))
+        # The same loads on a store that already holds `history` events of finished matches
+        # (a copy each: the first run leaves live rooms that the second would resume).
+        stored, rebuild = asyncio.run(grow_history(f"{tmp}/h.db", history))
+        for suffix in (".archive.db", ".projections.db", ""):
+            shutil.copyfile(f"{tmp}/h.db{suffix}", f"{tmp}/h2.db{suffix}")
+        grown = asyncio.run(run_load(f"{tmp}/h.db", rooms, seconds))
+        grown_paced = asyncio.run(run_load(f"{tmp}/h2.db", rooms, seconds, bot_delay=rooms / 250.0))
         peer = peer_rate(records, tmp, peer_commands)
         raw = raw_rate(records, tmp)
         events_per_command = sum(len(r.events) for r in records) / sum(
@@ -201,6 +220,18 @@ def main() -> None:
         (
             "  vs one commit per append",
             f"{normal['commands_per_s'] / max(single['commands_per_s'], 1e-9):.1f}x",
+        ),
+        (
+            f"with {stored:,} events of finished matches stored before: commands/s",
+            f"{grown['commands_per_s']:,.0f} ({grown['commands_per_s'] / normal['commands_per_s']:.2f}x the empty store's)",
+        ),
+        (
+            "  latency p50 / p99 (paced)",
+            f"{grown_paced['p50_ms']:.2f} / {grown_paced['p99_ms']:.2f} ms",
+        ),
+        (
+            f"projection rebuild from 0 ({stored:,} events, 4 read models)",
+            f"{rebuild:,.0f} events/s",
         ),
         ("durable commands/s, WAL FULL (peer's durability)", f"{full['commands_per_s']:,.0f}"),
         ("peer: eventsourcing 9.5.6, SQLite WAL FULL", f"{peer:,.0f} commands/s"),

@@ -34,3 +34,26 @@ def test_the_main_job_plays_its_matches_and_names_one_to_replay(tmp_path: Path) 
     assert "matches" in out and "durable commands/s" in out and "leaderboard" in out
     assert f"replay-tool --db {db} show " in out.replace("\n", "")
     assert db.is_file() and Path(f"{db}.archive.db").is_file()
+
+
+def test_the_benchmark_table_prints_every_row_in_smoke_mode() -> None:
+    """`bench/run.py --smoke`: every figure of docs/performance.md's table is produced."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    ).stdout
+    for row in (
+        "durable commands/s, WAL NORMAL",
+        "events of finished matches stored before",
+        "projection rebuild from 0",
+        "ours / peer at equal durability",
+        "ours (events/s, NORMAL) / raw",
+        "room recovery",
+        "memory per live mid-match room",
+        "archive bundles vs JSON",
+        "pure core: complete 4-bot matches/s",
+    ):
+        assert row in out, f"missing row {row!r} in:\n{out}"
