@@ -24,6 +24,7 @@ from thespian.actors import ActorSystem
 from actors.config import EngineConfig
 from actors.directory import RoomDirectory
 from actors.messages import (
+    Append,
     ArchiveLater,
     Boot,
     Booted,
@@ -139,6 +140,7 @@ class Driver:
         self.commits_idle = asyncio.Event()
         self.commits_idle.set()
         self.commits_in_flight = 0
+        self.committing_now = False  # a batch is being settled by `_commit_now`
         self.closing = False
         self.clock_task: asyncio.Task[None] | None = None
         self.clock_stopped = False
@@ -213,7 +215,8 @@ class Driver:
         if kind is Reply:
             self._reply(out)
         elif kind is Flush:
-            self._spawn(self._commit(out))
+            if not self._commit_now(out):
+                self._spawn(self._commit(out))
         elif kind is Schedule:
             self.add_timer(out.at, "wake", out.room_id)
         elif kind is Published:
@@ -285,6 +288,37 @@ class Driver:
 
     # --- group commit ------------------------------------------------------------------------
 
+    def _commit_now(self, flush: Flush) -> bool:
+        """Commit a small batch at once, on this thread, and settle it, if the store can do
+        it without waiting (an inline commit: see docs/store.md); False if the batch must
+        take the asynchronous way (`_commit`).
+
+        Spares the batch its wait for a task of its own behind whatever else the loop has
+        queued. Not while another batch settles this way: the rooms it wakes may append
+        again, and their batch takes the asynchronous way rather than nesting deeper.
+        """
+        if self.committing_now:
+            return False
+        started = time.perf_counter()
+        requests = [a.request for a in flush.appends]
+        done: list[Any] | None
+        try:
+            done = self.store.append_batch_now(requests)
+        except StoreError as exc:
+            done = [exc] * len(requests)
+        if done is None:
+            return False
+        outcomes = self._committed(flush, list(done), started)
+        if any(isinstance(o, tuple) and o[0].duplicate for _, o in outcomes):
+            self._spawn(self._settle(flush.batch, outcomes))  # originals are read first
+            return True
+        self.committing_now = True
+        try:
+            self.tell(self.journal, Flushed(flush.batch, outcomes, True))
+        finally:
+            self.committing_now = False
+        return True
+
     async def _commit(self, flush: Flush) -> None:
         self.commits_in_flight += 1
         self.commits_idle.clear()
@@ -295,35 +329,44 @@ class Driver:
                 results: list[Any] = list(await self.store.append_batch(requests))
             except StoreError as exc:
                 results = [exc] * len(requests)
-            self.metrics.commit_seconds.observe(time.perf_counter() - started)
-            self.metrics.batch_size.observe(len(requests))
-            self.metrics.counters["commits"] += 1
-            now = self.clock()
-            durable_at = time.perf_counter()
-            for append in flush.appends:
-                self.metrics.durable_latency.observe(durable_at - append.queued_at)
-            outcomes: list[tuple[Any, Any]] = []
-            for append, result in zip(flush.appends, results, strict=True):
-                if isinstance(result, AppendResult):
-                    original = None
-                    if result.duplicate:
-                        records = await self.store.read_stream(
-                            append.room_id, result.first_version - 1, result.last_version
-                        )
-                        original = tuple(decode_records(records))
-                    outcomes.append((append, (result, original, now)))
-                else:
-                    self.metrics.counters["append_failures"] += 1
-                    outcomes.append((append, result))
-            await self._settle(flush.batch, outcomes)
+            await self._settle(flush.batch, self._committed(flush, results, started))
         finally:
             self.commits_in_flight -= 1
             if not self.commits_in_flight:
                 self.commits_idle.set()
 
-    async def _settle(self, batch: int, outcomes: list[tuple[Any, Any]]) -> None:
+    def _committed(
+        self, flush: Flush, results: list[Any], started: float
+    ) -> list[tuple[Append, Any]]:
+        """Count a finished commit in the metrics; each append's outcome: (result, None,
+        now) when it is durable (`_settle` reads a duplicate's original events), or the
+        failure."""
+        self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_size.observe(len(results))
+        self.metrics.counters["commits"] += 1
+        now = self.clock()
+        durable_at = time.perf_counter()
+        outcomes: list[tuple[Append, Any]] = []
+        for append, result in zip(flush.appends, results, strict=True):
+            if isinstance(result, AppendResult):
+                self.metrics.durable_latency.observe(durable_at - append.queued_at)
+                outcomes.append((append, (result, None, now)))
+            else:
+                self.metrics.counters["append_failures"] += 1
+                outcomes.append((append, result))
+        return outcomes
+
+    async def _settle(self, batch: int, outcomes: list[tuple[Append, Any]]) -> None:
         """Tell the journal the outcome a few rooms at a time, yielding to the loop whenever
-        about `max_slice` of actor work has run, so the loop stays responsive."""
+        about `max_slice` of actor work has run, so the loop stays responsive. A retried
+        command's outcome carries its original events, read from the store first."""
+        for i, (append, outcome) in enumerate(outcomes):
+            if isinstance(outcome, tuple) and outcome[0].duplicate:
+                result, _, now = outcome
+                records = await self.store.read_stream(
+                    append.room_id, result.first_version - 1, result.last_version
+                )
+                outcomes[i] = (append, (result, tuple(decode_records(records)), now))
         slice_started = time.perf_counter()
         i = 0
         while i < len(outcomes):

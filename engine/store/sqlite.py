@@ -269,13 +269,24 @@ class SqliteEventStore:
         self, reqs: Sequence[AppendRequest]
     ) -> list[AppendResult | ConcurrencyConflict]:
         """Append many requests in one transaction; a conflicting one fails alone in its slot."""
+        done = self.append_batch_now(reqs)
+        if done is not None:
+            return done
+        plan = await self._run(partial(self._append_batch, reqs, self._clock()))
+        self._waiters.notify(plan.last_position)
+        return plan.results
+
+    def append_batch_now(
+        self, reqs: Sequence[AppendRequest]
+    ) -> list[AppendResult | ConcurrencyConflict] | None:
+        """`append_batch` on the calling thread, at once, if it is an inline commit (see
+        `open`'s `inline_batch`); None, having written nothing, if it is not."""
         validate_requests(reqs)
         if not reqs:
             return []
-        now = self._clock()
-        plan = self._commit_inline(reqs, now)
+        plan = self._commit_inline(reqs, self._clock())
         if plan is None:
-            plan = await self._run(partial(self._append_batch, reqs, now))
+            return None
         self._waiters.notify(plan.last_position)
         return plan.results
 

@@ -10,6 +10,7 @@ import pytest
 
 import actors.room
 from actors.facade import Accepted, Engine, Update
+from actors.messages import Route
 from engine.commands import AddBot, Declare, JoinRoom, Play, RemovePlayer, StartGame
 from engine.events import HandsDealt
 from engine.rejections import Code, Rejection
@@ -276,5 +277,27 @@ def test_a_burst_of_due_timers_is_fired_a_slice_at_a_time(tmp_path: Path) -> Non
                 seen.append(due(engine))
             # Others ran between the firings: the count went down a few at a time.
             assert len([n for n in seen if 0 < n < 20]) >= 5, seen
+
+    asyncio.run(scenario())
+
+
+def test_a_lone_command_is_committed_and_answered_within_the_call_that_delivers_it(
+    tmp_path: Path,
+) -> None:
+    """An inline commit settles at once: the reply does not wait for a task of its own
+    behind everything else the event loop has queued."""
+    config = fast_config(tmp_path, bot_delay=3600.0, projections=False)
+
+    async def scenario() -> None:
+        async with Engine.open(tmp_path / "games.db", config) as engine:
+            created = await engine.create_room("alice", seed=1)
+            assert isinstance(created, Accepted)
+            await wait_until(lambda: no_engine_tasks(engine))
+            command = RemovePlayer(player="alice", seat=1, command_id="k", at=engine.clock())
+            reply = engine.driver.request(lambda r: Route(r, created.room_id, command))
+            assert reply.done(), "the command's commit went to a task"
+            assert [type(e).__name__ for e in reply.result().outcome] == ["PlayerRemoved"]
+            records = await engine.store.read_stream(created.room_id)
+            assert records[-1].version == reply.result().first_version
 
     asyncio.run(scenario())

@@ -82,19 +82,29 @@ async def move_until_refused(engine: Engine, room: str, limit: int = 400) -> Any
 
 
 class FailingCommits:
-    """Wraps a store's append_batch: while `failing`, every commit raises StoreUnavailable."""
+    """Wraps a store's append_batch and append_batch_now (the inline commit the driver
+    tries first): while `failing`, every commit raises StoreUnavailable."""
 
     def __init__(self, store: SqliteEventStore) -> None:
         self.real = store.append_batch
+        self.real_now = store.append_batch_now
         self.failing = False
         self.attempts = 0
         store.append_batch = self  # type: ignore[method-assign]
+        store.append_batch_now = self.now  # type: ignore[method-assign]
 
     async def __call__(self, requests: Any) -> Any:
+        self._fail_if_failing()
+        return await self.real(requests)
+
+    def now(self, requests: Any) -> Any:
+        self._fail_if_failing()
+        return self.real_now(requests)
+
+    def _fail_if_failing(self) -> None:
         if self.failing:
             self.attempts += 1
             raise StoreUnavailable("injected: disk went away")
-        return await self.real(requests)
 
 
 def test_commands_during_a_store_outage_are_refused_as_unavailable_and_the_match_then_finishes(

@@ -353,3 +353,18 @@ async def test_a_recovering_room_reads_on_the_calling_thread_unless_its_stream_i
         assert not (await without_waiting(plain.load_latest("room-1", 1)))[0]
     finally:
         await plain.close()
+
+
+async def test_append_batch_now_commits_inline_or_writes_nothing(tmp_path: Path) -> None:
+    store = await SqliteEventStore.open(tmp_path / "now.db", inline_batch=2)
+    try:
+        done = store.append_batch_now([req("room-1", 0, b"a")])
+        assert done is not None and isinstance(done[0], AppendResult)
+        big = [req("room-2", 0, b"b"), req("room-3", 0, b"c"), req("room-4", 0, b"d")]
+        assert store.append_batch_now(big) is None  # over the limit: the caller hops
+        assert store.append_batch_now([]) == []
+        with pytest.raises(ValueError):
+            store.append_batch_now([req("room-5", -1, b"e")])
+        assert await store.last_position() == 1
+    finally:
+        await store.close()
