@@ -106,7 +106,8 @@ async def run_load(
         while (left := seconds - (time.perf_counter() - started)) > 0:
             await asyncio.sleep(min(0.25, left))
             # How far the read models trail the log while the rooms write (issue: projections).
-            for projection in engine.projections.status().projections:
+            status = engine.projections.status().projections if config.projections else []
+            for projection in status:
                 behind.append(projection.behind)
                 lag.append(projection.lag_seconds or 0.0)
         elapsed = time.perf_counter() - started
@@ -167,7 +168,9 @@ async def grow_history(path: str, events: int) -> tuple[int, float]:
             await store.set_status(info.stream_id, "completed")
         stored = await store.last_position()
         started = time.perf_counter()
-        async with ProjectionRunner(store, default_projections(), default_path(path)) as runner:
+        async with ProjectionRunner(
+            store, default_projections(), default_path(path), reader=store.reader()
+        ) as runner:
             assert await runner.wait_caught_up()
         return stored, stored / (time.perf_counter() - started)
     finally:

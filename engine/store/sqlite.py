@@ -9,7 +9,8 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
@@ -146,6 +147,7 @@ class SqliteEventStore:
         self._lock = threading.Lock()
         self._inline_batch = 0
         self._inline_reads = False
+        self._paths: tuple[str, str] | None = None  # (hot, archive), set by `open`
 
     @classmethod
     async def open(
@@ -192,6 +194,7 @@ class SqliteEventStore:
         store._checkpointer.start()
         store._inline_batch = inline_batch if synchronous == "NORMAL" else 0
         store._inline_reads = inline_reads
+        store._paths = (os.fspath(path), os.fspath(archive_file))
         return store
 
     def _setup(self, synchronous: Synchronous) -> None:
@@ -377,20 +380,20 @@ class SqliteEventStore:
         return await self._run(partial(self._read_all, from_position, limit))
 
     def _read_all(self, from_position: int, limit: int) -> list[RecordedEvent]:
-        hot = events_from_rows(
-            self._hot.execute(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-                (from_position, limit),
-            )
-        )
-        return self._archive.merge_into(hot, from_position, limit)
+        return _read_page(self._archive, from_position, limit)
+
+    def reader(self) -> StoreReader:
+        """A reader of the global log on connections of its own, for another thread."""
+        if self._paths is None:
+            raise StoreUnavailable("the store is not open")
+        return StoreReader(*self._paths)
 
     async def last_position(self) -> int:
         """Return the global position of the newest event ever appended (0 when empty)."""
         return await self._run(self._last_position)
 
     def _last_position(self) -> int:
-        return cast(int, self._hot.execute("SELECT last_position FROM head").fetchone()[0])
+        return _head_position(self._hot)
 
     async def stream_info(self, stream_id: str) -> StreamInfo | None:
         """Return what the store knows about a stream, or None for an unknown stream."""
@@ -647,6 +650,87 @@ class SqliteEventStore:
         finally:
             self._closed = True
             await self._db.close()
+
+
+class StoreReader:
+    """`read_all` and `last_position` of a store on connections of its own, for a thread
+    other than the store's database thread (the projection runner's).
+
+    Its reads neither wait for that thread nor hold its connection, so they never send
+    the engine's commits from the event loop's thread to the database thread (see
+    "Inline commits" in docs/store.md). One thread uses it at a time; the connections
+    open on first use. Each page is read inside one read transaction of each file, so
+    a stream archived meanwhile is seen hot or archived, never both and never neither
+    (the bundle is committed before the hot rows go).
+    """
+
+    def __init__(self, path: str, archive_path: str) -> None:
+        self._path = path
+        self._archive_path = archive_path
+        self._archive: Archive | None = None
+
+    def read_all(self, from_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Up to `limit` events with position > from_position, archived ones merged in."""
+        if limit <= 0:
+            raise ValueError("limit must be positive")
+        return _guarded(partial(self._page, from_position, limit))
+
+    def last_position(self) -> int:
+        """The global position of the newest event ever appended (0 when empty)."""
+        return _guarded(lambda: _head_position(self._open().hot))
+
+    def close(self) -> None:
+        if self._archive is not None:
+            archive, self._archive = self._archive, None
+            archive.hot.close()
+            archive.db.close()
+
+    def _page(self, from_position: int, limit: int) -> list[RecordedEvent]:
+        archive = self._open()
+        with read_transaction(archive.hot), read_transaction(archive.db):
+            return _read_page(archive, from_position, limit)
+
+    def _open(self) -> Archive:
+        if self._archive is None:
+            hot = _connect_reader(self._path)
+            try:
+                self._archive = Archive(hot, _connect_reader(self._archive_path))
+            except BaseException:
+                hot.close()
+                raise
+        return self._archive
+
+
+def _connect_reader(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, isolation_level=None, timeout=_BUSY_TIMEOUT_S, check_same_thread=False
+    )
+    conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
+@contextmanager
+def read_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One snapshot of the file for every read in the block."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+def _read_page(archive: Archive, from_position: int, limit: int) -> list[RecordedEvent]:
+    hot = events_from_rows(
+        archive.hot.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            (from_position, limit),
+        )
+    )
+    return archive.merge_into(hot, from_position, limit)
+
+
+def _head_position(hot: sqlite3.Connection) -> int:
+    return cast(int, hot.execute("SELECT last_position FROM head").fetchone()[0])
 
 
 def _connect_archive(path: str | os.PathLike[str], synchronous: Synchronous) -> sqlite3.Connection:

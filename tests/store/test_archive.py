@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -322,3 +324,57 @@ async def test_import_interrupted_before_its_stream_row_is_finished_on_open(
         assert await scratch.last_position() == of("match-a", log)[-1].position
     finally:
         await scratch.close()
+
+
+async def test_a_reader_on_connections_of_its_own_reads_the_log_as_the_store_does(
+    open_sqlite: SqliteOpener,
+) -> None:
+    store = await open_sqlite()
+    log = await two_matches(store)
+    reader = store.reader()
+    try:
+        seen: list[tuple[str, list[RecordedEvent]]] = []
+        await store.archive_stream(
+            "match-a", on_step=lambda step: seen.append((step, reader.read_all(0, 1000)))
+        )
+        assert [step for step, _ in seen] == ["built", "bundled", "archived"]
+        for step, page in seen:
+            assert page == log, step
+        paged: list[RecordedEvent] = []
+        while page := reader.read_all(paged[-1].position if paged else 0, 5):
+            paged += page
+        assert paged == log == await read_all_paged(store, 5)
+        assert reader.last_position() == log[-1].position
+        with pytest.raises(ValueError):
+            reader.read_all(0, 0)
+    finally:
+        reader.close()
+
+
+async def test_a_stream_archived_while_a_reader_reads_is_read_once(
+    open_sqlite: SqliteOpener,
+) -> None:
+    """The reader's page holds one snapshot of the hot file: a stream archived between its
+    read of the hot events and its look at the bundles is not read a second time."""
+    store = await open_sqlite()
+    log = await two_matches(store)
+    reader = store.reader()
+    reached, archived = threading.Event(), threading.Event()
+
+    def pause_at_the_bundles(statement: str) -> None:
+        if "FROM bundles" in statement and not reached.is_set():
+            reached.set()
+            archived.wait(10)
+
+    try:
+        reader.last_position()  # opens its connections
+        reader._open().db.set_trace_callback(pause_at_the_bundles)
+        reading = asyncio.ensure_future(asyncio.to_thread(reader.read_all, 0, 1000))
+        assert await asyncio.to_thread(reached.wait, 10)
+        await store.archive_stream("match-a")
+        archived.set()
+        assert await reading == log
+        assert reader.read_all(0, 1000) == log  # and afterwards from the bundle
+    finally:
+        archived.set()
+        reader.close()
