@@ -58,6 +58,7 @@ Synchronous = Literal["NORMAL", "FULL"]
 ArchiveStep = Literal["built", "bundled", "archived"]
 
 _BUSY_TIMEOUT_S = 5.0
+_WAIT_FOR_LOCKS = f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}"
 # Failures of the medium rather than of the data or of our SQL: the commit did not
 # happen and may succeed later.
 _UNAVAILABLE = {
@@ -148,6 +149,7 @@ class SqliteEventStore:
         self._inline_batch = 0
         self._inline_reads = False
         self._paths: tuple[str, str] | None = None  # (hot, archive), set by `open`
+        self._rests_at_zero = False  # busy_timeout is 0 between jobs (inline work enabled)
 
     @classmethod
     async def open(
@@ -194,6 +196,10 @@ class SqliteEventStore:
         store._checkpointer.start()
         store._inline_batch = inline_batch if synchronous == "NORMAL" else 0
         store._inline_reads = inline_reads
+        if inline_batch or inline_reads:
+            # Between jobs the connection does not wait for locks (see `_locked`).
+            store._rests_at_zero = True
+            await store._run(lambda: None)
         store._paths = (os.fspath(path), os.fspath(archive_file))
         return store
 
@@ -220,7 +226,15 @@ class SqliteEventStore:
 
     def _locked(self, fn: Callable[[], T]) -> T:
         with self._lock:
-            return _guarded(fn)
+            if not self._rests_at_zero:
+                return _guarded(fn)
+            # The database thread waits for SQLite's write lock as long as it must; work
+            # on the caller's thread (`_inline`) finds the connection not waiting at all.
+            self._hot.execute(_WAIT_FOR_LOCKS)
+            try:
+                return _guarded(fn)
+            finally:
+                self._hot.execute("PRAGMA busy_timeout = 0")
 
     def _commit_inline(self, reqs: Sequence[AppendRequest], now: float) -> BatchPlan | None:
         """Commit a batch of at most `inline_batch` requests on this thread if the database
@@ -243,19 +257,15 @@ class SqliteEventStore:
         """
         if not self._lock.acquire(blocking=False):
             return None
-        hot = self._hot
         try:
             if self._closed:
                 raise StoreUnavailable("the store is closed")
-            hot.execute("PRAGMA busy_timeout = 0")
-            try:
-                return _guarded(fn)
-            except StoreUnavailable as exc:
-                if _sqlite_code(exc.__cause__) == sqlite3.SQLITE_BUSY:
-                    return None
-                raise
-            finally:
-                hot.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+            assert self._rests_at_zero
+            return _guarded(fn)
+        except StoreUnavailable as exc:
+            if _sqlite_code(exc.__cause__) == sqlite3.SQLITE_BUSY:
+                return None
+            raise
         finally:
             self._lock.release()
 
