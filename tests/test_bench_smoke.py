@@ -9,28 +9,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_core_bench_quick_mode_prints_its_figures() -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "core_bench.py"), "--quick"],
+def output_of(*args: str, timeout: float) -> str:
+    """What `python args...` prints, run from the checkout; it must exit 0."""
+    done = subprocess.run(
+        [sys.executable, *args],
         check=True,
         capture_output=True,
         text=True,
-        timeout=120,
-    ).stdout
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    return done.stdout
+
+
+def test_core_bench_quick_mode_prints_its_figures() -> None:
+    out = output_of(str(ROOT / "bench" / "core_bench.py"), "--quick", timeout=120)
     assert "matches/s" in out and "share of wins" in out
 
 
 def test_the_main_job_plays_its_matches_and_names_one_to_replay(tmp_path: Path) -> None:
     """`liaptui simulate`, the README's first command, end to end on a real file."""
     db = tmp_path / "games.db"
-    out = subprocess.run(
-        [sys.executable, "-m", "actors.cli", "simulate", "--rooms", "3", "--db", str(db)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    ).stdout
+    out = output_of("-m", "actors.cli", "simulate", "--rooms", "3", "--db", str(db), timeout=120)
     assert "matches" in out and "durable commands/s" in out and "leaderboard" in out
     assert f"replay-tool --db {db} show " in out.replace("\n", "")
     assert db.is_file() and Path(f"{db}.archive.db").is_file()
@@ -38,13 +38,7 @@ def test_the_main_job_plays_its_matches_and_names_one_to_replay(tmp_path: Path) 
 
 def test_the_benchmark_table_prints_every_row_in_smoke_mode() -> None:
     """`bench/run.py --smoke`: every figure of docs/performance.md's table is produced."""
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    ).stdout
+    out = output_of(str(ROOT / "bench" / "run.py"), "--smoke", timeout=240)
     for row in (
         "durable commands/s, WAL NORMAL",
         "events of finished matches stored before",
