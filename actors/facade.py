@@ -152,7 +152,6 @@ class Engine:
                 default_projections(),
                 path,
                 gather_for=self.config.projections_gather,
-                reader=self._store.reader(),
             )
             await self._runner.start()
             self._read_models = ReadModels(path, runner=self._runner)

@@ -168,9 +168,7 @@ async def grow_history(path: str, events: int) -> tuple[int, float]:
             await store.set_status(info.stream_id, "completed")
         stored = await store.last_position()
         started = time.perf_counter()
-        async with ProjectionRunner(
-            store, default_projections(), default_path(path), reader=store.reader()
-        ) as runner:
+        async with ProjectionRunner(store, default_projections(), default_path(path)) as runner:
             assert await runner.wait_caught_up()
         return stored, stored / (time.perf_counter() - started)
     finally:

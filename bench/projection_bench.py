@@ -93,9 +93,7 @@ async def rebuild_from_zero(path: Path, target: Path) -> float:
     try:
         events = await store.last_position()
         started = time.perf_counter()
-        async with ProjectionRunner(
-            store, default_projections(), target, reader=store.reader()
-        ) as runner:
+        async with ProjectionRunner(store, default_projections(), target) as runner:
             assert await runner.wait_caught_up()
         return events / (time.perf_counter() - started)
     finally:
@@ -107,9 +105,7 @@ async def rebuild_in_shadow(path: Path, target: Path) -> float:
     store = await SqliteEventStore.open(path)
     try:
         events = await store.last_position()
-        async with ProjectionRunner(
-            store, default_projections(), target, reader=store.reader()
-        ) as runner:
+        async with ProjectionRunner(store, default_projections(), target) as runner:
             assert await runner.wait_caught_up()
             started = time.perf_counter()
             for projection in runner.projections:

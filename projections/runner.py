@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from engine.store.errors import StoreError
 from engine.store.protocol import EventStore
@@ -73,16 +73,6 @@ class Slot:
         return not self.paused and self.live.fault is None and not self.stale
 
 
-class LogReader(Protocol):
-    """Reads of the global log for the runner's own thread (see `SqliteEventStore.reader`)."""
-
-    def read_all(self, from_position: int = 0, limit: int = 1000) -> list[RecordedEvent]: ...
-
-    def last_position(self) -> int: ...
-
-    def close(self) -> None: ...
-
-
 class ProjectionRunner:
     """Keeps read models in their own SQLite file up to date with an event store.
 
@@ -100,18 +90,13 @@ class ProjectionRunner:
         idle_timeout: float = 5.0,
         gather_for: float = 0.0,
         clock: Callable[[], float] = time.time,
-        reader: LogReader | None = None,
     ) -> None:
-        """`reader` (e.g. `SqliteEventStore.reader()`): the log is read through it on the
-        runner's own thread instead of through `store`, whose thread the engine's commits
-        use; the runner closes it. `store` is still waited on for new events."""
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
             raise ValueError(f"projection names must be unique: {names}")
         if batch_size <= 0:
             raise ValueError("batch_size must be positive")
         self.store = store
-        self._reader = reader
         self.projections = tuple(projections)
         self.path = path
         self.batch_size = batch_size
@@ -172,7 +157,7 @@ class ProjectionRunner:
                     database.start_shadow, self._conn, projection, None, self.clock()
                 )
             slot.shadow = shadow
-        self._head = await self._last_position()
+        self._head = await self.store.last_position()
 
     async def start(self) -> None:
         """Open, then run the loop in a task of its own."""
@@ -215,8 +200,6 @@ class ProjectionRunner:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await self._db(conn.close)
-        if self._reader is not None:
-            await self._db(self._reader.close)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -272,7 +255,7 @@ class ProjectionRunner:
         elif isinstance(instruction, Rebuild):
             slot.shadow = await self._db(database.start_shadow, conn, slot.projection, None, now)
         elif isinstance(instruction, Reset):
-            head = await self._last_position()
+            head = await self.store.last_position()
             if not 0 <= instruction.position <= head:
                 return Refusal(
                     "bad_position", f"reset to {instruction.position}: the log ends at {head}"
@@ -294,7 +277,7 @@ class ProjectionRunner:
                 "already_folded",
                 f"{slot.projection.name} has folded position {skip.position}; reset it instead",
             )
-        head = await self._last_position()
+        head = await self.store.last_position()
         if skip.position > head:
             return Refusal("bad_position", f"no event at {skip.position}: the log ends at {head}")
         faults = [lane.fault for lane in lanes if lane.fault is not None]
@@ -354,7 +337,7 @@ class ProjectionRunner:
 
         Paused projections and projections stopped by a poison event are not waited for.
         """
-        target = await self._last_position() if position is None else position
+        target = await self.store.last_position() if position is None else position
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while not self._caught_up(target):
@@ -411,7 +394,7 @@ class ProjectionRunner:
         Live lanes and rebuilds read apart, so that a long rebuild never holds back the
         live tables; the rebuilds share their reads.
         """
-        head = await self._last_position()
+        head = await self.store.last_position()
         self._head = max(self._head, head)
         worked = False
         live = [s.live for s in self._slots.values() if s.folding and s.live.position < head]
@@ -448,7 +431,7 @@ class ProjectionRunner:
 
     async def _fold(self, lanes: list[Lane], head: int) -> None:
         start = min(lane.position for lane in lanes)
-        records = await self._read_all(start, self.batch_size)
+        records = await self.store.read_all(start, self.batch_size)
         end = _end_of(records, self.batch_size, head)
         self._head = max(self._head, end)
         skips = {lane.projection.name: self._slots[lane.projection.name].skipped for lane in lanes}
@@ -494,16 +477,6 @@ class ProjectionRunner:
             await asyncio.gather(grown, woken, return_exceptions=True)
 
     # --- plumbing --------------------------------------------------------------------------
-
-    async def _last_position(self) -> int:
-        if self._reader is not None:
-            return await self._db(self._reader.last_position)
-        return await self.store.last_position()
-
-    async def _read_all(self, start: int, limit: int) -> list[RecordedEvent]:
-        if self._reader is not None:
-            return await self._db(self._reader.read_all, start, limit)
-        return await self.store.read_all(start, limit)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:

@@ -29,10 +29,7 @@ async def _build_live(directory: Path) -> LiveBuild:
     store_path = directory / "games.db"
     projections_path = directory / "games.projections.db"
     store = await SqliteEventStore.open(store_path)
-    # Read through a reader of its own, as the engine's runner does.
-    runner = ProjectionRunner(
-        store, default_projections(), projections_path, batch_size=500, reader=store.reader()
-    )
+    runner = ProjectionRunner(store, default_projections(), projections_path, batch_size=500)
     await runner.start()
     appender = Appender(store)
     # The runner folds while the matches are appended, in batches of whatever has arrived.

@@ -20,7 +20,7 @@ from engine.store import (
     StreamNotFound,
 )
 from engine.store.archive import Bundle, decode_bundle, split_bundle
-from engine.store.sqlite import ArchiveStep
+from engine.store.sqlite import ArchiveStep, StoreReader, default_archive_path
 from tests.store.conftest import FakeClock, SqliteOpener
 from tests.store.support import flip_bytes
 
@@ -326,12 +326,17 @@ async def test_import_interrupted_before_its_stream_row_is_finished_on_open(
         await scratch.close()
 
 
+def reader_of(opener: SqliteOpener) -> StoreReader:
+    """A reader of the opener's store files on connections of its own."""
+    return StoreReader(str(opener.path), str(default_archive_path(opener.path)))
+
+
 async def test_a_reader_on_connections_of_its_own_reads_the_log_as_the_store_does(
     open_sqlite: SqliteOpener,
 ) -> None:
     store = await open_sqlite()
     log = await two_matches(store)
-    reader = store.reader()
+    reader = reader_of(open_sqlite)
     try:
         seen: list[tuple[str, list[RecordedEvent]]] = []
         await store.archive_stream(
@@ -354,11 +359,12 @@ async def test_a_reader_on_connections_of_its_own_reads_the_log_as_the_store_doe
 async def test_a_stream_archived_while_a_reader_reads_is_read_once(
     open_sqlite: SqliteOpener,
 ) -> None:
-    """The reader's page holds one snapshot of the hot file: a stream archived between its
-    read of the hot events and its look at the bundles is not read a second time."""
+    """The reader's page holds one snapshot of the hot file: a stream archived (here by the
+    store, on its own thread, as another process would) between its read of the hot
+    events and its look at the bundles is not read a second time."""
     store = await open_sqlite()
     log = await two_matches(store)
-    reader = store.reader()
+    reader = reader_of(open_sqlite)
     reached, archived = threading.Event(), threading.Event()
 
     def pause_at_the_bundles(statement: str) -> None:

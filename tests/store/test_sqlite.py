@@ -368,3 +368,20 @@ async def test_append_batch_now_commits_inline_or_writes_nothing(tmp_path: Path)
         assert await store.last_position() == 1
     finally:
         await store.close()
+
+
+async def test_reads_of_the_log_leave_the_committing_connection_free(tmp_path: Path) -> None:
+    """The read models read the log often; holding the connection that commits sent the
+    engine's inline commits to the database thread, behind those reads."""
+    store = await SqliteEventStore.open(tmp_path / "log.db", inline_batch=8)
+    try:
+        await store.append(req("room-1", 0, b"a"))
+        store._lock.acquire()  # the committing connection is in use
+        try:
+            page = await asyncio.wait_for(store.read_all(), 5)
+            assert [e.data for e in page] == [b"a"]
+            assert await asyncio.wait_for(store.last_position(), 5) == 1
+        finally:
+            store._lock.release()
+    finally:
+        await store.close()
