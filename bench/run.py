@@ -1,6 +1,6 @@
 """The benchmark table: our engine against a peer library and raw SQLite, in one run.
 
-    python bench/run.py            # full: 1,000 live rooms, ~8 minutes
+    python bench/run.py            # full: 1,000 live rooms, ~5-6 minutes
     python bench/run.py --quick    # small sizes, well under a minute
     python bench/run.py --smoke    # tiny sizes, for the test suite
 
