@@ -44,13 +44,12 @@ from actors.messages import (
     Wake,
 )
 from actors.metrics import Metrics
-from engine.codec import STATE_SCHEMA_VERSION, decode_event, decode_state, encode_state
-from engine.events import Event
+from engine.codec import STATE_SCHEMA_VERSION, decode_records, decode_state, encode_state
 from engine.evolve import evolve
 from engine.rejections import Code, Rejection
 from engine.state import RoomState
 from engine.store.errors import OperationRefused, StoreError
-from engine.store.records import AppendResult, RecordedEvent, Snapshot
+from engine.store.records import AppendResult, Snapshot
 from engine.store.sqlite import SqliteEventStore
 from projections import MarkArchived, ProjectionRunner, Refusal
 from projections.supervisor import ProjectionOrder, ProjectionOrderDone, carry_out
@@ -59,10 +58,6 @@ log = logging.getLogger("actors.lifecycle")
 # Outcomes told to the journal at once: enough to amortize a tell, few enough to stay short.
 SETTLE_CHUNK = 4
 Clock = Callable[[], float]
-
-
-def decode_records(records: list[RecordedEvent]) -> list[Event]:
-    return [decode_event(r.type, r.schema_version, r.data) for r in records]
 
 
 async def recover_room(store: SqliteEventStore, room_id: str) -> tuple[RoomState, int]:

@@ -21,10 +21,10 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from actors.config import EngineConfig
-from actors.driver import Clock, Driver, decode_records
+from actors.driver import Clock, Driver
 from actors.messages import AskView, Published, Reply, Route, WatchRoom
 from actors.ratelimit import RateLimiter
-from engine.codec import MalformedCommand, decode_command, encode_command
+from engine.codec import MalformedCommand, decode_command, decode_records, encode_command
 from engine.commands import Command, CreateRoom, Deal, Disconnect, StartGame
 from engine.decider import ROOM_ID
 from engine.events import Event

@@ -7,6 +7,7 @@ their own schema version.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -14,6 +15,7 @@ import msgspec
 from engine.commands import AnyCommand, Command
 from engine.events import EVENT_TYPES, AnyEvent, Event
 from engine.state import RoomState
+from engine.store.records import RecordedEvent
 from engine.upcasting import UPCASTERS
 
 STATE_SCHEMA_VERSION = 1
@@ -86,6 +88,11 @@ def decode_event(event_type: str, schema_version: int, data: bytes) -> Event:
     except (msgspec.MsgspecError, KeyError, ValueError, TypeError, RecursionError) as exc:
         raise MalformedEvent(f"{event_type} v{schema_version}: {exc}") from None
     return upcast
+
+
+def decode_records(records: Iterable[RecordedEvent]) -> list[Event]:
+    """The current-schema events of stored records, in order."""
+    return [decode_event(r.type, r.schema_version, r.data) for r in records]
 
 
 def upgrade_event(event_type: str, schema_version: int, data: bytes) -> tuple[int, bytes]:

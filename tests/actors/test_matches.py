@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from actors.driver import decode_records
 from actors.facade import Engine
+from engine.codec import decode_records
 from engine.evolve import fold
 from engine.state import Phase
 from engine.views import view

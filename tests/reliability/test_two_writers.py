@@ -21,9 +21,8 @@ from typing import Any
 from msgspec.structs import replace
 
 from actors.config import EngineConfig
-from actors.driver import decode_records
 from actors.facade import Engine
-from engine.codec import decode_command, encode_event
+from engine.codec import decode_command, decode_records, encode_event
 from engine.evolve import fold
 from engine.settings import RoomSettings
 from engine.state import Phase
