@@ -65,17 +65,17 @@ def peer_rate(records: list[MatchRecord], folder: str, commands: int) -> float:
     from eventsourcing.application import Application
     from eventsourcing.domain import Aggregate, event
 
-    class Room(Aggregate):  # type: ignore[misc]
-        @event("Opened")  # type: ignore[misc]
+    class Room(Aggregate):
+        @event("Opened")
         def __init__(self, code: str) -> None:
             self.code = code
 
-        @event("Happened")  # type: ignore[misc]
+        @event("Happened")
         def happened(self, kind: str, data: dict[str, Any]) -> None:
             pass
 
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{folder}/peer.db"}
-    app = Application(env=env)
+    app: Application[Any] = Application(env=env)
     rooms = [Room(code=f"R{i}") for i in range(len(records))]
     states = [RoomState() for _ in records]
     app.save(*rooms)

@@ -140,6 +140,7 @@ async def soak(
             name: len(getattr(metrics, name).sample)
             for name in ("latency", "batch_size", "commit_seconds", "recovery_seconds")
         }
+    assert series is not None  # sample() returns the series it took
     half = [rss for t, rss in series if t >= series[-1][0] / 2]
     growth = half[-1] - half[0] if len(half) > 1 else 0.0
     flat = growth < half[0] * 0.05 + 8 if half else True

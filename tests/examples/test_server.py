@@ -24,8 +24,8 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from actors.config import EngineConfig
-from actors.driver import decode_records
 from actors.facade import Engine
+from engine.codec import decode_records
 from engine.events import (
     AnyEvent,
     Declared,

@@ -19,8 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actors.driver import decode_records
-from engine.codec import decode_command
+from engine.codec import decode_command, decode_records
 from engine.evolve import fold
 from engine.state import Phase
 from engine.store.records import StreamInfo

@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from msgspec.structs import replace  # noqa: E402
 
 from actors.config import EngineConfig  # noqa: E402
-from actors.driver import decode_records  # noqa: E402
 from actors.facade import Engine  # noqa: E402
+from engine.codec import decode_records  # noqa: E402
 from engine.commands import Command, JoinRoom, RemovePlayer, StartGame  # noqa: E402
 from engine.evolve import fold  # noqa: E402
 from engine.rejections import Rejection  # noqa: E402

@@ -24,9 +24,9 @@ import aiosqlite.core
 from msgspec.structs import replace
 
 from actors.config import EngineConfig
-from actors.driver import decode_records
 from actors.facade import Accepted, Engine
 from engine.bots import bot_command
+from engine.codec import decode_records
 from engine.commands import Command, JoinRoom, RemovePlayer, StartGame
 from engine.events import Event
 from engine.evolve import fold

@@ -22,9 +22,8 @@ import pytest
 from msgspec.structs import replace
 
 from actors.config import EngineConfig
-from actors.driver import decode_records
 from actors.facade import Accepted, Engine
-from engine.codec import STATE_SCHEMA_VERSION
+from engine.codec import STATE_SCHEMA_VERSION, decode_records
 from engine.commands import Tick
 from engine.evolve import fold
 from engine.rejections import Code, Rejection
