@@ -18,6 +18,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from msgspec import Struct
 
+from engine.store.schema import read_transaction
 from projections import database
 from projections.leaderboard import Leaderboard
 from projections.lobby import Lobby
@@ -335,11 +336,8 @@ class SyncReadModels:
             self._connections.append(conn)
         try:
             # One read transaction: a consistent snapshot across the statements of `fn`.
-            conn.execute("BEGIN")
-            try:
+            with read_transaction(conn):
                 return fn(conn)
-            finally:
-                conn.execute("COMMIT")
         finally:
             self._pool.put(conn)
 

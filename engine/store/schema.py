@@ -151,6 +151,16 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def read_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One snapshot of the file for every read in the block (BEGIN ... COMMIT)."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
 def chunks(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
     """Split a list so each IN (...) query stays under SQLite's variable limit."""
     for start in range(0, len(items), size):

@@ -9,8 +9,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
@@ -48,6 +47,7 @@ from engine.store.schema import (
     chunks,
     events_from_rows,
     placeholders,
+    read_transaction,
     write_transaction,
 )
 
@@ -722,16 +722,6 @@ def _connect_reader(path: str) -> sqlite3.Connection:
     )
     conn.execute("PRAGMA query_only = 1")
     return conn
-
-
-@contextmanager
-def read_transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """One snapshot of the file for every read in the block."""
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("COMMIT")
 
 
 def _read_page(archive: Archive, from_position: int, limit: int) -> list[RecordedEvent]:
