@@ -200,10 +200,10 @@ class SqliteEventStore:
         store._checkpointer.start()
         store._inline_batch = inline_batch if synchronous == "NORMAL" else 0
         store._inline_reads = inline_reads
-        if inline_batch or inline_reads:
+        if store._inline_batch or inline_reads:
             # Between jobs the connection does not wait for locks (see `_locked`).
+            await store._run(partial(hot.execute, "PRAGMA busy_timeout = 0"))
             store._rests_at_zero = True
-            await store._run(lambda: None)
         return store
 
     def _setup(self, synchronous: Synchronous) -> None:
