@@ -39,13 +39,12 @@ from actors.messages import (
     Watch,
 )
 from engine.bots import bot_command, ready_at, seats_to_move
-from engine.codec import encode_command, encode_event
+from engine.codec import command_append
 from engine.commands import Command, Tick, idempotency_key
 from engine.decider import execute, next_due
 from engine.events import Event
 from engine.rejections import Code, Rejection
 from engine.state import Phase, RoomState
-from engine.store.records import AppendRequest, NewEvent
 from engine.views import view
 
 log = logging.getLogger("actors.room")
@@ -193,15 +192,7 @@ class RoomActor(Actor):  # type: ignore[misc]
             self._reply(request, result if isinstance(result, Rejection) else ())
             return True
         events, new_state = result
-        stored = tuple(NewEvent(*encode_event(e)) for e in events)
-        append = AppendRequest(
-            stream_id=self.room_id,
-            expected_version=self.state.version,
-            events=stored,
-            command_id=key,
-            command=encode_command(command),
-            command_at=command.at,
-        )
+        append = command_append(self.room_id, self.state.version, key, command, events)
         self.in_flight = InFlight(request, command, tuple(events), new_state)
         self.send(self.links.journal, Append(self.room_id, append, time.perf_counter()))
         return False

@@ -28,14 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from actors.config import EngineConfig  # noqa: E402
 from actors.driver import recover_room  # noqa: E402
 from actors.facade import Accepted, Engine  # noqa: E402
-from engine.codec import encode_command, encode_event  # noqa: E402
+from engine.codec import command_append  # noqa: E402
 from engine.commands import idempotency_key  # noqa: E402
 from engine.decider import execute  # noqa: E402
 from engine.rejections import Rejection  # noqa: E402
 from engine.settings import RoomSettings  # noqa: E402
 from engine.simulation import run_match  # noqa: E402
 from engine.state import IN_GAME, RoomState  # noqa: E402
-from engine.store import AppendRequest, NewEvent, SqliteEventStore  # noqa: E402
+from engine.store import AppendRequest, SqliteEventStore  # noqa: E402
 from engine.views import PlayerView  # noqa: E402
 from projections import ProjectionRunner, default_path, default_projections  # noqa: E402
 
@@ -132,11 +132,8 @@ def _stored_match(seed: int, room_id: str) -> list[AppendRequest]:
         result = execute(state, command)
         assert not isinstance(result, Rejection), result
         events, after = result
-        stored = tuple(NewEvent(*encode_event(e)) for e in events)
         key = idempotency_key(command)
-        appends.append(
-            AppendRequest(room_id, state.version, stored, key, encode_command(command), command.at)
-        )
+        appends.append(command_append(room_id, state.version, key, command, events))
         state = after
     return appends
 

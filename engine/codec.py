@@ -15,7 +15,7 @@ import msgspec
 from engine.commands import AnyCommand, Command
 from engine.events import EVENT_TYPES, AnyEvent, Event
 from engine.state import RoomState
-from engine.store.records import RecordedEvent
+from engine.store.records import AppendRequest, NewEvent, RecordedEvent
 from engine.upcasting import UPCASTERS
 
 STATE_SCHEMA_VERSION = 1
@@ -93,6 +93,25 @@ def decode_event(event_type: str, schema_version: int, data: bytes) -> Event:
 def decode_records(records: Iterable[RecordedEvent]) -> list[Event]:
     """The current-schema events of stored records, in order."""
     return [decode_event(r.type, r.schema_version, r.data) for r in records]
+
+
+def command_append(
+    stream_id: str,
+    expected_version: int,
+    command_id: str,
+    command: Command,
+    events: Iterable[Event],
+) -> AppendRequest:
+    """A command's events as the engine stores them: one append that carries the command
+    under `command_id` (its idempotency key), so a retry returns the original outcome."""
+    return AppendRequest(
+        stream_id=stream_id,
+        expected_version=expected_version,
+        events=tuple(NewEvent(*encode_event(e)) for e in events),
+        command_id=command_id,
+        command=encode_command(command),
+        command_at=command.at,
+    )
 
 
 def upgrade_event(event_type: str, schema_version: int, data: bytes) -> tuple[int, bytes]:
