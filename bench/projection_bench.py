@@ -3,7 +3,8 @@
     python bench/projection_bench.py [--quick] [--events N] [--repeat K]
 
 Builds a store of real bot matches (engine.simulation, interleaved appends), then times:
-  * the baseline: store.read_all in batches of 2,000 + decode_event of every event;
+  * the baseline: store.read_all in batches of 10,000 + decode_event of every event,
+    and read_all of only the types the read models fold (what the runner reads);
   * a rebuild of the four read models from position 0 into a fresh file (the runner);
   * a rebuild in shadow tables of an already built file, swapped in at the end;
   * the fold alone, on events already in memory (what the runner costs beyond reading).
@@ -28,7 +29,7 @@ from engine.simulation import run_match  # noqa: E402
 from engine.store import AppendRequest, NewEvent, RecordedEvent, SqliteEventStore  # noqa: E402
 from projections import ProjectionRunner, Rebuild, database, default_projections  # noqa: E402
 
-BATCH = 2000
+BATCH = 10_000
 
 
 async def build_store(path: Path, target_events: int) -> int:
@@ -60,22 +61,24 @@ async def build_store(path: Path, target_events: int) -> int:
         await store.close()
 
 
-async def baseline(path: Path) -> tuple[float, float]:
-    """(read_all rate, read_all + decode rate) in events/s."""
+async def baseline(path: Path) -> tuple[float, float, float]:
+    """(read_all, read_all + decode, read_all of the folded types) in events of the log
+    per second."""
     store = await SqliteEventStore.open(path)
+    folded = frozenset().union(*(p.handles for p in default_projections()))
     try:
+        events = await store.last_position()
         rates = []
-        for decode in (False, True):
+        for decode, types in ((False, None), (True, None), (False, folded)):
             started = time.perf_counter()
-            position = count = 0
-            while batch := await store.read_all(position, BATCH):
+            position = 0
+            while batch := await store.read_all(position, BATCH, types=types):
                 if decode:
                     for r in batch:
                         decode_event(r.type, r.schema_version, r.data)
                 position = batch[-1].position
-                count += len(batch)
-            rates.append(count / (time.perf_counter() - started))
-        return rates[0], rates[1]
+            rates.append(events / (time.perf_counter() - started))
+        return rates[0], rates[1], rates[2]
     finally:
         await store.close()
 
@@ -171,11 +174,12 @@ async def main() -> None:
             print(f"  {label:<44} {max(rates):>10,.0f} events/s")
             return max(rates)
 
-        read_rates, decode_rates = [], []
+        read_rates, decode_rates, typed_rates = [], [], []
         for _ in range(repeat):
-            read_rate, decode_rate = await baseline(store_path)
+            read_rate, decode_rate, typed_rate = await baseline(store_path)
             read_rates.append(read_rate)
             decode_rates.append(decode_rate)
+            typed_rates.append(typed_rate)
         projections_path = directory / "games.projections.db"
         rebuilds = [await rebuild_from_zero(store_path, projections_path) for _ in range(repeat)]
         shadow = [await rebuild_in_shadow(store_path, projections_path) for _ in range(repeat)]
@@ -185,6 +189,7 @@ async def main() -> None:
         print(f"best of {repeat}:")
         best("store read_all only", read_rates)
         base = best("store read_all + decode (baseline)", decode_rates)
+        best("store read_all of the folded types only", typed_rates)
         rebuild = best("rebuild from 0 (runner, 4 read models)", rebuilds)
         best("rebuild in shadow tables + swap", shadow)
         best("fold only (events already in memory)", folding)

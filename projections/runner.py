@@ -86,7 +86,7 @@ class ProjectionRunner:
         projections: Sequence[Projection],
         path: str | os.PathLike[str],
         *,
-        batch_size: int = 2000,
+        batch_size: int = 10_000,
         idle_timeout: float = 5.0,
         gather_for: float = 0.0,
         clock: Callable[[], float] = time.time,
@@ -431,7 +431,10 @@ class ProjectionRunner:
 
     async def _fold(self, lanes: list[Lane], head: int) -> None:
         start = min(lane.position for lane in lanes)
-        records = await self.store.read_all(start, self.batch_size)
+        # Only the events these lanes fold: most of the log (every PiecesPlayed) is never
+        # read into Python. A short page still holds every such event up to `head`.
+        wanted = frozenset().union(*(lane.projection.handles for lane in lanes))
+        records = await self.store.read_all(start, self.batch_size, types=wanted)
         end = _end_of(records, self.batch_size, head)
         self._head = max(self._head, end)
         skips = {lane.projection.name: self._slots[lane.projection.name].skipped for lane in lanes}
@@ -500,10 +503,11 @@ def _goal(shadow: Lane, head: int) -> int:
 
 
 def _end_of(records: Sequence[RecordedEvent], batch_size: int, head: int) -> int:
-    """The position up to which `records` hold every event of the log.
+    """The position up to which `records` hold every event of the log the lanes fold.
 
-    `head` was read before the batch, so a short batch holds every event up to it, even
-    where positions have gaps (expired archives); a full batch ends at its last event.
+    `head` was read before the batch, so a short batch holds every such event up to it,
+    even where positions have gaps (expired archives) or hold events of other types; a full
+    batch ends at its last event.
     """
     last = records[-1].position if records else 0
     return last if len(records) >= batch_size else max(head, last)

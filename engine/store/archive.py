@@ -7,7 +7,7 @@ import sqlite3
 import struct
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import suppress
 
 import lz4.frame
@@ -239,9 +239,14 @@ class Archive:
         return events
 
     def merge_into(
-        self, hot: list[RecordedEvent], from_position: int, limit: int
+        self,
+        hot: list[RecordedEvent],
+        from_position: int,
+        limit: int,
+        types: Collection[str] | None = None,
     ) -> list[RecordedEvent]:
-        """Merge archived streams' events into a read_all page of hot events, by position."""
+        """Merge archived streams' events (of `types`, when given) into a read_all page of
+        hot events, by position."""
         page = hot
         candidates = self.db.execute(
             "SELECT stream_id, first_position FROM bundles WHERE last_position > ? "
@@ -263,7 +268,9 @@ class Archive:
             extra = [
                 e
                 for e in events
-                if e.position > from_position and (bound is None or e.position <= bound)
+                if e.position > from_position
+                and (bound is None or e.position <= bound)
+                and (types is None or e.type in types)
             ]
             if extra:
                 page = sorted(page + extra, key=_position)[:limit]

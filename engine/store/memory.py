@@ -5,7 +5,8 @@ from __future__ import annotations
 import bisect
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from itertools import islice
 
 import msgspec
 
@@ -94,13 +95,18 @@ class MemoryEventStore:
         stop = len(events) if to_version is None else max(0, min(len(events), to_version))
         return events[max(0, from_version) : stop]
 
-    async def read_all(self, from_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        """Read up to `limit` events of every stream with position > from_position, in order."""
+    async def read_all(
+        self, from_position: int = 0, limit: int = 1000, *, types: Collection[str] | None = None
+    ) -> list[RecordedEvent]:
+        """Read up to `limit` events of every stream with position > from_position, in order
+        (only those of `types`, when given)."""
         self._check_open()
         if limit <= 0:
             raise ValueError("limit must be positive")
         start = bisect.bisect_right(self._positions, from_position)
-        return self._events[start : start + limit]
+        if types is None:
+            return self._events[start : start + limit]
+        return list(islice((e for e in self._events[start:] if e.type in types), limit))
 
     async def last_position(self) -> int:
         """Return the global position of the newest event (0 when empty)."""

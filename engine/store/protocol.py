@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from engine.store.errors import ConcurrencyConflict
@@ -36,8 +36,14 @@ class EventStore(Protocol):
         """Read a stream's events with from_version < version <= to_version."""
         ...
 
-    async def read_all(self, from_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        """Read up to `limit` events of every stream with position > from_position, in order."""
+    async def read_all(
+        self, from_position: int = 0, limit: int = 1000, *, types: Collection[str] | None = None
+    ) -> list[RecordedEvent]:
+        """Read up to `limit` events of every stream with position > from_position, in order.
+
+        With `types`, only events of those types: a page shorter than `limit` then holds
+        every such event up to the log's end when it was read.
+        """
         ...
 
     async def last_position(self) -> int:

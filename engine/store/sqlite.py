@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
@@ -386,13 +386,16 @@ class SqliteEventStore:
         check_contiguous(stream_id, events, low + 1, high)
         return events
 
-    async def read_all(self, from_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        """Read up to `limit` events with position > from_position, archived ones merged in."""
+    async def read_all(
+        self, from_position: int = 0, limit: int = 1000, *, types: Collection[str] | None = None
+    ) -> list[RecordedEvent]:
+        """Read up to `limit` events with position > from_position, archived ones merged in
+        (only those of `types`, when given: SQLite skips the others before Python sees them)."""
         if limit <= 0:
             raise ValueError("limit must be positive")
         if self._log is None:
-            return await self._run(partial(_read_page, self._archive, from_position, limit))
-        return await self._read_log(partial(self._log.read_all, from_position, limit))
+            return await self._run(partial(_read_page, self._archive, from_position, limit, types))
+        return await self._read_log(partial(self._log.read_all, from_position, limit, types=types))
 
     async def last_position(self) -> int:
         """Return the global position of the newest event ever appended (0 when empty)."""
@@ -684,11 +687,14 @@ class StoreReader:
         self._archive_path = archive_path
         self._archive: Archive | None = None
 
-    def read_all(self, from_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        """Up to `limit` events with position > from_position, archived ones merged in."""
+    def read_all(
+        self, from_position: int = 0, limit: int = 1000, *, types: Collection[str] | None = None
+    ) -> list[RecordedEvent]:
+        """Up to `limit` events with position > from_position, archived ones merged in
+        (only those of `types`, when given)."""
         if limit <= 0:
             raise ValueError("limit must be positive")
-        return _guarded(partial(self._page, from_position, limit))
+        return _guarded(partial(self._page, from_position, limit, types))
 
     def last_position(self) -> int:
         """The global position of the newest event ever appended (0 when empty)."""
@@ -700,10 +706,12 @@ class StoreReader:
             archive.hot.close()
             archive.db.close()
 
-    def _page(self, from_position: int, limit: int) -> list[RecordedEvent]:
+    def _page(
+        self, from_position: int, limit: int, types: Collection[str] | None
+    ) -> list[RecordedEvent]:
         archive = self._open()
         with read_transaction(archive.hot), read_transaction(archive.db):
-            return _read_page(archive, from_position, limit)
+            return _read_page(archive, from_position, limit, types)
 
     def _open(self) -> Archive:
         if self._archive is None:
@@ -724,14 +732,22 @@ def _connect_reader(path: str) -> sqlite3.Connection:
     return conn
 
 
-def _read_page(archive: Archive, from_position: int, limit: int) -> list[RecordedEvent]:
-    hot = events_from_rows(
-        archive.hot.execute(
+def _read_page(
+    archive: Archive, from_position: int, limit: int, types: Collection[str] | None = None
+) -> list[RecordedEvent]:
+    if types is None:
+        rows = archive.hot.execute(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
             (from_position, limit),
         )
-    )
-    return archive.merge_into(hot, from_position, limit)
+    else:
+        wanted = sorted(types)
+        rows = archive.hot.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? "
+            f"AND type IN ({', '.join('?' * len(wanted))}) ORDER BY position LIMIT ?",
+            (from_position, *wanted, limit),
+        )
+    return archive.merge_into(events_from_rows(rows), from_position, limit, types)
 
 
 def _head_position(hot: sqlite3.Connection) -> int:

@@ -7,7 +7,7 @@ import asyncio
 import random
 import sqlite3
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,8 +234,10 @@ class TruncatedStore:
         self.inner = store
         self.end = end
 
-    async def read_all(self, from_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        records = await self.inner.read_all(from_position, limit)
+    async def read_all(
+        self, from_position: int = 0, limit: int = 1000, *, types: Collection[str] | None = None
+    ) -> list[RecordedEvent]:
+        records = await self.inner.read_all(from_position, limit, types=types)
         return [r for r in records if r.position <= self.end]
 
     async def last_position(self) -> int:

@@ -90,6 +90,38 @@ async def test_archived_events_merge_into_read_all_in_global_order(
     assert await read_all_paged(store, 3) == log
 
 
+async def test_archived_events_of_some_types_merge_into_read_all(
+    open_sqlite: SqliteOpener,
+) -> None:
+    store = await open_sqlite()
+    for turn in range(6):
+        await store.append_batch(
+            [
+                AppendRequest(
+                    "match-a", turn, (NewEvent("Won" if turn % 2 else "Played", 1, b"a"),)
+                ),
+                AppendRequest(
+                    "match-b", turn, (NewEvent("Won" if turn % 3 else "Played", 1, b"b"),)
+                ),
+            ]
+        )
+    await store.set_status("match-a", "completed")
+    log = await store.read_all()
+    won = [e for e in log if e.type == "Won"]
+    await store.archive_stream("match-a")
+    assert await store.read_all(0, 1000, types={"Won"}) == won
+    for limit in (1, 2, 3):
+        seen: list[RecordedEvent] = []
+        while page := await store.read_all(seen[-1].position if seen else 0, limit, types={"Won"}):
+            seen += page
+        assert seen == won
+    reader = reader_of(open_sqlite)
+    try:
+        assert reader.read_all(0, 1000, types={"Won"}) == won
+    finally:
+        reader.close()
+
+
 async def test_only_completed_streams_are_archived(open_sqlite: SqliteOpener) -> None:
     store = await open_sqlite()
     await two_matches(store)

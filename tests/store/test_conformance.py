@@ -216,6 +216,36 @@ async def test_read_all_pages_cover_every_event_once(open_store: StoreOpener) ->
     assert len(seen) == 35
 
 
+async def test_read_all_of_some_types_pages_over_the_others(open_store: StoreOpener) -> None:
+    store = await open_store()
+    for round_ in range(6):
+        await store.append_batch(
+            [
+                AppendRequest(
+                    f"s{i}",
+                    round_ * 2,
+                    (NewEvent("Played", 1, b"p"), NewEvent("Scored" if i % 2 else "Won", 1, b"w")),
+                )
+                for i in range(5)
+            ]
+        )
+    everything = await store.read_all(0, limit=1000)
+    wanted = {"Scored", "Won"}
+    expected = [e for e in everything if e.type in wanted]
+    assert len(expected) == 30 and await store.read_all(0, 1000, types=wanted) == expected
+    for limit in (1, 4, 7):
+        seen: list[RecordedEvent] = []
+        while page := await store.read_all(seen[-1].position if seen else 0, limit, types=wanted):
+            assert len(page) <= limit
+            seen += page
+        assert seen == expected
+    assert await store.read_all(0, 1000, types={"Scored"}) == [
+        e for e in everything if e.type == "Scored"
+    ]
+    assert await store.read_all(0, 1000, types=()) == []
+    assert await store.read_all(0, 1000, types={"Unknown"}) == []
+
+
 async def test_waiting_reader_is_woken_by_an_append(open_store: StoreOpener) -> None:
     store = await open_store()
     await store.append(req("room-1", 0, b"a"))
