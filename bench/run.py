@@ -8,11 +8,12 @@ Workload: 4-bot Liap Tui matches. Ours runs them live through the engine (room a
 group-commit journal, SQLite WAL). The peer (the `eventsourcing` library, SQLite
 persistence, one aggregate per room, one save per command) decides the same recorded
 commands with our pure core and stores the same events. The physical reference inserts
-the same events with raw sqlite3 `executemany` in batches. Whether the engine stays flat
-as match history grows: the saturated and paced loads again on a store that already holds
-1,000,000 events of finished matches (stored as the engine stores them), whose read
-models are first rebuilt from zero (the projection rebuild rate). Ratios are taken in
-this run.
+the same events with raw sqlite3 `executemany` in batches; the ceiling of this engine's
+shape is the sum of its parts' least costs, timed alone (bench/ceiling.py). Whether the
+engine stays flat as match history grows: the saturated and paced loads again on a store
+that already holds 1,000,000 events of finished matches (stored as the engine stores
+them), whose read models are first rebuilt from zero (the projection rebuild rate).
+Ratios are taken in this run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import ceiling  # noqa: E402
 from bench.actor_bench import grow_history, memory_per_room, recovery, run_load  # noqa: E402
 from bench.core_bench import command_cost, matches_per_second  # noqa: E402
 from engine.codec import encode_event  # noqa: E402
@@ -202,6 +204,8 @@ def main() -> None:
         grown_paced = asyncio.run(run_load(f"{tmp}/h2.db", rooms, seconds, bot_delay=rooms / 250.0))
         peer = peer_rate(records, tmp, peer_commands)
         raw = raw_rate(records, tmp)
+        # The least a command of this shape costs, its parts timed alone (bench/ceiling.py).
+        floor = ceiling.measure(records, interleaved(records), raw, 1 if args.smoke else 3)
         events_per_command = sum(len(r.events) for r in records) / sum(
             len(r.commands) for r in records
         )
@@ -244,6 +248,7 @@ def main() -> None:
         ("  ours / peer at equal durability (FULL)", f"{full['commands_per_s'] / peer:.1f}x"),
         ("raw sqlite3 executemany, 1,000 rows a batch", f"{raw:,.0f} events/s"),
         ("  ours (events/s, NORMAL) / raw", f"{ours_events / raw:.0%}"),
+        *ceiling.rows(floor, peer, raw),
         (
             "room recovery (snapshot + tail) p50 / p99",
             f"{recovered['p50_ms']:.2f} / {recovered['p99_ms']:.2f} ms",

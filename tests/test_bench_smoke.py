@@ -45,6 +45,8 @@ def test_the_benchmark_table_prints_every_row_in_smoke_mode() -> None:
         "projection rebuild from 0",
         "ours / peer at equal durability",
         "ours (events/s, NORMAL) / raw",
+        "ceiling of this shape, one process",
+        "at most, with nothing else",
         "room recovery",
         "memory per live mid-match room",
         "archive bundles vs JSON",
