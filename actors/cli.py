@@ -18,6 +18,7 @@ from actors.config import EngineConfig
 from actors.facade import Engine
 from engine.rejections import Rejection
 from engine.state import Phase
+from engine.store import SqliteEventStore
 from engine.views import PlayerView
 
 
@@ -122,6 +123,30 @@ def _summary(
     console.print(f"open a match:  replay-tool --db {db} show {views[0].room_id}")
 
 
+async def check_archive(db: str, forget: bool) -> int:
+    """Report archived matches whose bundles the archive file lacks; with `forget`, give
+    them up so the global log reads whole again. Exit status 1 while any are missing."""
+    if not Path(db).is_file():
+        print(f"liaptui: no store at {db}", file=sys.stderr)
+        return 2
+    store = await SqliteEventStore.open(db)
+    try:
+        missing = store.missing_bundles
+        if not missing:
+            print(f"{db}: every archived match has its bundle")
+            return 0
+        if not forget:
+            print(f"{db}: {len(missing)} archived match(es) have no bundle:")
+            print("\n".join(f"  {stream_id}" for stream_id in missing))
+            print("restore the archive file from a backup, or give them up with --forget")
+            return 1
+        gone = await store.forget_missing_bundles()
+        print(f"{db}: forgot {len(gone)} archived match(es): {', '.join(gone)}")
+        return 0
+    finally:
+        await store.close()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="liaptui", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,7 +154,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     sim.add_argument("--rooms", type=int, default=100, help="matches played concurrently")
     sim.add_argument("--db", default="games.db", help="SQLite event store file")
     sim.add_argument("--seed", type=int, default=1)
+    check = sub.add_parser(
+        "check-archive", help="find archived matches whose bundles the archive file lacks"
+    )
+    check.add_argument("--db", default="games.db", help="SQLite event store file")
+    check.add_argument(
+        "--forget", action="store_true", help="give those matches up (removes their hot rows)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "check-archive":
+        sys.exit(asyncio.run(check_archive(args.db, args.forget)))
     if args.command == "simulate":
         Path(args.db).parent.mkdir(parents=True, exist_ok=True)
         try:

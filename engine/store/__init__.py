@@ -2,6 +2,7 @@
 
 from engine.store.archive import BundleHeader
 from engine.store.errors import (
+    BundlesMissing,
     ConcurrencyConflict,
     CorruptData,
     OperationRefused,
@@ -29,6 +30,7 @@ __all__ = [
     "AppendRequest",
     "AppendResult",
     "BundleHeader",
+    "BundlesMissing",
     "ConcurrencyConflict",
     "CorruptData",
     "EventStore",

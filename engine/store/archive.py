@@ -439,6 +439,32 @@ class Archive:
                 (header.last_position,),
             )
 
+    def missing_bundles(self) -> tuple[str, ...]:
+        """Streams the hot store marks archived whose bundle is not in the archive file.
+
+        Archival commits the bundle before the hot rows go, and retention removes the hot
+        rows before the bundle, so no crash leaves one: only a lost or replaced file does.
+        """
+        bundled = {r[0] for r in self.db.execute("SELECT stream_id FROM bundles")}
+        archived = self.hot.execute(
+            "SELECT stream_id FROM streams WHERE status = 'archived' ORDER BY stream_id"
+        )
+        return tuple(r[0] for r in archived if r[0] not in bundled)
+
+    def forget_missing(self) -> list[str]:
+        """Remove the hot rows of archived streams that have no bundle; their ids."""
+        with write_transaction(self.hot):
+            missing = self.missing_bundles()
+            for group in chunks(list(missing)):
+                marks = placeholders(len(group))
+                for table in ("commands", "snapshots"):
+                    self.hot.execute(f"DELETE FROM {table} WHERE stream_id IN ({marks})", group)
+                self.hot.execute(
+                    f"DELETE FROM streams WHERE stream_id IN ({marks}) AND status = 'archived'",
+                    group,
+                )
+        return list(missing)
+
     def expire(self, cutoff: float) -> list[str]:
         """Forget archived streams whose bundles were archived before `cutoff`."""
         expired = [

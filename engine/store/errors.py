@@ -75,6 +75,27 @@ class CorruptData(StoreError):
         self.what = what
 
 
+class BundlesMissing(CorruptData):
+    """Archived streams whose bundles the archive file does not hold (a lost, replaced or
+    older archive file): the global log cannot be read whole, so `read_all` refuses
+    rather than leave those matches out of what it returns."""
+
+    code = "bundles_missing"
+
+    def __init__(self, stream_ids: tuple[str, ...], archive_path: str) -> None:
+        shown = ", ".join(repr(s) for s in stream_ids[:5])
+        more = f" and {len(stream_ids) - 5} more" if len(stream_ids) > 5 else ""
+        super().__init__(
+            None,
+            None,
+            f"{len(stream_ids)} archived stream(s) have no bundle in {archive_path}: "
+            f"{shown}{more}; restore that file from a backup, or give them up with "
+            "forget_missing_bundles() (docs/operations.md)",
+        )
+        self.stream_ids = stream_ids
+        self.archive_path = archive_path
+
+
 class StoreUnavailable(StoreError):
     """An I/O level failure (disk full, busy past timeout, I/O error); nothing half-written."""
 

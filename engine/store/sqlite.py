@@ -21,6 +21,7 @@ from engine.store.archive import Archive, Bundle, encode_bundle, split_bundle
 from engine.store.batch import BatchPlan, StreamHead, plan_batch, validate_requests
 from engine.store.checkpoint import WRITER_BACKSTOP_PAGES, Checkpointer
 from engine.store.errors import (
+    BundlesMissing,
     ConcurrencyConflict,
     CorruptData,
     OperationRefused,
@@ -153,6 +154,10 @@ class SqliteEventStore:
         # (see `_read_log`); None reads it through `hot` and `archive`.
         self._log = log
         self._rests_at_zero = False  # busy_timeout is 0 between jobs (inline work enabled)
+        # Archived streams without a bundle, found at open: while there are any, the
+        # global log cannot be read whole and read_all refuses.
+        self._missing: tuple[str, ...] = ()
+        self._archive_file = ""
 
     @classmethod
     async def open(
@@ -192,6 +197,7 @@ class SqliteEventStore:
             )
             log = StoreReader(os.fspath(path), os.fspath(archive_file))
             store = cls(db, hot, Archive(hot, archive_db), clock, log)
+            store._archive_file = os.fspath(archive_file)
             await store._run(partial(store._setup, synchronous))
         except BaseException:
             await db.close()
@@ -220,6 +226,9 @@ class SqliteEventStore:
         hot.executescript(HOT_SCHEMA)
         hot.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._archive.recover(self._clock())
+        self._missing = self._archive.missing_bundles()
+        if self._missing:
+            log.error("%s", BundlesMissing(self._missing, self._archive_file))
 
     async def _run(self, fn: Callable[[], T]) -> T:
         # One hop to the database thread; everything in `fn` runs there, in order.
@@ -393,6 +402,8 @@ class SqliteEventStore:
         (only those of `types`, when given: SQLite skips the others before Python sees them)."""
         if limit <= 0:
             raise ValueError("limit must be positive")
+        if self._missing:
+            raise BundlesMissing(self._missing, self._archive_file)
         if self._log is None:
             return await self._run(partial(_read_page, self._archive, from_position, limit, types))
         return await self._read_log(partial(self._log.read_all, from_position, limit, types=types))
@@ -621,6 +632,22 @@ class SqliteEventStore:
             return []
         cutoff = self._clock() - older_than_days * 86_400.0
         return await self._run(partial(self._archive.expire, cutoff))
+
+    @property
+    def missing_bundles(self) -> tuple[str, ...]:
+        """Archived streams whose bundle the archive file did not hold when the store
+        opened (empty when the archive is whole); `read_all` refuses while there are any."""
+        return self._missing
+
+    async def forget_missing_bundles(self) -> list[str]:
+        """Give up the archived streams whose bundles are lost: remove their hot rows
+        (stream, commands, snapshots), as retention would, so the log reads whole again
+        without them; their ids. Read models keep what they folded until rebuilt."""
+        gone = await self._run(self._archive.forget_missing)
+        if gone:
+            log.warning("forgot %d archived stream(s) whose bundles were lost: %s", len(gone), gone)
+        self._missing = ()
+        return gone
 
     async def export_bundle(self, stream_id: str, path: str | os.PathLike[str]) -> None:
         """Write a stream's events as a bundle file (its stored bundle when archived)."""

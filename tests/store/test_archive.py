@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from engine.store import (
     AppendRequest,
+    BundlesMissing,
     ConcurrencyConflict,
     CorruptData,
     NewEvent,
@@ -416,3 +418,82 @@ async def test_a_stream_archived_while_a_reader_reads_is_read_once(
     finally:
         archived.set()
         reader.close()
+
+
+def _archive_files(path: Path) -> list[Path]:
+    archive = default_archive_path(path)
+    return [Path(f"{archive}{suffix}") for suffix in ("", "-wal", "-shm")]
+
+
+def _hot_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            for table in ("events", "streams", "commands", "snapshots")
+        }
+    finally:
+        conn.close()
+
+
+async def test_a_lost_archive_file_makes_read_all_refuse_instead_of_skipping_matches(
+    open_sqlite: SqliteOpener,
+) -> None:
+    store = await open_sqlite()
+    log = await two_matches(store)
+    await store.archive_stream("match-a")
+    await store.close()
+    for file in _archive_files(open_sqlite.path):
+        file.unlink(missing_ok=True)
+    before = _hot_rows(open_sqlite.path)
+
+    store = await open_sqlite()
+    assert store.missing_bundles == ("match-a",)
+    with pytest.raises(BundlesMissing) as refused:
+        await store.read_all()
+    assert refused.value.stream_ids == ("match-a",)
+    assert "match-a" in str(refused.value) and isinstance(refused.value, CorruptData)
+    with pytest.raises(CorruptData):
+        await store.read_stream("match-a")
+    # The rest of the store works, and nothing stored was changed by opening it.
+    assert await store.read_stream("match-b") == of("match-b", log)
+    await store.close()
+    assert _hot_rows(open_sqlite.path) == before
+
+    store = await open_sqlite()
+    assert await store.forget_missing_bundles() == ["match-a"]
+    assert store.missing_bundles == ()
+    assert await store.read_all() == of("match-b", log)
+    assert await store.stream_info("match-a") is None
+    store = await open_sqlite.reopen(store)
+    assert store.missing_bundles == () and await store.read_all() == of("match-b", log)
+
+
+async def test_an_older_archive_file_put_back_is_noticed_and_the_right_one_heals_it(
+    open_sqlite: SqliteOpener, tmp_path: Path
+) -> None:
+    store = await open_sqlite()
+    log = await two_matches(store)
+    await store.close()  # a checkpointed, closed archive file: a backup taken now
+    saved = {file: file.read_bytes() for file in _archive_files(open_sqlite.path) if file.exists()}
+    store = await open_sqlite()
+    await store.archive_stream("match-a")
+    await store.close()
+    current = {f: f.read_bytes() for f in _archive_files(open_sqlite.path) if f.exists()}
+    for file in _archive_files(open_sqlite.path):
+        file.unlink(missing_ok=True)
+    for file, raw in saved.items():
+        file.write_bytes(raw)
+
+    store = await open_sqlite()
+    assert store.missing_bundles == ("match-a",)
+    with pytest.raises(BundlesMissing):
+        await store.read_all(0, 1000, types={"Played"})
+    await store.close()
+    for file in _archive_files(open_sqlite.path):
+        file.unlink(missing_ok=True)
+    for file, raw in current.items():
+        file.write_bytes(raw)
+    store = await open_sqlite()
+    assert store.missing_bundles == ()
+    assert await store.read_all() == log
