@@ -18,7 +18,7 @@ from actors.config import EngineConfig
 from actors.facade import Engine
 from engine.rejections import Rejection
 from engine.state import Phase
-from engine.store import SqliteEventStore
+from engine.store import SqliteEventStore, StoreError
 from engine.views import PlayerView
 
 
@@ -129,7 +129,11 @@ async def check_archive(db: str, forget: bool) -> int:
     if not Path(db).is_file():
         print(f"liaptui: no store at {db}", file=sys.stderr)
         return 2
-    store = await SqliteEventStore.open(db)
+    try:
+        store = await SqliteEventStore.open(db)
+    except StoreError as exc:
+        print(f"liaptui: {exc}", file=sys.stderr)
+        return 2
     try:
         missing = store.missing_bundles
         if not missing:

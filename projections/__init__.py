@@ -16,7 +16,7 @@ from projections.leaderboard import Leaderboard
 from projections.lobby import Lobby
 from projections.match_history import MatchHistory
 from projections.player_stats import PlayerStats
-from projections.protocol import SHADOW, FoldError, Projection
+from projections.protocol import SHADOW, FoldError, Projection, ReadModelsDamaged
 from projections.queries import ReadModels, SyncReadModels, default_projections
 from projections.runner import ProjectionRunner
 from projections.status import Fault, ProjectionStatus, RunnerStatus, SkippedEvent
@@ -36,6 +36,7 @@ __all__ = [
     "ProjectionRunner",
     "ProjectionStatus",
     "ReadModels",
+    "ReadModelsDamaged",
     "Rebuild",
     "Refusal",
     "Reset",

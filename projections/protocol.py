@@ -57,6 +57,21 @@ class FoldError(Exception):
     """An event that a projection cannot fold because it contradicts the events before it."""
 
 
+class ReadModelsDamaged(Exception):
+    """The read-model file is not a readable SQLite database. It holds only what the event
+    log rebuilds, so moving it aside (or deleting it) and starting again heals it."""
+
+    code = "read_models_damaged"
+
+    def __init__(self, path: str, cause: BaseException) -> None:
+        super().__init__(
+            f"read-model file {path} is damaged ({cause}); it holds only what the event log "
+            "rebuilds: move it aside and start again to rebuild it"
+        )
+        self.path = path
+        self.cause = cause
+
+
 def expect_rows(cursor: sqlite3.Cursor, count: int, what: str) -> None:
     """Raise FoldError unless a write touched exactly `count` rows."""
     if cursor.rowcount != count:

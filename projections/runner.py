@@ -37,7 +37,7 @@ from projections.instructions import (
     Skip,
     StatusRequest,
 )
-from projections.protocol import Projection
+from projections.protocol import Projection, ReadModelsDamaged
 from projections.status import (
     ProjectionStatus,
     RebuildStatus,
@@ -51,6 +51,7 @@ T = TypeVar("T")
 Outcome = RunnerStatus | Refusal
 
 _MAX_BACKOFF_S = 30.0
+_DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
 @dataclass(eq=False)
@@ -137,8 +138,14 @@ class ProjectionRunner:
         if self._conn is not None:
             return
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="projections")
-        self._conn = await self._db(database.connect, self.path)
-        stored = await self._db(database.prepare, self._conn, self.projections, self.clock())
+        try:
+            self._conn = await self._db(database.connect, self.path)
+            stored = await self._db(database.prepare, self._conn, self.projections, self.clock())
+        except sqlite3.DatabaseError as exc:
+            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in _DAMAGED:
+                raise
+            await self.close()
+            raise ReadModelsDamaged(os.fspath(self.path), exc) from exc
         for projection in self.projections:
             found = stored[projection.name]
             slot = Slot(projection, found.live, found.shadow, found.paused, found.skipped)

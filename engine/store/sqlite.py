@@ -95,6 +95,16 @@ def _guarded(fn: Callable[[], T]) -> T:
         raise
 
 
+def _naming(path: str, fn: Callable[[], T]) -> T:
+    """Run `fn` on one file's connection; a damaged file is reported by its path."""
+    try:
+        return fn()
+    except sqlite3.Error as exc:
+        if _sqlite_code(exc) in _CORRUPT:
+            raise CorruptData(None, None, f"{path} is damaged: {exc}") from exc
+        raise
+
+
 def default_archive_path(path: str | os.PathLike[str]) -> Path:
     """Return where a store keeps its archive when no path is given: <db>.archive.db."""
     return Path(f"{os.fspath(path)}.archive.db")
@@ -157,7 +167,7 @@ class SqliteEventStore:
         # Archived streams without a bundle, found at open: while there are any, the
         # global log cannot be read whole and read_all refuses.
         self._missing: tuple[str, ...] = ()
-        self._archive_file = ""
+        self._hot_file = self._archive_file = ""
 
     @classmethod
     async def open(
@@ -193,11 +203,15 @@ class SqliteEventStore:
         try:
             archive_db = await hop(
                 _guarded,
-                partial(_connect_archive, archive_file, synchronous),
+                partial(
+                    _naming,
+                    os.fspath(archive_file),
+                    partial(_connect_archive, archive_file, synchronous),
+                ),
             )
             log = StoreReader(os.fspath(path), os.fspath(archive_file))
             store = cls(db, hot, Archive(hot, archive_db), clock, log)
-            store._archive_file = os.fspath(archive_file)
+            store._hot_file, store._archive_file = os.fspath(path), os.fspath(archive_file)
             await store._run(partial(store._setup, synchronous))
         except BaseException:
             await db.close()
@@ -213,6 +227,13 @@ class SqliteEventStore:
         return store
 
     def _setup(self, synchronous: Synchronous) -> None:
+        _naming(self._hot_file, partial(self._setup_hot, synchronous))
+        self._archive.recover(self._clock())
+        self._missing = self._archive.missing_bundles()
+        if self._missing:
+            log.error("%s", BundlesMissing(self._missing, self._archive_file))
+
+    def _setup_hot(self, synchronous: Synchronous) -> None:
         hot = self._hot
         version = hot.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
@@ -225,10 +246,6 @@ class SqliteEventStore:
         hot.execute(f"PRAGMA wal_autocheckpoint={WRITER_BACKSTOP_PAGES}")
         hot.executescript(HOT_SCHEMA)
         hot.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self._archive.recover(self._clock())
-        self._missing = self._archive.missing_bundles()
-        if self._missing:
-            log.error("%s", BundlesMissing(self._missing, self._archive_file))
 
     async def _run(self, fn: Callable[[], T]) -> T:
         # One hop to the database thread; everything in `fn` runs there, in order.

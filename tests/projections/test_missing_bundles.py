@@ -87,3 +87,17 @@ def test_check_archive_lists_then_forgets_the_lost_matches(
     with pytest.raises(SystemExit) as done:
         main(["check-archive", "--db", str(path)])
     assert done.value.code == 0
+
+
+def test_check_archive_reports_a_damaged_archive_file_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "games.db"
+    asyncio.run(_store_with_one_match_archived(path))
+    archive = default_archive_path(path)
+    archive.write_bytes(b"not a database" * 512)
+    with pytest.raises(SystemExit) as done:
+        main(["check-archive", "--db", str(path)])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and str(archive) in err and "Traceback" not in err
+    assert archive.read_bytes() == b"not a database" * 512

@@ -33,6 +33,7 @@ from engine.store.errors import BundlesMissing, CorruptData, StoreUnavailable
 from engine.store.records import RecordedEvent
 from engine.store.sqlite import SqliteEventStore
 from engine.views import view
+from projections import ReadModelsDamaged
 from tests.actors.conftest import start_bot_match, wait_for_game_over, wait_until
 from tests.reliability.harness import (
     check_stream,
@@ -426,3 +427,91 @@ def test_a_failed_archival_is_retried_with_backoff_until_it_succeeds(tmp_path: P
             assert fold(decode_records(await store.read_stream(room))).phase is Phase.GAME_OVER
 
     asyncio.run(scenario())
+
+
+# --- damaged whole files ---------------------------------------------------------------------
+
+
+def _play_one_archived_match(db: Path) -> str:
+    async def play() -> str:
+        async with Engine.open(db, config(db, archive_after=0.0, projections=True)) as engine:
+            room = await start_bot_match(engine, "h0", seed=11)
+            await wait_for_game_over(engine, [room])
+
+            async def archived() -> bool:
+                info = await engine.store.stream_info(room)
+                return info is not None and info.status == "archived"
+
+            await wait_until(archived, timeout=30)
+            assert await engine.projections.wait_caught_up(timeout=30)
+            return room
+
+    return asyncio.run(play())
+
+
+def _files(db: Path) -> dict[Path, bytes]:
+    names = (db, Path(f"{db}.archive.db"), Path(f"{db}.projections.db"))
+    return {p: p.read_bytes() for p in names if p.exists()}
+
+
+def _stored(db: Path) -> dict[str, list[Any]]:
+    """What the store holds, row by row (opening it may checkpoint, so bytes may move)."""
+    rows: dict[str, list[Any]] = {}
+    for path, tables in (
+        (db, ("events", "streams", "commands", "snapshots")),
+        (Path(f"{db}.archive.db"), ("bundles",)),
+    ):
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            for table in tables:
+                rows[table] = conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+        finally:
+            conn.close()
+    return rows
+
+
+@pytest.mark.parametrize("which", ["", ".archive.db"])
+def test_a_damaged_store_file_is_refused_by_name_and_left_as_it_was(
+    tmp_path: Path, which: str
+) -> None:
+    db = tmp_path / "games.db"
+    _play_one_archived_match(db)
+    damaged = Path(f"{db}{which}")
+    with open(damaged, "r+b") as file:
+        file.write(os.urandom(4096))  # the header page and more: not a database any more
+    before = _files(db)
+
+    async def reopen() -> None:
+        async with Engine.open(db, config(db, projections=True)):
+            pass
+
+    with pytest.raises(CorruptData) as refused:
+        asyncio.run(reopen())
+    assert str(damaged) in str(refused.value) and "is damaged" in str(refused.value)
+    assert _files(db) == before
+
+
+def test_a_damaged_read_model_file_is_refused_by_name_and_rebuilt_once_moved_aside(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "games.db"
+    room = _play_one_archived_match(db)
+    read_models = Path(f"{db}.projections.db")
+    with open(read_models, "r+b") as file:
+        file.write(os.urandom(4096))
+    damaged, stored = read_models.read_bytes(), _stored(db)
+
+    async def reopen() -> list[str]:
+        async with Engine.open(db, config(db, projections=True)) as engine:
+            assert await engine.projections.wait_caught_up(timeout=30)
+            page = await engine.read_models.match_history(limit=10)
+            return [m.room_id for m in page.items]
+
+    with pytest.raises(ReadModelsDamaged) as refused:
+        asyncio.run(reopen())
+    assert str(read_models) in str(refused.value) and refused.value.code == "read_models_damaged"
+    assert read_models.read_bytes() == damaged and _stored(db) == stored
+    read_models.rename(tmp_path / "aside.db")
+    for suffix in ("-wal", "-shm"):
+        Path(f"{read_models}{suffix}").unlink(missing_ok=True)
+    assert asyncio.run(reopen()) == [room]
