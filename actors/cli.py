@@ -151,6 +151,32 @@ async def check_archive(db: str, forget: bool) -> int:
         await store.close()
 
 
+async def backup(db: str, target: str) -> int:
+    """Copy a store (engine stopped; a running one: Engine.backup) and its archive file."""
+    if not Path(db).is_file():
+        print(f"liaptui: no store at {db}", file=sys.stderr)
+        return 2
+    try:
+        store = await SqliteEventStore.open(db)
+    except StoreError as exc:
+        print(f"liaptui: {exc}", file=sys.stderr)
+        return 2
+    try:
+        started = time.perf_counter()
+        copies = await store.backup(target)
+    except (FileExistsError, StoreError) as exc:
+        print(f"liaptui: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await store.close()
+    size = sum(p.stat().st_size for p in copies) / 1e6
+    print(
+        f"{db} backed up to {copies[0]} and {copies[1]} "
+        f"({size:.1f} MB, {time.perf_counter() - started:.2f} s)"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="liaptui", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,7 +191,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     check.add_argument(
         "--forget", action="store_true", help="give those matches up (removes their hot rows)"
     )
+    copy = sub.add_parser(
+        "backup", help="copy a stopped engine's store and archive files, consistent together"
+    )
+    copy.add_argument("--db", default="games.db", help="SQLite event store file")
+    copy.add_argument("--to", required=True, help="the copy's store file (must not exist)")
     args = parser.parse_args(argv)
+    if args.command == "backup":
+        sys.exit(asyncio.run(backup(args.db, args.to)))
     if args.command == "check-archive":
         sys.exit(asyncio.run(check_archive(args.db, args.forget)))
     if args.command == "simulate":

@@ -8,6 +8,7 @@ async with Engine.open("games.db") as engine:
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import string
 import threading
@@ -358,6 +359,14 @@ class Engine:
                 driver.subscribers.pop(room_id, None)
                 driver.tell(driver.directory, WatchRoom(room_id, False))
 
+    # --- operations ----------------------------------------------------------------------------
+
+    async def backup(self, target: str | os.PathLike[str]) -> tuple[Path, Path]:
+        """Copy the event store, while the engine runs, to `target` and
+        `<target>.archive.db`, consistent with each other (commits wait meanwhile; see
+        `SqliteEventStore.backup`). The read models are not copied: they rebuild."""
+        return await self.store.backup(target)
+
     # --- observability -------------------------------------------------------------------------
 
     def metrics(self) -> dict[str, object]:
@@ -430,6 +439,9 @@ class SyncEngine:
     def read_models(self) -> SyncReadModels:
         """Blocking queries over the projections (the sync twin of Engine.read_models)."""
         return self.engine.read_models.sync
+
+    def backup(self, target: str | os.PathLike[str]) -> tuple[Path, Path]:
+        return self._call(self.engine.backup(target))
 
     def metrics(self) -> dict[str, object]:
         return self._call(_wrap(self.engine.metrics))

@@ -666,6 +666,33 @@ class SqliteEventStore:
         self._missing = ()
         return gone
 
+    async def backup(self, target: str | os.PathLike[str]) -> tuple[Path, Path]:
+        """Copy the store, while it runs, to `target` and `<target>.archive.db`: both files
+        as of one moment, so no archival or retention step falls between them. Appends wait
+        while the copy runs (it uses the store's own connections). The read-model file is not
+        copied: it rebuilds from the log. Refuses (FileExistsError) to write over a file."""
+        hot_target = Path(target)
+        archive_target = default_archive_path(hot_target)
+        for path in (hot_target, archive_target):
+            if path.exists():
+                raise FileExistsError(f"{path} exists; a backup never writes over a file")
+        await self._run(partial(self._backup, hot_target, archive_target))
+        return hot_target, archive_target
+
+    def _backup(self, hot_target: Path, archive_target: Path) -> None:
+        copies = [(self._hot, hot_target), (self._archive.db, archive_target)]
+        partials = [final.with_name(final.name + ".partial") for _, final in copies]
+        for (source, _), partial_path in zip(copies, partials, strict=True):
+            partial_path.unlink(missing_ok=True)
+            destination = sqlite3.connect(partial_path)
+            try:
+                source.backup(destination)
+            finally:
+                destination.close()
+        # The hot file last: until it is in place there is no backup to open.
+        os.replace(partials[1], archive_target)
+        os.replace(partials[0], hot_target)
+
     async def export_bundle(self, stream_id: str, path: str | os.PathLike[str]) -> None:
         """Write a stream's events as a bundle file (its stored bundle when archived)."""
         raw = await self._run(partial(self._export, stream_id, self._clock()))
