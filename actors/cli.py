@@ -123,16 +123,23 @@ def _summary(
     console.print(f"open a match:  replay-tool --db {db} show {views[0].room_id}")
 
 
+async def _open_existing(db: str) -> SqliteEventStore | None:
+    """The store at `db`, or None after saying why it cannot be opened."""
+    if not Path(db).is_file():
+        print(f"liaptui: no store at {db}", file=sys.stderr)
+        return None
+    try:
+        return await SqliteEventStore.open(db)
+    except StoreError as exc:
+        print(f"liaptui: {exc}", file=sys.stderr)
+        return None
+
+
 async def check_archive(db: str, forget: bool) -> int:
     """Report archived matches whose bundles the archive file lacks; with `forget`, give
     them up so the global log reads whole again. Exit status 1 while any are missing."""
-    if not Path(db).is_file():
-        print(f"liaptui: no store at {db}", file=sys.stderr)
-        return 2
-    try:
-        store = await SqliteEventStore.open(db)
-    except StoreError as exc:
-        print(f"liaptui: {exc}", file=sys.stderr)
+    store = await _open_existing(db)
+    if store is None:
         return 2
     try:
         missing = store.missing_bundles
@@ -153,13 +160,8 @@ async def check_archive(db: str, forget: bool) -> int:
 
 async def backup(db: str, target: str) -> int:
     """Copy a store (engine stopped; a running one: Engine.backup) and its archive file."""
-    if not Path(db).is_file():
-        print(f"liaptui: no store at {db}", file=sys.stderr)
-        return 2
-    try:
-        store = await SqliteEventStore.open(db)
-    except StoreError as exc:
-        print(f"liaptui: {exc}", file=sys.stderr)
+    store = await _open_existing(db)
+    if store is None:
         return 2
     try:
         started = time.perf_counter()
