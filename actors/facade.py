@@ -363,8 +363,8 @@ class Engine:
 
     async def backup(self, target: str | os.PathLike[str]) -> tuple[Path, Path]:
         """Copy the event store, while the engine runs, to `target` and
-        `<target>.archive.db`, consistent with each other (commits wait meanwhile; see
-        `SqliteEventStore.backup`). The read models are not copied: they rebuild."""
+        `<target>.archive.db`, consistent with each other (see `SqliteEventStore.backup`).
+        The read models are not copied: they rebuild."""
         return await self.store.backup(target)
 
     # --- observability -------------------------------------------------------------------------

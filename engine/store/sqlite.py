@@ -668,30 +668,41 @@ class SqliteEventStore:
 
     async def backup(self, target: str | os.PathLike[str]) -> tuple[Path, Path]:
         """Copy the store, while it runs, to `target` and `<target>.archive.db`: both files
-        as of one moment, so no archival or retention step falls between them. Appends wait
-        while the copy runs (it uses the store's own connections). The read-model file is not
-        copied: it rebuilds from the log. Refuses (FileExistsError) to write over a file."""
+        as of one moment, so no archival or retention step falls between them. Appends go
+        on meanwhile: the copies are read from snapshots taken together (two read
+        transactions begun while the store's connections are held), on a thread of their
+        own. The read-model file is not copied: it rebuilds from the log. Refuses
+        (FileExistsError) to write over a file."""
         hot_target = Path(target)
         archive_target = default_archive_path(hot_target)
         for path in (hot_target, archive_target):
             if path.exists():
                 raise FileExistsError(f"{path} exists; a backup never writes over a file")
-        await self._run(partial(self._backup, hot_target, archive_target))
+        readers = await self._run(self._snapshots)
+        try:
+            await asyncio.to_thread(
+                _guarded,
+                partial(_copy_snapshots, [(readers[0], hot_target), (readers[1], archive_target)]),
+            )
+        finally:
+            for reader in readers:
+                reader.close()
         return hot_target, archive_target
 
-    def _backup(self, hot_target: Path, archive_target: Path) -> None:
-        copies = [(self._hot, hot_target), (self._archive.db, archive_target)]
-        partials = [final.with_name(final.name + ".partial") for _, final in copies]
-        for (source, _), partial_path in zip(copies, partials, strict=True):
-            partial_path.unlink(missing_ok=True)
-            destination = sqlite3.connect(partial_path)
-            try:
-                source.backup(destination)
-            finally:
-                destination.close()
-        # The hot file last: until it is in place there is no backup to open.
-        os.replace(partials[1], archive_target)
-        os.replace(partials[0], hot_target)
+    def _snapshots(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+        """A read transaction on each file, begun while no store work can run between them."""
+        readers: list[sqlite3.Connection] = []
+        try:
+            for path in (self._hot_file, self._archive_file):
+                reader = _connect_reader(path)
+                readers.append(reader)
+                reader.execute("BEGIN")
+                reader.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot
+        except BaseException:
+            for reader in readers:
+                reader.close()
+            raise
+        return readers[0], readers[1]
 
     async def export_bundle(self, stream_id: str, path: str | os.PathLike[str]) -> None:
         """Write a stream's events as a bundle file (its stored bundle when archived)."""
@@ -793,6 +804,21 @@ class StoreReader:
                 hot.close()
                 raise
         return self._archive
+
+
+def _copy_snapshots(copies: Sequence[tuple[sqlite3.Connection, Path]]) -> None:
+    """Copy each reader's snapshot into a file beside its target, then rename them all (the
+    hot file last: until it is in place there is no backup to open)."""
+    partials = [final.with_name(final.name + ".partial") for _, final in copies]
+    for (reader, _), partial_path in zip(copies, partials, strict=True):
+        partial_path.unlink(missing_ok=True)
+        destination = sqlite3.connect(partial_path)
+        try:
+            reader.backup(destination)
+        finally:
+            destination.close()
+    for (_, final), partial_path in reversed(list(zip(copies, partials, strict=True))):
+        os.replace(partial_path, final)
 
 
 def _connect_reader(path: str) -> sqlite3.Connection:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import engine.store.sqlite as sqlite_store
 from actors.cli import main
 from actors.facade import Engine
+from engine.commands import Reconnect
+from engine.rejections import Rejection
 from engine.store import SqliteEventStore
 from tests.actors.conftest import fast_config, start_bot_match, wait_for_game_over
 
@@ -85,3 +90,38 @@ def test_the_cli_backs_up_a_stopped_engine_and_never_writes_over_a_file(
         main(["backup", "--db", config.path, "--to", str(target)])
     assert done.value.code == 2 and "exists" in capsys.readouterr().err
     assert target.read_bytes() == before
+
+
+def test_appends_go_on_while_a_backup_copies_and_are_not_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = fast_config(tmp_path, archive_after=None, projections=False, bot_delay=3600.0)
+    copying, may_finish = threading.Event(), threading.Event()
+    copy = sqlite_store._copy_snapshots
+
+    def held_copy(copies: Any) -> None:
+        copying.set()
+        assert may_finish.wait(30)
+        copy(copies)
+
+    monkeypatch.setattr(sqlite_store, "_copy_snapshots", held_copy)
+    target = tmp_path / "backup.db"
+
+    async def play() -> tuple[int, int]:
+        async with Engine.open(config.path, config) as engine:
+            room = await start_bot_match(engine, "h", seed=5)
+            before = await engine.store.last_position()
+            backup = asyncio.create_task(engine.backup(target))
+            await asyncio.to_thread(copying.wait, 30)
+            # The copy is under way and held: the engine still commits.
+            outcome = await engine.send(room, Reconnect(player="h"))
+            assert not isinstance(outcome, Rejection)
+            after = await engine.store.last_position()
+            may_finish.set()
+            await backup
+            return before, after
+
+    before, after = asyncio.run(play())
+    assert after > before
+    copied = asyncio.run(_streams(target))
+    assert max(p for events in copied.values() for _, p, _, _ in events) == before
