@@ -370,10 +370,46 @@ class Engine:
     # --- observability -------------------------------------------------------------------------
 
     def metrics(self) -> dict[str, object]:
-        return self.driver.metrics.snapshot()
+        """The engine's counters and quantiles, and the health of its store and read models:
+        `missing_bundles` (archived matches the archive file lacks), `projections_error`
+        (why the read models stopped, or None) and each read model's `behind` count."""
+        snapshot = self.driver.metrics.snapshot()
+        snapshot["missing_bundles"] = len(self.store.missing_bundles)
+        if self._runner is not None:
+            status = self._runner.status()
+            snapshot["projections_error"] = status.error
+            snapshot["projections_behind"] = {p.name: p.behind for p in status.projections}
+        return snapshot
 
     def prometheus(self) -> str:
-        return self.driver.metrics.prometheus()
+        """The metrics in Prometheus text format, with gauges for the store and read models
+        to alert on: missing bundles, and read models stopped or falling behind."""
+        lines = [
+            "# TYPE liaptui_store_missing_bundles gauge",
+            f"liaptui_store_missing_bundles {len(self.store.missing_bundles)}",
+        ]
+        if self._runner is not None:
+            status = self._runner.status()
+            ok = status.running and status.error is None
+            lines += [
+                "# TYPE liaptui_projections_running gauge",
+                f"liaptui_projections_running {int(ok)}",
+            ]
+            gauges: dict[str, list[str]] = {"behind_events": [], "folding": [], "lag_seconds": []}
+            for p in status.projections:
+                label = f'{{projection="{p.name}"}}'
+                folding = ok and not (p.paused or p.stale or p.fault is not None)
+                gauges["behind_events"].append(
+                    f"liaptui_projection_behind_events{label} {p.behind}"
+                )
+                gauges["folding"].append(f"liaptui_projection_folding{label} {int(folding)}")
+                if p.lag_seconds is not None:
+                    gauges["lag_seconds"].append(
+                        f"liaptui_projection_lag_seconds{label} {p.lag_seconds}"
+                    )
+            for name, samples in gauges.items():
+                lines += [f"# TYPE liaptui_projection_{name} gauge", *samples]
+        return self.driver.metrics.prometheus() + "\n".join(lines) + "\n"
 
 
 class SyncEngine:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import struct
 import zlib
@@ -450,6 +451,26 @@ class Archive:
             "SELECT stream_id FROM streams WHERE status = 'archived' ORDER BY stream_id"
         )
         return tuple(r[0] for r in archived if r[0] not in bundled)
+
+    def reach_of(self, stream_ids: Sequence[str]) -> float:
+        """The global position of the last event among `stream_ids`, read from the commands
+        rows an archived stream keeps (the one that wrote its last version); infinity when
+        a stream has no such row to say (events appended without a command, an import)."""
+        reach = 0.0
+        for group in chunks(list(stream_ids)):
+            last = dict(
+                self.hot.execute(
+                    "SELECT c.stream_id, c.last_position FROM commands AS c "
+                    "JOIN streams AS s ON s.stream_id = c.stream_id "
+                    f"WHERE c.stream_id IN ({placeholders(len(group))}) "
+                    "AND c.last_version = s.last_version",
+                    group,
+                ).fetchall()
+            )
+            if len(last) < len(group):
+                return math.inf
+            reach = max(reach, *last.values())
+        return reach
 
     def forget_missing(self) -> list[str]:
         """Remove the hot rows of archived streams that have no bundle; their ids."""

@@ -77,8 +77,8 @@ class CorruptData(StoreError):
 
 class BundlesMissing(CorruptData):
     """Archived streams whose bundles the archive file does not hold (a lost, replaced or
-    older archive file): the global log cannot be read whole, so `read_all` refuses
-    rather than leave those matches out of what it returns."""
+    older archive file): the global log cannot be read whole, so `read_all` refuses a page
+    that could hold their events rather than leave those matches out of it."""
 
     code = "bundles_missing"
 

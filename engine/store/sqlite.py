@@ -164,9 +164,10 @@ class SqliteEventStore:
         # (see `_read_log`); None reads it through `hot` and `archive`.
         self._log = log
         self._rests_at_zero = False  # busy_timeout is 0 between jobs (inline work enabled)
-        # Archived streams without a bundle, found at open: while there are any, the
-        # global log cannot be read whole and read_all refuses.
+        # Archived streams without a bundle, found at open, and the last position among
+        # their events: read_all refuses any page that could hold one of them.
         self._missing: tuple[str, ...] = ()
+        self._missing_reach = 0.0
         self._hot_file = self._archive_file = ""
 
     @classmethod
@@ -231,6 +232,7 @@ class SqliteEventStore:
         self._archive.recover(self._clock())
         self._missing = self._archive.missing_bundles()
         if self._missing:
+            self._missing_reach = self._archive.reach_of(self._missing)
             log.error("%s", BundlesMissing(self._missing, self._archive_file))
 
     def _setup_hot(self, synchronous: Synchronous) -> None:
@@ -419,7 +421,7 @@ class SqliteEventStore:
         (only those of `types`, when given: SQLite skips the others before Python sees them)."""
         if limit <= 0:
             raise ValueError("limit must be positive")
-        if self._missing:
+        if self._missing and from_position < self._missing_reach:
             raise BundlesMissing(self._missing, self._archive_file)
         if self._log is None:
             return await self._run(partial(_read_page, self._archive, from_position, limit, types))
@@ -653,7 +655,9 @@ class SqliteEventStore:
     @property
     def missing_bundles(self) -> tuple[str, ...]:
         """Archived streams whose bundle the archive file did not hold when the store
-        opened (empty when the archive is whole); `read_all` refuses while there are any."""
+        opened (empty when the archive is whole). While there are any, `read_all` refuses
+        a page from a position before their last event (every page, when that is unknown),
+        so a reader already past them (live read models) goes on."""
         return self._missing
 
     async def forget_missing_bundles(self) -> list[str]:
@@ -663,7 +667,7 @@ class SqliteEventStore:
         gone = await self._run(self._archive.forget_missing)
         if gone:
             log.warning("forgot %d archived stream(s) whose bundles were lost: %s", len(gone), gone)
-        self._missing = ()
+        self._missing, self._missing_reach = (), 0.0
         return gone
 
     async def backup(self, target: str | os.PathLike[str]) -> tuple[Path, Path]:

@@ -7,11 +7,15 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from actors.cli import main
+from actors.config import EngineConfig
+from actors.facade import Engine
 from engine.store import SqliteEventStore
 from engine.store.sqlite import default_archive_path
-from projections import ProjectionRunner, default_projections
+from projections import ProjectionRunner, Rebuild, default_projections
+from tests.actors.conftest import start_bot_match, wait_for_game_over, wait_until
 from tests.projections.support import Appender, matches
 
 
@@ -101,3 +105,56 @@ def test_check_archive_reports_a_damaged_archive_file_without_a_traceback(
     err = capsys.readouterr().err
     assert done.value.code == 2 and str(archive) in err and "Traceback" not in err
     assert archive.read_bytes() == b"not a database" * 512
+
+
+def test_live_read_models_go_on_past_lost_bundles_a_rebuild_stops_and_metrics_say_so(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "games.db"
+    config = EngineConfig.fast(str(path), archive_after=0.0)
+
+    async def play(seed: int) -> str:
+        async with Engine.open(path, config) as engine:
+            room = await start_bot_match(engine, f"h{seed}", seed=seed)
+            await wait_for_game_over(engine, [room])
+
+            async def archived() -> bool:
+                info = await engine.store.stream_info(room)
+                return info is not None and info.status == "archived"
+
+            await wait_until(archived, timeout=30)
+            assert await engine.projections.wait_caught_up(timeout=30)
+            metrics, text = engine.metrics(), engine.prometheus()
+            assert metrics["missing_bundles"] == 0 and metrics["projections_error"] is None
+            assert "liaptui_store_missing_bundles 0" in text
+            assert "liaptui_projections_running 1" in text
+            assert 'liaptui_projection_behind_events{projection="lobby"} 0' in text
+            return room
+
+    lost = asyncio.run(play(1))
+    _lose_archive(path)
+
+    async def play_on_then_rebuild() -> None:
+        async with Engine.open(path, replace(config, archive_after=None)) as engine:
+            assert engine.metrics()["missing_bundles"] == 1
+            assert "liaptui_store_missing_bundles 1" in engine.prometheus()
+            # The live read models are past the lost match: they fold a new one.
+            room = await start_bot_match(engine, "h2", seed=2)
+            await wait_for_game_over(engine, [room])
+            assert await engine.projections.wait_caught_up(timeout=30)
+            page = await engine.read_models.match_history(limit=10)
+            assert {m.room_id for m in page.items} == {lost, room}
+            # A rebuild from 0 would leave the lost match out: it stops, and says why.
+            await engine.projections.execute(Rebuild("match_history"))
+
+            async def stopped() -> bool:
+                return engine.projections.status().error is not None
+
+            await wait_until(stopped, timeout=30)
+            assert "BundlesMissing" in str(engine.metrics()["projections_error"])
+            text = engine.prometheus()
+            assert "liaptui_projections_running 0" in text
+            page = await engine.read_models.match_history(limit=10)
+            assert {m.room_id for m in page.items} == {lost, room}  # the live tables serve on
+
+    asyncio.run(play_on_then_rebuild())

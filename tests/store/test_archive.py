@@ -497,3 +497,39 @@ async def test_an_older_archive_file_put_back_is_noticed_and_the_right_one_heals
     store = await open_sqlite()
     assert store.missing_bundles == ()
     assert await store.read_all() == log
+
+
+async def test_with_bundles_missing_read_all_still_serves_pages_past_their_last_event(
+    open_sqlite: SqliteOpener,
+) -> None:
+    store = await open_sqlite()
+    for turn in range(4):  # as the engine appends: each with its command
+        await store.append_batch(
+            [
+                AppendRequest(
+                    room,
+                    turn,
+                    (NewEvent("Played", 1, b"%s%d" % (room.encode(), turn)),),
+                    f"c{turn}",
+                    b"command",
+                    1.0,
+                )
+                for room in ("match-a", "match-b")
+            ]
+        )
+    await store.set_status("match-a", "completed")
+    await store.archive_stream("match-a")
+    log = await store.read_all()
+    last_of_a = max(e.position for e in log if e.stream_id == "match-a")
+    await store.append(AppendRequest("match-b", 4, (NewEvent("Played", 1, b"later"),)))
+    await store.close()
+    for file in _archive_files(open_sqlite.path):
+        file.unlink(missing_ok=True)
+
+    store = await open_sqlite()
+    assert store.missing_bundles == ("match-a",)
+    for start in (0, last_of_a - 1):
+        with pytest.raises(BundlesMissing):
+            await store.read_all(start)
+    later = await store.read_all(last_of_a)
+    assert [e.data for e in later] == [b"match-b3", b"later"]
