@@ -675,13 +675,14 @@ class SqliteEventStore:
         as of one moment, so no archival or retention step falls between them. Appends go
         on meanwhile: the copies are read from snapshots taken together (two read
         transactions begun while the store's connections are held), on a thread of their
-        own. The read-model file is not copied: it rebuilds from the log. Refuses
-        (FileExistsError) to write over a file."""
+        own. The read-model file is not copied: it rebuilds from the log. Creates the
+        target's folder; refuses (FileExistsError) to write over a file."""
         hot_target = Path(target)
         archive_target = default_archive_path(hot_target)
         for path in (hot_target, archive_target):
             if path.exists():
                 raise FileExistsError(f"{path} exists; a backup never writes over a file")
+        hot_target.parent.mkdir(parents=True, exist_ok=True)
         readers = await self._run(self._snapshots)
         try:
             await asyncio.to_thread(

@@ -79,8 +79,7 @@ def test_the_cli_backs_up_a_stopped_engine_and_never_writes_over_a_file(
             await wait_for_game_over(engine, rooms)
 
     asyncio.run(play())
-    target = tmp_path / "copy" / "games.db"
-    target.parent.mkdir()
+    target = tmp_path / "copy" / "games.db"  # the folder is made for it
     with pytest.raises(SystemExit) as done:
         main(["backup", "--db", config.path, "--to", str(target)])
     assert done.value.code == 0 and str(target) in capsys.readouterr().out
