@@ -38,6 +38,16 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 60.0
         await asyncio.sleep(0.02)
 
 
+async def all_archived(engine: Engine, room_ids: list[str]) -> bool:
+    """Whether every room's stream has been moved to the archive."""
+    infos = [await engine.store.stream_info(r) for r in room_ids]
+    return all(i is not None and i.status == "archived" for i in infos)
+
+
+async def wait_for_archived(engine: Engine, room_ids: list[str], timeout: float = 60.0) -> None:
+    await wait_until(lambda: all_archived(engine, room_ids), timeout)
+
+
 async def wait_for_game_over(
     engine: Engine, room_ids: list[str], timeout: float = 120.0
 ) -> list[PlayerView]:

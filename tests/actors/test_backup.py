@@ -15,7 +15,7 @@ from actors.facade import Engine
 from engine.commands import Reconnect
 from engine.rejections import Rejection
 from engine.store import SqliteEventStore
-from tests.actors.conftest import fast_config, start_bot_match, wait_for_game_over
+from tests.actors.conftest import all_archived, fast_config, start_bot_match, wait_for_game_over
 
 
 async def _streams(path: Path) -> dict[str, list[tuple[int, int, str, bytes]]]:
@@ -42,13 +42,9 @@ def test_backups_taken_while_matches_play_and_archive_open_whole(tmp_path: Path)
         async with Engine.open(config.path, config) as engine:
             rooms = [await start_bot_match(engine, f"h{n}", seed=n) for n in range(6)]
 
-            async def archived() -> bool:
-                infos = [await engine.store.stream_info(r) for r in rooms]
-                return all(i is not None and i.status == "archived" for i in infos)
-
             # Copies every 0.2 s while rooms play, finish and are archived, and one after.
             for n in range(300):
-                done = await archived()
+                done = await all_archived(engine, rooms)
                 copy = tmp_path / f"backup-{n}.db"
                 assert await engine.backup(copy) == (copy, Path(f"{copy}.archive.db"))
                 copies.append(copy)

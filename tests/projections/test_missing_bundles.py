@@ -15,7 +15,12 @@ from actors.facade import Engine
 from engine.store import SqliteEventStore
 from engine.store.sqlite import default_archive_path
 from projections import ProjectionRunner, Rebuild, default_projections
-from tests.actors.conftest import start_bot_match, wait_for_game_over, wait_until
+from tests.actors.conftest import (
+    start_bot_match,
+    wait_for_archived,
+    wait_for_game_over,
+    wait_until,
+)
 from tests.projections.support import Appender, matches
 
 
@@ -118,11 +123,7 @@ def test_live_read_models_go_on_past_lost_bundles_a_rebuild_stops_and_metrics_sa
             room = await start_bot_match(engine, f"h{seed}", seed=seed)
             await wait_for_game_over(engine, [room])
 
-            async def archived() -> bool:
-                info = await engine.store.stream_info(room)
-                return info is not None and info.status == "archived"
-
-            await wait_until(archived, timeout=30)
+            await wait_for_archived(engine, [room], timeout=30)
             assert await engine.projections.wait_caught_up(timeout=30)
             metrics, text = engine.metrics(), engine.prometheus()
             assert metrics["missing_bundles"] == 0 and metrics["projections_error"] is None

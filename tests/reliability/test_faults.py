@@ -34,7 +34,12 @@ from engine.store.records import RecordedEvent
 from engine.store.sqlite import SqliteEventStore
 from engine.views import view
 from projections import ReadModelsDamaged
-from tests.actors.conftest import start_bot_match, wait_for_game_over, wait_until
+from tests.actors.conftest import (
+    start_bot_match,
+    wait_for_archived,
+    wait_for_game_over,
+    wait_until,
+)
 from tests.reliability.harness import (
     check_stream,
     next_human_move,
@@ -311,11 +316,7 @@ def test_a_damaged_archive_bundle_reads_as_corrupt_data_naming_its_stream_never_
             rooms.extend([await start_bot_match(engine, f"h{n}", seed=n) for n in range(2)])
             await wait_for_game_over(engine, rooms)
 
-            async def archived() -> bool:
-                infos = [await engine.store.stream_info(r) for r in rooms]
-                return all(i is not None and i.status == "archived" for i in infos)
-
-            await wait_until(archived, timeout=30)
+            await wait_for_archived(engine, rooms, timeout=30)
             for room in rooms:
                 originals[room] = await engine.store.read_stream(room)
 
@@ -412,11 +413,7 @@ def test_a_failed_archival_is_retried_with_backoff_until_it_succeeds(tmp_path: P
             room = await start_bot_match(engine, "host", seed=4)
             await wait_for_game_over(engine, [room])
 
-            async def archived() -> bool:
-                info = await store.stream_info(room)
-                return info is not None and info.status == "archived"
-
-            await wait_until(archived, timeout=30)
+            await wait_for_archived(engine, [room], timeout=30)
             metrics = engine.metrics()
             assert metrics["archive_failed"] == 2 and metrics["archived"] == 1
             assert len(attempts) == 3
@@ -438,11 +435,7 @@ def _play_one_archived_match(db: Path) -> str:
             room = await start_bot_match(engine, "h0", seed=11)
             await wait_for_game_over(engine, [room])
 
-            async def archived() -> bool:
-                info = await engine.store.stream_info(room)
-                return info is not None and info.status == "archived"
-
-            await wait_until(archived, timeout=30)
+            await wait_for_archived(engine, [room], timeout=30)
             assert await engine.projections.wait_caught_up(timeout=30)
             return room
 

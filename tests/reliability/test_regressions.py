@@ -28,6 +28,7 @@ from engine.state import Phase
 from tests.actors.conftest import (
     no_engine_tasks,
     start_bot_match,
+    wait_for_archived,
     wait_for_game_over,
     wait_until,
 )
@@ -113,12 +114,7 @@ def test_a_match_that_ended_just_before_a_restart_is_still_archived(tmp_path: Pa
 
     async def restart(room: str) -> None:
         async with Engine.open(db, config) as engine:
-
-            async def archived() -> bool:
-                info = await engine.store.stream_info(room)
-                return info is not None and info.status == "archived"
-
-            await wait_until(archived, timeout=10)
+            await wait_for_archived(engine, [room], timeout=10)
             assert engine.metrics()["archived"] == 1
 
     room = asyncio.run(finish_then_stop())
