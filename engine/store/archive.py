@@ -475,16 +475,29 @@ class Archive:
     def forget_missing(self) -> list[str]:
         """Remove the hot rows of archived streams that have no bundle; their ids."""
         with write_transaction(self.hot):
-            missing = self.missing_bundles()
-            for group in chunks(list(missing)):
-                marks = placeholders(len(group))
-                for table in ("commands", "snapshots"):
-                    self.hot.execute(f"DELETE FROM {table} WHERE stream_id IN ({marks})", group)
-                self.hot.execute(
-                    f"DELETE FROM streams WHERE stream_id IN ({marks}) AND status = 'archived'",
+            return self._forget_hot(list(self.missing_bundles()))
+
+    def _forget_hot(self, stream_ids: list[str]) -> list[str]:
+        """Delete the hot rows (stream, commands, snapshots) of those of `stream_ids` that
+        are archived, inside the caller's transaction; the ids whose rows went."""
+        gone: list[str] = []
+        for group in chunks(stream_ids):
+            marks = placeholders(len(group))
+            gone += [
+                r[0]
+                for r in self.hot.execute(
+                    f"DELETE FROM streams WHERE stream_id IN ({marks}) "
+                    "AND status = 'archived' RETURNING stream_id",
                     group,
                 )
-        return list(missing)
+            ]
+            for table in ("commands", "snapshots"):
+                self.hot.execute(
+                    f"DELETE FROM {table} WHERE stream_id IN ({marks}) "
+                    "AND stream_id NOT IN (SELECT stream_id FROM streams)",
+                    group,
+                )
+        return gone
 
     def expire(self, cutoff: float) -> list[str]:
         """Forget archived streams whose bundles were archived before `cutoff`."""
@@ -495,30 +508,10 @@ class Archive:
                 (cutoff,),
             )
         ]
-        gone: list[str] = []
         # Hot rows go first: a crash before the bundles go leaves bundles without a
         # stream row, which recovery turns back into readable archived streams.
         with write_transaction(self.hot):
-            for group in chunks(expired):
-                marks = placeholders(len(group))
-                gone += [
-                    r[0]
-                    for r in self.hot.execute(
-                        f"DELETE FROM streams WHERE stream_id IN ({marks}) "
-                        "AND status = 'archived' RETURNING stream_id",
-                        group,
-                    )
-                ]
-                self.hot.execute(
-                    f"DELETE FROM commands WHERE stream_id IN ({marks}) "
-                    "AND stream_id NOT IN (SELECT stream_id FROM streams)",
-                    group,
-                )
-                self.hot.execute(
-                    f"DELETE FROM snapshots WHERE stream_id IN ({marks}) "
-                    "AND stream_id NOT IN (SELECT stream_id FROM streams)",
-                    group,
-                )
+            gone = self._forget_hot(expired)
         with write_transaction(self.db):
             for group in chunks(gone):
                 self.db.execute(
