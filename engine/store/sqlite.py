@@ -82,8 +82,9 @@ def _sqlite_code(exc: BaseException | None) -> int:
     return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
 
 
-def _guarded(fn: Callable[[], T]) -> T:
+def _guarded(fn: Callable[[], T], file: str | None = None) -> T:
     # Runs with the connection's lock held; turns SQLite's exceptions into the store's types.
+    # `file`: the one file `fn` touches, named when it is damaged.
     try:
         return fn()
     except sqlite3.Error as exc:
@@ -91,17 +92,8 @@ def _guarded(fn: Callable[[], T]) -> T:
         if code in _UNAVAILABLE:
             raise StoreUnavailable(exc) from exc
         if code in _CORRUPT:
-            raise CorruptData(None, None, f"database file is damaged: {exc}") from exc
-        raise
-
-
-def _naming(path: str, fn: Callable[[], T]) -> T:
-    """Run `fn` on one file's connection; a damaged file is reported by its path."""
-    try:
-        return fn()
-    except sqlite3.Error as exc:
-        if _sqlite_code(exc) in _CORRUPT:
-            raise CorruptData(None, None, f"{path} is damaged: {exc}") from exc
+            where = "database file" if file is None else file
+            raise CorruptData(None, None, f"{where} is damaged: {exc}") from exc
         raise
 
 
@@ -204,11 +196,8 @@ class SqliteEventStore:
         try:
             archive_db = await hop(
                 _guarded,
-                partial(
-                    _naming,
-                    os.fspath(archive_file),
-                    partial(_connect_archive, archive_file, synchronous),
-                ),
+                partial(_connect_archive, archive_file, synchronous),
+                os.fspath(archive_file),
             )
             log = StoreReader(os.fspath(path), os.fspath(archive_file))
             store = cls(db, hot, Archive(hot, archive_db), clock, log)
@@ -228,7 +217,7 @@ class SqliteEventStore:
         return store
 
     def _setup(self, synchronous: Synchronous) -> None:
-        _naming(self._hot_file, partial(self._setup_hot, synchronous))
+        _guarded(partial(self._setup_hot, synchronous), self._hot_file)
         self._archive.recover(self._clock())
         self._missing = self._archive.missing_bundles()
         if self._missing:
