@@ -24,6 +24,7 @@ from typing import TypeVar
 from engine.store.errors import StoreError
 from engine.store.protocol import EventStore
 from engine.store.records import RecordedEvent
+from engine.store.sqlite import is_damaged_file
 from projections import database
 from projections.database import Lane
 from projections.instructions import (
@@ -51,7 +52,6 @@ T = TypeVar("T")
 Outcome = RunnerStatus | Refusal
 
 _MAX_BACKOFF_S = 30.0
-_DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
 @dataclass(eq=False)
@@ -142,7 +142,7 @@ class ProjectionRunner:
             self._conn = await self._db(database.connect, self.path)
             stored = await self._db(database.prepare, self._conn, self.projections, self.clock())
         except sqlite3.DatabaseError as exc:
-            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in _DAMAGED:
+            if not is_damaged_file(exc):
                 raise
             await self.close()
             raise ReadModelsDamaged(os.fspath(self.path), exc) from exc

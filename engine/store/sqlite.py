@@ -82,6 +82,11 @@ def _sqlite_code(exc: BaseException | None) -> int:
     return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
 
 
+def is_damaged_file(exc: BaseException) -> bool:
+    """Whether SQLite failed because the file is not a sound database (corrupt, not one)."""
+    return _sqlite_code(exc) in _CORRUPT
+
+
 def _guarded(fn: Callable[[], T], file: str | None = None) -> T:
     # Runs with the connection's lock held; turns SQLite's exceptions into the store's types.
     # `file`: the one file `fn` touches, named when it is damaged.
@@ -91,7 +96,7 @@ def _guarded(fn: Callable[[], T], file: str | None = None) -> T:
         code = _sqlite_code(exc)
         if code in _UNAVAILABLE:
             raise StoreUnavailable(exc) from exc
-        if code in _CORRUPT:
+        if is_damaged_file(exc):
             where = "database file" if file is None else file
             raise CorruptData(None, None, f"{where} is damaged: {exc}") from exc
         raise
