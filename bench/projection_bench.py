@@ -65,7 +65,7 @@ async def baseline(path: Path) -> tuple[float, float, float]:
     """(read_all, read_all + decode, read_all of the folded types) in events of the log
     per second."""
     store = await SqliteEventStore.open(path)
-    folded = frozenset().union(*(p.handles for p in default_projections()))
+    folded = database.handled_by(default_projections())
     try:
         events = await store.last_position()
         rates = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,6 +226,11 @@ def _is_index(statement: str) -> bool:
     return statement.lstrip().upper().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX"))
 
 
+def handled_by(projections: Iterable[Projection]) -> frozenset[str]:
+    """The event types any of `projections` folds: what a batch for them needs read."""
+    return frozenset().union(*(p.handles for p in projections))
+
+
 def fold_batch(
     conn: sqlite3.Connection,
     lanes: Sequence[Lane],
@@ -241,7 +246,7 @@ def fold_batch(
     is rolled back to a savepoint, the events before the poison one are folded again,
     and the fault is stored with its checkpoint. The other lanes go on.
     """
-    wanted = frozenset().union(*(lane.projection.handles for lane in lanes))
+    wanted = handled_by(lane.projection for lane in lanes)
     # Decoded once for every lane; events no lane handles are never decoded.
     relevant: list[tuple[RecordedEvent, Event | CodecError]] = []
     for record in records:

@@ -440,7 +440,7 @@ class ProjectionRunner:
         start = min(lane.position for lane in lanes)
         # Only the events these lanes fold: most of the log (every PiecesPlayed) is never
         # read into Python. A short page still holds every such event up to `head`.
-        wanted = frozenset().union(*(lane.projection.handles for lane in lanes))
+        wanted = database.handled_by(lane.projection for lane in lanes)
         records = await self.store.read_all(start, self.batch_size, types=wanted)
         end = _end_of(records, self.batch_size, head)
         self._head = max(self._head, end)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from engine.store import SqliteEventStore
-from projections import ProjectionRunner, default_projections
+from projections import ProjectionRunner, database, default_projections
 from tests.projections.conftest import LiveBuild
 from tests.projections.support import TruncatedStore, checkpoints, dump
 
@@ -42,7 +42,7 @@ async def _position_of(store_path: Path, nth: int) -> int:
     """The position of the nth event of the log that some read model folds."""
     store = await SqliteEventStore.open(store_path)
     try:
-        folded = frozenset().union(*(p.handles for p in default_projections()))
+        folded = database.handled_by(default_projections())
         return (await store.read_all(0, nth, types=folded))[-1].position
     finally:
         await store.close()
