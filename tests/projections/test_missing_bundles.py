@@ -22,6 +22,7 @@ from tests.actors.conftest import (
     wait_until,
 )
 from tests.projections.support import Appender, matches
+from tests.store.support import lose_archive
 
 
 async def _store_with_one_match_archived(path: Path) -> tuple[str, str]:
@@ -38,15 +39,10 @@ async def _store_with_one_match_archived(path: Path) -> tuple[str, str]:
         await store.close()
 
 
-def _lose_archive(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{default_archive_path(path)}{suffix}").unlink(missing_ok=True)
-
-
 def test_the_runner_reports_missing_bundles_and_folds_nothing(tmp_path: Path) -> None:
     path = tmp_path / "games.db"
     lost, kept = asyncio.run(_store_with_one_match_archived(path))
-    _lose_archive(path)
+    lose_archive(path)
 
     async def run() -> tuple[str | None, list[int]]:
         store = await SqliteEventStore.open(path)
@@ -72,7 +68,7 @@ def test_check_archive_lists_then_forgets_the_lost_matches(
         main(["check-archive", "--db", str(path)])
     assert done.value.code == 0 and "every archived match has its bundle" in capsys.readouterr().out
 
-    _lose_archive(path)
+    lose_archive(path)
     with pytest.raises(SystemExit) as done:
         main(["check-archive", "--db", str(path)])
     out = capsys.readouterr().out
@@ -133,7 +129,7 @@ def test_live_read_models_go_on_past_lost_bundles_a_rebuild_stops_and_metrics_sa
             return room
 
     lost = asyncio.run(play(1))
-    _lose_archive(path)
+    lose_archive(path)
 
     async def play_on_then_rebuild() -> None:
         async with Engine.open(path, replace(config, archive_after=None)) as engine:

@@ -24,7 +24,7 @@ from engine.store import (
 from engine.store.archive import Bundle, decode_bundle, split_bundle
 from engine.store.sqlite import ArchiveStep, StoreReader, default_archive_path
 from tests.store.conftest import FakeClock, SqliteOpener
-from tests.store.support import flip_bytes
+from tests.store.support import archive_files, flip_bytes, lose_archive
 
 DAY = 86_400.0
 
@@ -420,11 +420,6 @@ async def test_a_stream_archived_while_a_reader_reads_is_read_once(
         reader.close()
 
 
-def _archive_files(path: Path) -> list[Path]:
-    archive = default_archive_path(path)
-    return [Path(f"{archive}{suffix}") for suffix in ("", "-wal", "-shm")]
-
-
 def _hot_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
     conn = sqlite3.connect(path)
     try:
@@ -443,8 +438,7 @@ async def test_a_lost_archive_file_makes_read_all_refuse_instead_of_skipping_mat
     log = await two_matches(store)
     await store.archive_stream("match-a")
     await store.close()
-    for file in _archive_files(open_sqlite.path):
-        file.unlink(missing_ok=True)
+    lose_archive(open_sqlite.path)
     before = _hot_rows(open_sqlite.path)
 
     store = await open_sqlite()
@@ -475,13 +469,12 @@ async def test_an_older_archive_file_put_back_is_noticed_and_the_right_one_heals
     store = await open_sqlite()
     log = await two_matches(store)
     await store.close()  # a checkpointed, closed archive file: a backup taken now
-    saved = {file: file.read_bytes() for file in _archive_files(open_sqlite.path) if file.exists()}
+    saved = {file: file.read_bytes() for file in archive_files(open_sqlite.path) if file.exists()}
     store = await open_sqlite()
     await store.archive_stream("match-a")
     await store.close()
-    current = {f: f.read_bytes() for f in _archive_files(open_sqlite.path) if f.exists()}
-    for file in _archive_files(open_sqlite.path):
-        file.unlink(missing_ok=True)
+    current = {f: f.read_bytes() for f in archive_files(open_sqlite.path) if f.exists()}
+    lose_archive(open_sqlite.path)
     for file, raw in saved.items():
         file.write_bytes(raw)
 
@@ -490,8 +483,7 @@ async def test_an_older_archive_file_put_back_is_noticed_and_the_right_one_heals
     with pytest.raises(BundlesMissing):
         await store.read_all(0, 1000, types={"Played"})
     await store.close()
-    for file in _archive_files(open_sqlite.path):
-        file.unlink(missing_ok=True)
+    lose_archive(open_sqlite.path)
     for file, raw in current.items():
         file.write_bytes(raw)
     store = await open_sqlite()
@@ -523,8 +515,7 @@ async def test_with_bundles_missing_read_all_still_serves_pages_past_their_last_
     last_of_a = max(e.position for e in log if e.stream_id == "match-a")
     await store.append(AppendRequest("match-b", 4, (NewEvent("Played", 1, b"later"),)))
     await store.close()
-    for file in _archive_files(open_sqlite.path):
-        file.unlink(missing_ok=True)
+    lose_archive(open_sqlite.path)
 
     store = await open_sqlite()
     assert store.missing_bundles == ("match-a",)
