@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from engine.store.migration import migrate_store
 from hypothesis import HealthCheck, settings
 from hypothesis import Phase as HypothesisPhase
 from hypothesis import event as note_event
@@ -63,7 +64,6 @@ from engine.pieces import Piece
 from engine.rejections import Rejection
 from engine.settings import RoomSettings
 from engine.state import RoomState
-from engine.store.migration import migrate_store
 from engine.store.sqlite import SqliteEventStore
 from tests.reliability.harness import (
     FINISHED,
