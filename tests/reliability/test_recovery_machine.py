@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from engine.store.migration import migrate_store
 from hypothesis import HealthCheck, settings
 from hypothesis import Phase as HypothesisPhase
 from hypothesis import event as note_event
@@ -65,6 +64,7 @@ from engine.rejections import Rejection
 from engine.settings import RoomSettings
 from engine.state import RoomState
 from engine.store.sqlite import SqliteEventStore
+from engine.store.sqlite.migration import migrate_store
 from tests.reliability.harness import (
     FINISHED,
     LONG,
