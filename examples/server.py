@@ -369,7 +369,7 @@ async def run(host: str, port: int, config: EngineConfig) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Liap Tui WebSocket server (example)")
-    parser.add_argument("--db", default="games.db", help="SQLite event store file")
+    parser.add_argument("--db", default="games.db", help="the event store: a SQLite file or URL")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--fast", action="store_true", help="no display pauses; quick bots")
