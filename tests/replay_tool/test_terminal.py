@@ -3,6 +3,7 @@ clear errors for selections that hold nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -56,10 +57,8 @@ class Terminal:
                 os.close(self.fd)
                 return os.waitstatus_to_exitcode(status)
             if select.select([self.fd], [], [], 0.05)[0]:
-                try:
+                with contextlib.suppress(OSError):
                     os.read(self.fd, 65536)
-                except OSError:
-                    pass
         os.kill(self.pid, 9)
         os.waitpid(self.pid, 0)
         os.close(self.fd)
