@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from engine.store import EventStore, MemoryEventStore, SqliteEventStore
+from engine.store.postgres import PostgresEventStore
 
 
 class FakeClock:
@@ -30,9 +31,10 @@ class FakeClock:
 class StoreOpener:
     """Opens stores of one backend inside the test's event loop and closes them after it."""
 
-    def __init__(self, kind: str, folder: Path, clock: FakeClock) -> None:
+    def __init__(self, kind: str, folder: Path, clock: FakeClock, url: str | None = None) -> None:
         self.kind = kind
         self.path = folder / "events.db"
+        self.url = url  # the database of the "postgres" kind
         self.clock = clock
         self._open: list[EventStore] = []
 
@@ -46,6 +48,9 @@ class StoreOpener:
             store = await SqliteEventStore.open(
                 self.path, clock=self.clock, inline_batch=8, inline_reads=True
             )
+        elif self.kind == "postgres":
+            assert self.url is not None
+            store = await PostgresEventStore.open(self.url, clock=self.clock)
         else:
             store = MemoryEventStore(clock=self.clock)
         self._open.append(store)
@@ -81,12 +86,14 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["sqlite", "sqlite-inline", "memory"])
+@pytest.fixture(params=["sqlite", "sqlite-inline", "memory", "postgres"])
 def open_store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> Iterator[StoreOpener]:
-    """Open stores of each backend: the conformance suite runs once per backend."""
-    yield StoreOpener(request.param, tmp_path, clock)
+    """Open stores of each backend: the conformance suite runs once per backend (PostgreSQL
+    on a fresh database of the session's server)."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    yield StoreOpener(request.param, tmp_path, clock, url)
 
 
 @pytest.fixture
