@@ -8,7 +8,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,7 +17,8 @@ from actors.config import EngineConfig
 from actors.facade import Engine
 from engine.rejections import Rejection
 from engine.state import Phase
-from engine.store import SqliteEventStore, StoreError
+from engine.store import EventStore, StoreError, backend_of, open_store
+from engine.store.url import sqlite_path
 from engine.views import PlayerView
 
 
@@ -69,7 +69,6 @@ async def simulate(rooms: int, db: str, seed: int, console: Console) -> int:
         await engine.projections.wait_caught_up(timeout=60)
         board = await engine.read_models.leaderboard("wins", include_bots=True, limit=5)
         leaders = [(e.name, e.wins, e.points, e.games) for e in board.items]
-    archive = f"{db}.archive.db"
     _summary(
         console,
         rooms,
@@ -82,7 +81,6 @@ async def simulate(rooms: int, db: str, seed: int, console: Console) -> int:
         durable.quantile(0.5),
         durable.quantile(0.99),
         db,
-        archive,
     )
     return 0
 
@@ -99,7 +97,6 @@ def _summary(
     p50: float,
     p99: float,
     db: str,
-    archive: str,
 ) -> None:
     table = Table(title="liaptui simulate", show_header=False)
     table.add_row("matches", f"{rooms}")
@@ -111,8 +108,13 @@ def _summary(
     table.add_row("durable commands/s", f"{commands / elapsed:,.0f}")
     table.add_row("command latency p50 / p99", f"{p50 * 1000:.2f} ms / {p99 * 1000:.2f} ms")
     table.add_row("wall time", f"{elapsed:.1f} s")
-    table.add_row("database", f"{db} ({_size(db) / 1e6:.1f} MB)")
-    table.add_row("archive", f"{archive} ({_size(archive) / 1e6:.1f} MB)")
+    if backend_of(db) == "sqlite":
+        path = str(sqlite_path(db))
+        archive = f"{path}.archive.db"
+        table.add_row("database", f"{path} ({_size(path) / 1e6:.1f} MB)")
+        table.add_row("archive", f"{archive} ({_size(archive) / 1e6:.1f} MB)")
+    else:
+        table.add_row("store", db)
     console.print(table)
     top = Table(title="leaderboard (top 5 by wins, from the projections)")
     for column in ("player", "wins", "points", "games"):
@@ -123,13 +125,13 @@ def _summary(
     console.print(f"open a match:  replay-tool --db {db} show {views[0].room_id}")
 
 
-async def _open_existing(db: str) -> SqliteEventStore | None:
-    """The store at `db`, or None after saying why it cannot be opened."""
-    if not Path(db).is_file():
-        print(f"liaptui: no store at {db}", file=sys.stderr)
-        return None
+async def _open_existing(db: str) -> EventStore | None:
+    """The store `db` names, or None after saying why it cannot be opened."""
     try:
-        return await SqliteEventStore.open(db)
+        if backend_of(db) == "sqlite" and not sqlite_path(db).is_file():
+            print(f"liaptui: no store at {db}", file=sys.stderr)
+            return None
+        return await open_store(db)
     except StoreError as exc:
         print(f"liaptui: {exc}", file=sys.stderr)
         return None
@@ -173,10 +175,13 @@ async def backup(db: str, target: str) -> int:
         await store.close()
     size = sum(p.stat().st_size for p in copies) / 1e6
     print(
-        f"{db} backed up to {copies[0]} and {copies[1]} "
+        f"{db} backed up to {' and '.join(map(str, copies))} "
         f"({size:.1f} MB, {time.perf_counter() - started:.2f} s)"
     )
     return 0
+
+
+STORE_HELP = "the event store: a SQLite file or sqlite:///…, postgresql://…, memory:"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -184,19 +189,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="play 4-bot matches through the full engine")
     sim.add_argument("--rooms", type=int, default=100, help="matches played concurrently")
-    sim.add_argument("--db", default="games.db", help="SQLite event store file")
+    sim.add_argument("--db", default="games.db", help=STORE_HELP)
     sim.add_argument("--seed", type=int, default=1)
     check = sub.add_parser(
         "check-archive", help="find archived matches whose bundles the archive file lacks"
     )
-    check.add_argument("--db", default="games.db", help="SQLite event store file")
+    check.add_argument("--db", default="games.db", help=STORE_HELP)
     check.add_argument(
         "--forget", action="store_true", help="give those matches up (removes their hot rows)"
     )
     copy = sub.add_parser(
         "backup", help="copy a stopped engine's store and archive files, consistent together"
     )
-    copy.add_argument("--db", default="games.db", help="SQLite event store file")
+    copy.add_argument("--db", default="games.db", help=STORE_HELP)
     copy.add_argument("--to", required=True, help="the copy's store file (must not exist)")
     args = parser.parse_args(argv)
     if args.command == "backup":
@@ -204,10 +209,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "check-archive":
         sys.exit(asyncio.run(check_archive(args.db, args.forget)))
     if args.command == "simulate":
-        Path(args.db).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if backend_of(args.db) == "sqlite":
+                sqlite_path(args.db).parent.mkdir(parents=True, exist_ok=True)
             sys.exit(asyncio.run(simulate(args.rooms, args.db, args.seed, Console())))
-        except SimulationFailed as exc:
+        except (SimulationFailed, StoreError) as exc:
             print(f"liaptui: {exc}", file=sys.stderr)
             sys.exit(1)
 

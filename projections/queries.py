@@ -18,7 +18,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from msgspec import Struct
 
-from engine.store.schema import read_transaction
+from engine.store.sqlite.schema import read_transaction
 from projections import database
 from projections.leaderboard import Leaderboard
 from projections.lobby import Lobby

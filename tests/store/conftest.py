@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from engine.store import EventStore, MemoryEventStore, SqliteEventStore
-from engine.store.postgres import PostgresEventStore
+from engine.store import EventStore, SqliteEventStore
+from engine.store import open_store as open_url
+from tests.pg import PostgresServer
 
 
 class FakeClock:
@@ -31,35 +32,52 @@ class FakeClock:
 class StoreOpener:
     """Opens stores of one backend inside the test's event loop and closes them after it."""
 
-    def __init__(self, kind: str, folder: Path, clock: FakeClock, url: str | None = None) -> None:
+    def __init__(
+        self, kind: str, folder: Path, clock: FakeClock, pg: PostgresServer | None = None
+    ) -> None:
         self.kind = kind
         self.path = folder / "events.db"
-        self.url = url  # the database of the "postgres" kind
         self.clock = clock
         self._open: list[EventStore] = []
+        # The "postgres" kind: a database of `pg` stands for each path a test opens.
+        self._pg = pg
+        self._databases: dict[Path, str] = {}
+        self._made: list[str] = []
 
     async def __call__(self) -> EventStore:
         """Open a store (on the same files each time, for SQLite)."""
         store: EventStore
         if self.kind == "sqlite":
-            store = await SqliteEventStore.open(self.path, clock=self.clock)
+            store = await open_url(f"sqlite:///{self.path}", clock=self.clock)
         elif self.kind == "sqlite-inline":
             # Small batches commit, and rooms recover, on the test's thread: the engine's path.
-            store = await SqliteEventStore.open(
-                self.path, clock=self.clock, inline_batch=8, inline_reads=True
-            )
+            store = await open_url(self.path, clock=self.clock, inline_batch=8, inline_reads=True)
         elif self.kind == "postgres":
-            assert self.url is not None
-            store = await PostgresEventStore.open(self.url, clock=self.clock)
+            store = await open_url(await self._database(), clock=self.clock)
         else:
-            store = MemoryEventStore(clock=self.clock)
+            store = await open_url("memory:", clock=self.clock)
         self._open.append(store)
         return store
 
+    async def _database(self) -> str:
+        assert self._pg is not None
+        url = self._databases.get(self.path)
+        if url is None:
+            if not self._databases:
+                url = await self._pg.scratch_database()
+            else:
+                url = await self._pg.new_database()
+                self._made.append(url)
+            self._databases[self.path] = url
+        return url
+
     async def close_all(self) -> None:
-        """Close every store this opener handed out."""
+        """Close every store this opener handed out (and drop the databases it made)."""
         for store in self._open:
             await store.close()
+        for url in self._made:
+            assert self._pg is not None
+            await self._pg.drop_database(url)
 
 
 class SqliteOpener(StoreOpener):
@@ -92,8 +110,8 @@ def open_store(
 ) -> Iterator[StoreOpener]:
     """Open stores of each backend: the conformance suite runs once per backend (PostgreSQL
     on a fresh database of the session's server)."""
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    yield StoreOpener(request.param, tmp_path, clock, url)
+    pg = request.getfixturevalue("pg_server") if request.param == "postgres" else None
+    yield StoreOpener(request.param, tmp_path, clock, pg)
 
 
 @pytest.fixture

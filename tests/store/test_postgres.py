@@ -12,14 +12,17 @@ import pytest
 
 from engine.store import (
     AppendRequest,
+    BadStoreUrl,
     BundlesMissing,
     ConcurrencyConflict,
     CorruptData,
     NewEvent,
     OperationRefused,
     RecordedEvent,
+    StoreNotFound,
     StoreUnavailable,
     StreamArchived,
+    open_store,
 )
 from engine.store.postgres import PostgresEventStore
 from engine.store.postgres.devserver import ThrowawayCluster, free_port
@@ -159,6 +162,20 @@ async def test_a_server_that_is_not_there_is_a_typed_error_at_open() -> None:
         await PostgresEventStore.open(f"postgresql://liaptui@127.0.0.1:{free_port()}/x")
 
 
+async def test_a_url_that_does_not_parse_is_a_typed_error_at_open() -> None:
+    with pytest.raises(BadStoreUrl):
+        await open_store("postgresql://liaptui@127.0.0.1:notaport/x")
+
+
+async def test_a_backup_is_refused_with_the_way_to_make_one(pg_url: str) -> None:
+    store = await open_store(pg_url)
+    try:
+        with pytest.raises(OperationRefused, match="pg_dump"):
+            await store.backup("anywhere")
+    finally:
+        await store.close()
+
+
 async def test_a_database_that_does_not_exist_is_a_typed_error_at_open(pg_url: str) -> None:
     with pytest.raises(StoreUnavailable, match="does not exist"):
         await PostgresEventStore.open(with_database(pg_url, "no_such_database"))
@@ -179,7 +196,7 @@ async def test_a_schema_from_a_newer_engine_is_refused_and_left_alone(pg_url: st
 
 
 async def test_a_read_only_store_reads_and_refuses_writes(pg_url: str) -> None:
-    with pytest.raises(StoreUnavailable, match="no event store"):
+    with pytest.raises(StoreNotFound, match="no event store"):
         await PostgresEventStore.open(pg_url, readonly=True)
     writer = await PostgresEventStore.open(pg_url)
     await writer.append(req("room-1", 0, b"a"))

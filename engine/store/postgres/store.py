@@ -11,19 +11,21 @@ import time
 import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import lz4.frame
 
-from engine.store.archive import BundleCache, decode_bundle, encode_bundle, split_bundle
 from engine.store.batch import validate_requests
+from engine.store.bundle import BundleCache, decode_bundle, encode_bundle, split_bundle
 from engine.store.errors import (
+    BadStoreUrl,
     BundlesMissing,
     ConcurrencyConflict,
     CorruptData,
     OperationRefused,
     StoreError,
+    StoreNotFound,
     StoreUnavailable,
     StreamArchived,
     StreamNotFound,
@@ -37,6 +39,7 @@ from engine.store.postgres.schema import (
     SCHEMA_LOCK,
     SCHEMA_VERSION,
 )
+from engine.store.protocol import EventStore
 from engine.store.records import (
     STREAM_STATUSES,
     AppendRequest,
@@ -136,17 +139,21 @@ class PostgresEventStore:
         """Connect, create or check the schema, and start listening for appends.
 
         Raises StoreUnavailable when the server cannot be reached or refuses us (down,
-        wrong password, no such database) and CorruptData for a schema newer than ours.
-        `readonly`: never create or write anything (StoreUnavailable if there is no store).
+        wrong password, no such database), BadStoreUrl for a URL asyncpg cannot parse, and
+        CorruptData for a schema newer than ours. `readonly`: never create or write
+        anything (StoreNotFound if the database holds no store).
         """
         settings = {"default_transaction_read_only": "on"} if readonly else {}
-        with guarded():
-            pool = await asyncpg.create_pool(
-                url,
-                min_size=1,
-                max_size=pool_size,
-                server_settings={"application_name": "liaptui", **settings},
-            )
+        try:
+            with guarded():
+                pool = await asyncpg.create_pool(
+                    url,
+                    min_size=1,
+                    max_size=pool_size,
+                    server_settings={"application_name": "liaptui", **settings},
+                )
+        except (ValueError, asyncpg.exceptions.ClientConfigurationError) as exc:
+            raise BadStoreUrl(_safe(url), str(exc)) from exc
         store = cls(pool, url, clock, readonly)
         try:
             with guarded():
@@ -188,7 +195,7 @@ class PostgresEventStore:
         exists = await conn.fetchval("SELECT to_regclass('liaptui.meta') IS NOT NULL")
         if not exists:
             if self._readonly:
-                raise StoreUnavailable(f"no event store in the database at {_safe(self._url)}")
+                raise StoreNotFound(f"no event store in the database at {_safe(self._url)}")
             return
         version = await conn.fetchval("SELECT value FROM liaptui.meta WHERE key = 'schema_version'")
         if version is not None and version > SCHEMA_VERSION:
@@ -721,7 +728,7 @@ class PostgresEventStore:
     async def backup(self, target: str | os.PathLike[str]) -> tuple[Path, ...]:
         """Refused: a PostgreSQL store is backed up with the server's tools (pg_dump)."""
         raise OperationRefused(
-            "", "a PostgreSQL store is backed up with pg_dump (docs/operations.md)"
+            None, "a PostgreSQL store is backed up with pg_dump (docs/operations.md)"
         )
 
     # -- lifecycle -----------------------------------------------------------------
@@ -815,3 +822,9 @@ def _write_file_atomically(path: Path, raw: bytes) -> None:
         file.flush()
         os.fsync(file.fileno())
     os.replace(partial_path, path)
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_protocol(store: PostgresEventStore) -> EventStore:
+        return store
