@@ -38,9 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.actor_bench import _stored_match, run_load  # noqa: E402
 from bench.run import peer_rate, recorded  # noqa: E402
-from engine.store import AppendRequest  # noqa: E402
+from engine.store import AppendRequest, NewEvent  # noqa: E402
 from engine.store.postgres import PostgresEventStore  # noqa: E402
 from engine.store.postgres.devserver import ThrowawayCluster, find_bindir  # noqa: E402
+from engine.store.postgres.store import append_arguments  # noqa: E402
 
 
 class Sizes(msgspec.Struct, frozen=True):
@@ -96,10 +97,14 @@ def events_in(batches: Sequence[Sequence[AppendRequest]]) -> int:
     return sum(len(r.events) for b in batches for r in b)
 
 
+WARM_UP = [AppendRequest("warm-up", 0, (NewEvent("WarmUp", 1, b""),))]
+
+
 async def ours(url: str, batches: list[list[AppendRequest]]) -> float:
     """Events/s through PostgresEventStore.append_batch."""
-    store = await PostgresEventStore.open(url)
+    store = await PostgresEventStore.open(url, pool_size=1)
     try:
+        await store.append_batch(WARM_UP)  # the server plans the function once a connection
         started = time.perf_counter()
         for batch in batches:
             for result in await store.append_batch(batch):
@@ -109,39 +114,34 @@ async def ours(url: str, batches: list[list[AppendRequest]]) -> float:
         await store.close()
 
 
-def append_arguments(batch: Sequence[AppendRequest], now: float) -> list[Any]:
-    """The append function's arguments for one batch (as PostgresEventStore builds them)."""
-    import zlib
-
-    counts, types, schemas, data, checksums, owners = [], [], [], [], [], []
-    for index, req in enumerate(batch, 1):
-        counts.append(len(req.events))
-        for e in req.events:
-            types.append(e.type)
-            schemas.append(e.schema_version)
-            data.append(e.data)
-            checksums.append(zlib.crc32(e.data))
-            owners.append(index)
-    return [
-        [r.stream_id for r in batch],
-        [r.expected_version for r in batch],
-        [r.command_id for r in batch],
-        [r.command for r in batch],
-        [r.command_at for r in batch],
-        counts,
-        types,
-        schemas,
-        data,
-        checksums,
-        owners,
-        now,
+async def ours_concurrent(url: str, batches: list[list[AppendRequest]], writers: int) -> float:
+    """Events/s of `writers` stores (engine processes) appending at once, each its own rooms:
+    what serialised position assignment costs when commits could otherwise overlap."""
+    stores = [await PostgresEventStore.open(url) for _ in range(writers)]
+    # Each writer its own rooms, every round: as engine processes owning rooms would.
+    share = [
+        [[r for r in b if sum(r.stream_id.encode()) % writers == w] for b in batches]
+        for w in range(writers)
     ]
+
+    async def write(store: PostgresEventStore, mine: list[list[AppendRequest]]) -> None:
+        for batch in mine:
+            for result in await store.append_batch(batch):
+                assert not isinstance(result, Exception), result
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(write(s, m) for s, m in zip(stores, share, strict=True)))
+        return events_in(batches) / (time.perf_counter() - started)
+    finally:
+        for store in stores:
+            await store.close()
 
 
 _CALL_PSYCOPG = (
     "SELECT * FROM liaptui.append_batch(%s::text[], %s::bigint[], %s::text[], %s::bytea[], "
-    "%s::float8[], %s::integer[], %s::text[], %s::integer[], %s::bytea[], %s::bigint[], "
-    "%s::integer[], %s::float8)"
+    "%s::float8[], %s::integer[], %s::integer[], %s::integer[], %s::text[], %s::integer[], "
+    "%s::bytea[], %s::bigint[], %s::integer[], %s::float8)"
 )
 
 
@@ -152,6 +152,9 @@ async def with_psycopg(url: str, batches: list[list[AppendRequest]]) -> float:
     await (await PostgresEventStore.open(url)).close()  # creates the schema
     conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
     try:
+        await conn.execute(
+            _CALL_PSYCOPG, append_arguments(WARM_UP, time.time()), prepare=True, binary=True
+        )
         started = time.perf_counter()
         for batch in batches:
             cursor = await conn.execute(
@@ -169,8 +172,9 @@ async def with_asyncpg(url: str, batches: list[list[AppendRequest]]) -> float:
     conn = await asyncpg.connect(url)
     try:
         statement = await conn.prepare(
-            "SELECT * FROM liaptui.append_batch($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+            "SELECT * FROM liaptui.append_batch($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
         )
+        await statement.fetch(*append_arguments(WARM_UP, time.time()))
         started = time.perf_counter()
         for batch in batches:
             await statement.fetch(*append_arguments(batch, time.time()))
@@ -248,6 +252,7 @@ async def measure(url: str, sizes: Sizes) -> list[tuple[str, str]]:
     events = events_in(batches)
     rooms = f"{sizes.rooms} rooms a batch, {sizes.rounds} batches, {events:,} events"
     ours_rate = await ours(await fresh_database(url, "bench_ours"), batches)
+    four = await ours_concurrent(await fresh_database(url, "bench_four"), batches, 4)
     asyncpg_rate = await with_asyncpg(await fresh_database(url, "bench_asyncpg"), batches)
     psycopg_rate = await with_psycopg(await fresh_database(url, "bench_psycopg"), batches)
     raw = await raw_insert(await fresh_database(url, "bench_raw"), batches, copy=False)
@@ -273,6 +278,8 @@ async def measure(url: str, sizes: Sizes) -> list[tuple[str, str]]:
     return [
         ("workload", rooms),
         ("our store append_batch (asyncpg)", f"{ours_rate:,.0f} events/s"),
+        ("our store, the same batches from 4 writers at once", f"{four:,.0f} events/s"),
+        ("  4 writers / 1 writer", f"{four / ours_rate:.2f}x"),
         ("  same function, bare asyncpg", f"{asyncpg_rate:,.0f} events/s"),
         ("  same function, psycopg 3 async", f"{psycopg_rate:,.0f} events/s"),
         ("  asyncpg / psycopg", f"{asyncpg_rate / psycopg_rate:.2f}x"),

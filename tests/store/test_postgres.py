@@ -203,8 +203,10 @@ async def test_a_read_only_store_reads_and_refuses_writes(pg_url: str) -> None:
     reader = await PostgresEventStore.open(pg_url, readonly=True)
     try:
         assert [e.data for e in await reader.read_all(0)] == [b"a"]
-        with pytest.raises(StoreUnavailable):
+        with pytest.raises(OperationRefused):
             await reader.append(req("room-1", 1, b"b"))
+        with pytest.raises(OperationRefused):
+            await reader.set_status("room-1", "completed")
         assert await writer.last_position() == 1
     finally:
         await reader.close()

@@ -56,7 +56,7 @@ log = logging.getLogger("engine.store")
 _MAX_VERSION = 2**62
 _EVENT_COLUMNS = "position, stream_id, version, type, schema_version, data, checksum, recorded_at"
 _STREAM_COLUMNS = "stream_id, status, last_version, created_at, updated_at"
-_APPEND = "SELECT * FROM liaptui.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+_APPEND = "SELECT * FROM liaptui.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 # The page of hot events, and every bundle that could hold an event of that page's range
 # (up to its last position when full, to the log's end when not), read in one statement
 # so one snapshot sees a stream either hot or archived, never both nor neither.
@@ -269,33 +269,9 @@ class PostgresEventStore:
         validate_requests(reqs)
         if not reqs:
             return []
-        self._check_open()
-        counts, types, schemas, data, checksums, owners = [], [], [], [], [], []
-        crc32 = zlib.crc32
-        for index, req in enumerate(reqs, 1):
-            counts.append(len(req.events))
-            for event in req.events:
-                types.append(event.type)
-                schemas.append(event.schema_version)
-                data.append(event.data)
-                checksums.append(crc32(event.data))
-                owners.append(index)
+        self._check_writable()
         with guarded():
-            rows = await self._pool.fetch(
-                _APPEND,
-                [r.stream_id for r in reqs],
-                [r.expected_version for r in reqs],
-                [r.command_id for r in reqs],
-                [r.command for r in reqs],
-                [r.command_at for r in reqs],
-                counts,
-                types,
-                schemas,
-                data,
-                checksums,
-                owners,
-                self._clock(),
-            )
+            rows = await self._pool.fetch(_APPEND, *append_arguments(reqs, self._clock()))
         results: list[AppendResult | ConcurrencyConflict] = []
         last = 0
         for req, (outcome, actual, first_v, last_v, first_p, last_p) in zip(
@@ -459,7 +435,7 @@ class PostgresEventStore:
             raise ValueError(f"unknown stream status {status!r}")
         if status == "archived":
             raise OperationRefused(stream_id, "only archive_stream archives a stream")
-        self._check_open()
+        self._check_writable()
         with guarded():
             done = await self._pool.fetchval(
                 "UPDATE liaptui.streams SET status = $2, updated_at = $3 "
@@ -492,7 +468,7 @@ class PostgresEventStore:
 
     async def save_snapshot(self, snap: Snapshot) -> None:
         """Store a stream's snapshot lz4-compressed and checksummed, replacing the last one."""
-        self._check_open()
+        self._check_writable()
         stored = lz4.frame.compress(snap.payload)
         with guarded():
             saved = await self._pool.fetchval(
@@ -566,7 +542,7 @@ class PostgresEventStore:
     async def archive_stream(self, stream_id: str) -> None:
         """Move a completed stream's events into an lz4 bundle in the bundles table, in one
         transaction (so no step of it can be left half done); archived already: no-op."""
-        self._check_open()
+        self._check_writable()
         now = self._clock()
         with guarded():
             async with self._pool.acquire() as conn, conn.transaction():
@@ -613,7 +589,7 @@ class PostgresEventStore:
         """Forget archived streams archived more than `older_than_days` ago (None: keep all)."""
         if older_than_days is None:
             return []
-        self._check_open()
+        self._check_writable()
         cutoff = self._clock() - older_than_days * 86_400.0
         with guarded():
             rows = await self._pool.fetch(
@@ -629,7 +605,7 @@ class PostgresEventStore:
 
     async def forget_missing_bundles(self) -> list[str]:
         """Give up the archived streams whose bundles are lost, as retention would; their ids."""
-        self._check_open()
+        self._check_writable()
         with guarded():
             rows = await self._pool.fetch(
                 _forget(
@@ -665,7 +641,7 @@ class PostgresEventStore:
 
     async def import_bundle(self, path: str | os.PathLike[str]) -> str:
         """Add a bundle file to this store as an archived stream; returns its stream id."""
-        self._check_open()
+        self._check_writable()
         raw = await asyncio.to_thread(Path(path).read_bytes)
         header_bytes, body = split_bundle(raw)
         header, events = decode_bundle(header_bytes, body)
@@ -737,6 +713,11 @@ class PostgresEventStore:
         if self._closed:
             raise StoreUnavailable("the store is closed")
 
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._readonly:
+            raise OperationRefused(None, "the store was opened read-only")
+
     async def close(self) -> None:
         """Close the pool and the listening connection; waiting readers wake up."""
         if self._closed:
@@ -754,6 +735,47 @@ class PostgresEventStore:
         with contextlib.suppress(*_UNAVAILABLE):
             await asyncio.wait_for(self._pool.close(), 5.0)
         self._pool.terminate()
+
+
+def append_arguments(reqs: Sequence[AppendRequest], now: float) -> list[Any]:
+    """The arguments of `liaptui.append_batch` for a batch, in its order (see schema.py)."""
+    counts, prev, prev_command = [], [], []
+    types, schemas, data, checksums, owners = [], [], [], [], []
+    last_of_stream: dict[str, int] = {}
+    last_of_command: dict[tuple[str, str], int] = {}
+    crc32 = zlib.crc32
+    for index, req in enumerate(reqs, 1):
+        counts.append(len(req.events))
+        prev.append(last_of_stream.get(req.stream_id, 0))
+        last_of_stream[req.stream_id] = index
+        if req.command_id is None:
+            prev_command.append(0)
+        else:
+            key = (req.stream_id, req.command_id)
+            prev_command.append(last_of_command.get(key, 0))
+            last_of_command[key] = index
+        for event in req.events:
+            types.append(event.type)
+            schemas.append(event.schema_version)
+            data.append(event.data)
+            checksums.append(crc32(event.data))
+            owners.append(index)
+    return [
+        [r.stream_id for r in reqs],
+        [r.expected_version for r in reqs],
+        [r.command_id for r in reqs],
+        [r.command for r in reqs],
+        [r.command_at for r in reqs],
+        counts,
+        prev,
+        prev_command,
+        types,
+        schemas,
+        data,
+        checksums,
+        owners,
+        now,
+    ]
 
 
 def _forget(chosen: str) -> str:
