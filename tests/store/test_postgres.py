@@ -8,14 +8,17 @@ import random
 from pathlib import Path
 
 import asyncpg
+import msgspec
 import pytest
 
 from engine.store import (
     AppendRequest,
+    AppendResult,
     BadStoreUrl,
     BundlesMissing,
     ConcurrencyConflict,
     CorruptData,
+    MemoryEventStore,
     NewEvent,
     OperationRefused,
     RecordedEvent,
@@ -286,3 +289,54 @@ async def test_a_lost_bundle_makes_read_all_refuse_until_it_is_given_up(pg_url: 
         assert {e.stream_id for e in await store.read_all(0)} == {"room-b"}
     finally:
         await store.close()
+
+
+async def test_random_batches_get_the_outcomes_the_in_memory_store_gives(
+    pg_url: str, clock: FakeClock
+) -> None:
+    """Repeated streams, retried commands and stale versions mixed in one batch: the
+    server-side checks decide each request exactly as the reference backend does."""
+    rng = random.Random(14)
+    model = MemoryEventStore(clock=clock)
+    store = await PostgresEventStore.open(pg_url, clock=clock)
+    versions: dict[str, int] = {}
+    # A command that failed on a stale version, then succeeded, then was retried.
+    first = [req("room-0", 5, b"x", command_id="k"), req("room-0", 0, b"y", command_id="k")]
+    first.append(req("room-0", 1, b"z", command_id="k"))
+    try:
+        for index in range(40):
+            batch = first if index == 0 else []
+            for _ in range(rng.randint(1, 8) if batch is not first else 0):
+                room = f"room-{rng.randint(1, 4)}"
+                expected = versions.get(room, 0) + rng.choice([0, 0, 0, 1, -1])
+                command_id = rng.choice([None, f"c{rng.randint(1, 12)}"])
+                payloads = [b"%d" % rng.randint(0, 99) for _ in range(rng.randint(1, 3))]
+                batch.append(req(room, max(expected, 0), *payloads, command_id=command_id))
+                versions[room] = versions.get(room, 0) + rng.randint(0, 1)
+            if rng.random() < 0.1:
+                room = f"room-{rng.randint(1, 4)}"
+                if await model.stream_info(room) is not None:
+                    await model.set_status(room, "completed")
+                    await store.set_status(room, "completed")
+            expected_results = await model.append_batch(batch)
+            results = await store.append_batch(batch)
+            assert [_outcome(r) for r in results] == [_outcome(r) for r in expected_results]
+            for room in {r.stream_id for r in batch}:
+                info = await model.stream_info(room)
+                versions[room] = 0 if info is None else info.last_version
+        assert shapes(await store.read_all(0)) == shapes(await model.read_all(0))
+        for room in versions:
+            assert await store.read_commands(room) == await model.read_commands(room)
+    finally:
+        await store.close()
+        await model.close()
+
+
+def _outcome(result: AppendResult | ConcurrencyConflict) -> tuple[object, ...]:
+    if isinstance(result, ConcurrencyConflict):
+        return (type(result).__name__, result.stream_id, result.actual_version)
+    return tuple(msgspec.structs.astuple(result))
+
+
+def shapes(events: list[RecordedEvent]) -> list[tuple[object, ...]]:
+    return [(e.stream_id, e.version, e.position, e.type, e.data) for e in events]
