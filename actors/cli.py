@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
+from msgspec.structs import replace
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -33,6 +36,15 @@ def _size(path: str) -> int:
 async def simulate(rooms: int, db: str, seed: int, console: Console) -> int:
     """Play `rooms` 4-bot matches concurrently through the full engine and print a summary."""
     config = EngineConfig.fast(db, archive_after=0.0, sweep_interval=1.0)
+    with contextlib.ExitStack() as scratch:
+        if backend_of(db) == "postgresql":
+            # A server store has no file to keep read models beside: fold them afresh here.
+            folder = scratch.enter_context(tempfile.TemporaryDirectory(prefix="liaptui-"))
+            config = replace(config, projections_path=f"{folder}/projections.db")
+        return await _simulate(rooms, db, seed, console, config)
+
+
+async def _simulate(rooms: int, db: str, seed: int, console: Console, config: EngineConfig) -> int:
     started = time.perf_counter()
     async with Engine.open(db, config) as engine:
         room_ids: list[str] = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -340,3 +342,17 @@ def _outcome(result: AppendResult | ConcurrencyConflict) -> tuple[object, ...]:
 
 def shapes(events: list[RecordedEvent]) -> list[tuple[object, ...]]:
     return [(e.stream_id, e.version, e.position, e.type, e.data) for e in events]
+
+
+def test_the_main_job_plays_its_matches_on_postgresql(pg_url: str) -> None:
+    """`liaptui simulate --db postgresql://…` end to end, read models included."""
+    done = subprocess.run(
+        [sys.executable, "-m", "actors.cli", "simulate", "--rooms", "2", "--db", pg_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert "durable commands/s" in done.stdout and "leaderboard" in done.stdout
+    assert "Bot 2" in done.stdout  # a row the read models folded from the server's log
