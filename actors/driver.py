@@ -44,6 +44,7 @@ from actors.messages import (
     Wake,
 )
 from actors.metrics import Metrics
+from actors.projection_supervisor import ProjectionOrder, ProjectionOrderDone, carry_out
 from engine.codec import STATE_SCHEMA_VERSION, decode_records, decode_state, encode_state
 from engine.evolve import evolve
 from engine.rejections import Code, Rejection
@@ -52,7 +53,6 @@ from engine.store.errors import OperationRefused, StoreError
 from engine.store.protocol import EventStore, InlineCommits
 from engine.store.records import AppendResult, Snapshot
 from projections import MarkArchived, ProjectionRunner, Refusal
-from projections.supervisor import ProjectionOrder, ProjectionOrderDone, carry_out
 
 log = logging.getLogger("actors.lifecycle")
 # Outcomes told to the journal at once: enough to amortize a tell, few enough to stay short.

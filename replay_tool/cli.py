@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from replay_tool.report_view import show_divergence, show_page, show_report, sho
 from replay_tool.state_view import show_step, step_json
 from replay_tool.stepping import HELP, Stepper
 from replay_tool.store_access import reading, writing
+from replay_tool.timeline import build_timeline
 from replay_tool.timeline_view import show_match
 from replay_tool.verification import Report, Unreadable, verify
 
@@ -62,6 +64,11 @@ async def _recording(args: argparse.Namespace) -> MatchRecording:
 
 async def run_show(args: argparse.Namespace, out: Output) -> int:
     recording = await _recording(args)
+    if args.round is not None:
+        rounds = [r.number for r in build_timeline(recording.decoded).rounds]
+        if args.round not in rounds:
+            played = f"rounds 1-{max(rounds)}" if rounds else "no round yet"
+            raise ToolError(f"{recording.room_id} has {played}; there is no round {args.round}")
     show_match(out, recording, args.round)
     return 0
 
@@ -79,14 +86,29 @@ async def run_step(args: argparse.Namespace, out: Output) -> int:
     if not args.interactive:
         _print_step(out, recording, stepper, position, as_json=args.json)
         return 0
-    out.line(f"stepping through {recording.room_id}: h for help, q to quit")
+    out.line(f"stepping through {recording.room_id}: h for help, q (or Ctrl-C, Ctrl-D) to quit")
+    # Line editing and history at the prompt; Ctrl-C quits at once (asyncio's own SIGINT
+    # handler would only cancel the task after the blocking prompt returned).
+    import readline  # noqa: F401
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return _step_interactively(out, recording, stepper, position, as_json=args.json)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _step_interactively(
+    out: Output, recording: MatchRecording, stepper: Stepper, position: int, *, as_json: bool
+) -> int:
     while True:
-        _print_step(out, recording, stepper, position, as_json=args.json)
+        _print_step(out, recording, stepper, position, as_json=as_json)
         move = None
         while move is None or (move.position == position and not move.quit):
             try:
                 line = input(f"{recording.room_id} v{position}> ")
-            except EOFError:
+            except (EOFError, KeyboardInterrupt):
+                out.line("")
                 return 0
             move = stepper.handle(position, line)
             if move.quit:
