@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from engine.store.postgres.devserver import ThrowawayCluster, find_bindir
+from engine.store.postgres.devserver import ThrowawayCluster, find_bindir, sweep_orphans
 
 
 def _missing(reason: str) -> None:
@@ -88,7 +88,8 @@ def start_cluster() -> ThrowawayCluster:
     if bindir is None:
         _missing("no PostgreSQL binaries found (set LIAPTUI_TEST_PG or install postgresql)")
         raise AssertionError("unreachable")
-    cluster = ThrowawayCluster.new(bindir, durable=False)
+    sweep_orphans(bindir)
+    cluster = ThrowawayCluster.new(bindir, durable=False, owner=os.getpid())
     try:
         cluster.start()
     except BaseException:

@@ -30,7 +30,7 @@ from engine.store import (
     open_store,
 )
 from engine.store.postgres import PostgresEventStore
-from engine.store.postgres.devserver import ThrowawayCluster, free_port
+from engine.store.postgres.devserver import ThrowawayCluster, find_bindir, free_port, sweep_orphans
 from tests.pg import with_database
 from tests.store.conftest import FakeClock
 
@@ -356,3 +356,21 @@ def test_the_main_job_plays_its_matches_on_postgresql(pg_url: str) -> None:
     )
     assert "durable commands/s" in done.stdout and "leaderboard" in done.stdout
     assert "Bot 2" in done.stdout  # a row the read models folded from the server's log
+
+
+def test_a_cluster_whose_test_run_died_is_stopped_by_the_next_one() -> None:
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL binaries")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    orphan = ThrowawayCluster.new(bindir, durable=False, owner=int(gone.stdout))
+    try:
+        orphan.start()
+        assert orphan.folder in sweep_orphans(bindir)
+        assert not orphan.folder.exists()
+        with pytest.raises(StoreUnavailable):
+            asyncio.run(PostgresEventStore.open(orphan.url))
+    finally:
+        orphan.stop()
+        orphan.delete()

@@ -25,6 +25,8 @@ from pathlib import Path
 
 USER = "liaptui"
 _URL_FILE = "url"
+_OWNER_FILE = "owner"  # the pid of the process whose cluster this is, when one owns it
+_PREFIX = "liaptui-pg-"
 _RUN_AS = "postgres"
 
 
@@ -139,6 +141,8 @@ class ThrowawayCluster:
 
     def stop(self) -> None:
         """Stop the server (fast: open sessions are ended, nothing committed is lost)."""
+        if not self.data.exists():
+            return  # deleted already
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
 
     def delete(self) -> None:
@@ -146,17 +150,40 @@ class ThrowawayCluster:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     @classmethod
-    def new(cls, bindir: Path, *, durable: bool = True) -> ThrowawayCluster:
+    def new(
+        cls, bindir: Path, *, durable: bool = True, owner: int | None = None
+    ) -> ThrowawayCluster:
         """A created (not yet started) cluster in a new folder under the system temp dir
-        (not pytest's, which the `postgres` user cannot enter)."""
-        folder = Path(tempfile.mkdtemp(prefix="liaptui-pg-"))
+        (not pytest's, which the `postgres` user cannot enter). `owner`: the pid of the
+        process that stops it; should that process die first, `sweep_orphans` stops it."""
+        folder = Path(tempfile.mkdtemp(prefix=_PREFIX))
         cluster = cls(folder, bindir, durable=durable)
         try:
+            if owner is not None:
+                (folder / _OWNER_FILE).write_text(str(owner))
             cluster.create()
         except BaseException:
             cluster.delete()
             raise
         return cluster
+
+
+def sweep_orphans(bindir: Path) -> list[Path]:
+    """Stop and delete the throwaway clusters whose owning process is gone (a test run
+    killed before its teardown); the folders swept."""
+    swept = []
+    for owner_file in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*/{_OWNER_FILE}"):
+        try:
+            pid = int(owner_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if pid == os.getpid() or Path(f"/proc/{pid}").exists():
+            continue
+        cluster = ThrowawayCluster(owner_file.parent, bindir)
+        cluster.stop()
+        cluster.delete()
+        swept.append(owner_file.parent)
+    return swept
 
 
 def main(argv: list[str] | None = None) -> int:
