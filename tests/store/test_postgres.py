@@ -374,3 +374,18 @@ def test_a_cluster_whose_test_run_died_is_stopped_by_the_next_one() -> None:
     finally:
         orphan.stop()
         orphan.delete()
+
+
+async def test_a_reader_is_woken_by_another_process_append_through_notify(pg_url: str) -> None:
+    reader = await PostgresEventStore.open(pg_url)
+    writer = await PostgresEventStore.open(pg_url)
+    try:
+        waiting = asyncio.create_task(reader.wait_for_position(1, timeout=60.0))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        await writer.append(req("room-1", 0, b"a"))
+        # Nothing but the NOTIFY can end this wait before its 60 s timeout.
+        assert await asyncio.wait_for(waiting, 20.0) == 1
+    finally:
+        await reader.close()
+        await writer.close()
