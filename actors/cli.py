@@ -23,7 +23,7 @@ from actors.facade import Engine
 from engine.rejections import Rejection
 from engine.state import Phase
 from engine.store import EventStore, StoreError, backend_of, open_store
-from engine.store.url import sqlite_path
+from engine.store.url import redacted_url, sqlite_path
 from engine.views import PlayerView
 
 
@@ -152,7 +152,7 @@ def _summary(
         table.add_row("database", f"{path} ({_size(path) / 1e6:.1f} MB)")
         table.add_row("archive", f"{archive} ({_size(archive) / 1e6:.1f} MB)")
     else:
-        table.add_row("store", db)
+        table.add_row("store", redacted_url(db))
     console.print(table)
     top = Table(title="leaderboard (top 5 by wins, from the projections)")
     for column in ("player", "wins", "points", "games"):

@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import msgspec
@@ -31,6 +32,7 @@ from engine.store import (
 )
 from engine.store.postgres import PostgresEventStore
 from engine.store.postgres.devserver import ThrowawayCluster, find_bindir, free_port, sweep_orphans
+from engine.store.url import redacted_url
 from tests.pg import with_database
 from tests.store.conftest import FakeClock
 
@@ -356,6 +358,16 @@ def test_the_main_job_plays_its_matches_on_postgresql(pg_url: str) -> None:
     )
     assert "durable commands/s" in done.stdout and "leaderboard" in done.stdout
     assert "Bot 2" in done.stdout  # a row the read models folded from the server's log
+    password = urlsplit(pg_url).password
+    assert password and password not in done.stdout.split("open a match")[0]
+
+
+def test_a_printed_store_url_hides_its_password() -> None:
+    assert redacted_url("postgresql://engine:s3cr:et@db:5432/games") == (
+        "postgresql://engine:***@db:5432/games"
+    )
+    assert redacted_url("postgresql://engine@db/games") == "postgresql://engine@db/games"
+    assert redacted_url("games.db") == "games.db"
 
 
 def test_a_cluster_whose_test_run_died_is_stopped_by_the_next_one() -> None:

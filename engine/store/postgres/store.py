@@ -50,6 +50,7 @@ from engine.store.records import (
     StreamInfo,
     StreamStatus,
 )
+from engine.store.url import redacted_url
 
 log = logging.getLogger("engine.store")
 
@@ -153,7 +154,7 @@ class PostgresEventStore:
                     server_settings={"application_name": "liaptui", **settings},
                 )
         except (ValueError, asyncpg.exceptions.ClientConfigurationError) as exc:
-            raise BadStoreUrl(_safe(url), str(exc)) from exc
+            raise BadStoreUrl(redacted_url(url), str(exc)) from exc
         store = cls(pool, url, clock, readonly)
         try:
             with guarded():
@@ -195,7 +196,7 @@ class PostgresEventStore:
         exists = await conn.fetchval("SELECT to_regclass('liaptui.meta') IS NOT NULL")
         if not exists:
             if self._readonly:
-                raise StoreNotFound(f"no event store in the database at {_safe(self._url)}")
+                raise StoreNotFound(f"no event store in the database at {redacted_url(self._url)}")
             return
         version = await conn.fetchval("SELECT value FROM liaptui.meta WHERE key = 'schema_version'")
         if version is not None and version > SCHEMA_VERSION:
@@ -824,16 +825,6 @@ def _stream_info(row: Any) -> StreamInfo:
 
 def _position(event: RecordedEvent) -> int:
     return event.position
-
-
-def _safe(url: str) -> str:
-    """A URL with its password hidden, for messages."""
-    head, at, rest = url.rpartition("@")
-    if not at:
-        return url
-    scheme, _, credentials = head.partition("://")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{rest}"
 
 
 def _write_file_atomically(path: Path, raw: bytes) -> None:
