@@ -22,6 +22,7 @@ import contextlib
 import hmac
 import secrets
 import signal
+from itertools import combinations
 from typing import Annotated
 
 import msgspec
@@ -34,6 +35,7 @@ from actors.facade import Accepted, Engine, SubscriptionLost
 from engine import commands as cmd
 from engine.events import Event
 from engine.pieces import Piece
+from engine.plays import valid_plays
 from engine.rejections import Code, Rejection
 from engine.state import Phase
 from engine.views import PlayerView
@@ -155,6 +157,22 @@ class UpdateMessage(ServerMessage, frozen=True, kw_only=True, tag="update"):
     last_version: int  # first_version - 1 when there are no events (a bare view)
     events: tuple[Event, ...]  # already redacted for this player
     view: PlayerView
+    legal_plays: tuple[tuple[Piece, ...], ...] = ()  # what this player may play now
+
+
+def legal_plays(seen: PlayerView) -> tuple[tuple[Piece, ...], ...]:
+    """Every distinct play (sorted pieces) the viewer may make now; empty when not their move.
+
+    A lead is any valid play type; a follow is any `required` pieces of the hand.
+    """
+    me = seen.my_seat
+    if seen.phase is not Phase.TURN or me is None or seen.turn != me:
+        return ()
+    if not seen.seats[me].connected:
+        return ()  # a bot plays this seat until the player reconnects
+    if not seen.plays:
+        return tuple(valid_plays(seen.hand))
+    return tuple(sorted(set(combinations(sorted(seen.hand), seen.required))))
 
 
 DECODER = msgspec.json.Decoder(AnyClientMessage)
@@ -389,6 +407,7 @@ class GameServer:
                             last_version=last,
                             events=update.events,
                             view=update.view,
+                            legal_plays=legal_plays(update.view),
                         )
                     )
                     version = last
