@@ -3,6 +3,8 @@
     python -m examples.server --db games.db --port 8765
 
 One JSON object per WebSocket text message; docs/protocol.md describes every message.
+The same port serves the web client at / and the replay viewer at /replay/ROOM
+(examples/http_routes.py).
 
 The engine does the game: rules, bots in empty and disconnected seats, timers, durability
 and per-player redaction. This server only
@@ -27,7 +29,7 @@ from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from actors.config import EngineConfig
@@ -39,6 +41,7 @@ from engine.plays import valid_plays
 from engine.rejections import Code, Rejection
 from engine.state import Phase
 from engine.views import PlayerView
+from examples.http_routes import WebRoutes
 
 Ref = Annotated[str, Meta(max_length=60)]
 Token = Annotated[str, Meta(max_length=100)]
@@ -416,6 +419,11 @@ class GameServer:
                 continue  # this socket fell far behind: resubscribe from the last version sent
 
 
+def serving(engine: Engine, host: str, port: int) -> Server:
+    """The game's WebSocket and, on the same port, the web pages (`async with` it)."""
+    return serve(GameServer(engine).handle, host, port, process_request=WebRoutes(engine))
+
+
 async def run(host: str, port: int, config: EngineConfig) -> None:
     """Serve until SIGINT or SIGTERM."""
     loop = asyncio.get_running_loop()
@@ -425,10 +433,11 @@ async def run(host: str, port: int, config: EngineConfig) -> None:
     # Exits in reverse: the sockets close first (each sends Disconnect), then the engine.
     async with (
         Engine.open(config.path, config) as engine,
-        serve(GameServer(engine).handle, host, port) as server,
+        serving(engine, host, port) as server,
     ):
         bound = server.sockets[0].getsockname()[1]
-        print(f"listening on ws://{host}:{bound} (store {config.path})", flush=True)
+        print(f"listening on ws://{host}:{bound} (store {config.path})")
+        print(f"play in a browser: http://{host}:{bound}/", flush=True)
         await stop
 
 

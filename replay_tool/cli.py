@@ -15,7 +15,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from engine.codec import STATE_SCHEMA_VERSION
 from engine.store.errors import CorruptData, StoreError
 from engine.store.records import StreamStatus
 from engine.store.sqlite import SqliteEventStore
@@ -30,7 +29,8 @@ from replay_tool.state_view import show_step, step_json
 from replay_tool.stepping import HELP, Stepper
 from replay_tool.store_access import reading, writing
 from replay_tool.timeline_view import show_match
-from replay_tool.verification import Report, Unreadable, verify
+from replay_tool.verification import Report, Unreadable
+from replay_tool.web_view import verified_match
 
 Command = Callable[[argparse.Namespace, Output], Coroutine[Any, Any, int]]
 
@@ -107,10 +107,7 @@ def _print_step(
 
 
 async def _verify_one(store: SqliteEventStore, room_id: str, origin: str) -> Report:
-    recording = await load_match(store, room_id, origin)
-    snapshot = await store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
-    tail = [] if snapshot is None else await store.read_stream(room_id, snapshot.version)
-    return verify(recording, snapshot, tail)
+    return (await verified_match(store, room_id, origin))[1]
 
 
 async def run_verify(args: argparse.Namespace, out: Output) -> int:

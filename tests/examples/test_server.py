@@ -20,7 +20,6 @@ from typing import Any
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from actors.config import EngineConfig
@@ -45,7 +44,7 @@ from engine.plays import evaluate, valid_plays
 from engine.rules import legal_declarations
 from engine.state import Phase
 from engine.views import PlayerView, redact
-from examples.server import GameServer
+from examples.server import serving
 
 Message = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +56,7 @@ async def running_server(tmp_path: Path) -> AsyncIterator[tuple[Engine, str]]:
     config = EngineConfig.fast(str(tmp_path / "games.db"), bot_delay=0.01, archive_after=None)
     async with (
         Engine.open(config.path, config) as engine,
-        serve(GameServer(engine).handle, "127.0.0.1", 0) as server,
+        serving(engine, "127.0.0.1", 0) as server,
     ):
         port = server.sockets[0].getsockname()[1]
         yield engine, f"ws://127.0.0.1:{port}"
