@@ -439,6 +439,7 @@ function hand() {
   const chosen = [...selected].map((i) => v.hand[i]);
   const ready = legal.some((p) => key(p) === key(chosen));
   const pieces = v.hand.map((kind, i) => {
+    if (!legal.length) return pieceElement(kind); // not our play: just show the hand
     const piece = pieceElement(kind, { button: true });
     piece.dataset.index = i;
     const isChosen = selected.has(i);

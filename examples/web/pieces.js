@@ -52,7 +52,7 @@ export function pieceElement(kind, { button = false, small = false } = {}) {
       dataset: { piece: kind },
       type: button ? "button" : undefined,
     },
-    h("span", { className: "glyph" }, LABELS[name]),
+    h("span", { className: "glyph" }, small ? LABELS[name].slice(0, 3) : LABELS[name]),
     h("span", { className: "value" }, points(kind)),
   );
 }

@@ -78,11 +78,11 @@ function controls() {
   return h(
     "div",
     { className: "panel row controls" },
-    h("button", { id: "first", onclick: () => go(0), disabled: position === 0 }, "⏮ first"),
+    h("button", { id: "first", onclick: () => go(0), disabled: position === 0 }, "« first"),
     h("button", { id: "prev", onclick: () => go(position - 1), disabled: position === 0 }, "◀ prev"),
     slider,
     h("button", { id: "next", onclick: () => go(position + 1), disabled: position === last }, "next ▶"),
-    h("button", { id: "last", onclick: () => go(last), disabled: position === last }, "last ⏭"),
+    h("button", { id: "last", onclick: () => go(last), disabled: position === last }, "last »"),
   );
 }
 
