@@ -30,7 +30,7 @@ from replay_tool.stepping import HELP, Stepper
 from replay_tool.store_access import reading, writing
 from replay_tool.timeline_view import show_match
 from replay_tool.verification import Report, Unreadable
-from replay_tool.web_view import verified_match
+from replay_tool.web_view import verified_match, viewer_link
 
 Command = Callable[[argparse.Namespace, Output], Coroutine[Any, Any, int]]
 
@@ -63,6 +63,11 @@ async def _recording(args: argparse.Namespace) -> MatchRecording:
 async def run_show(args: argparse.Namespace, out: Output) -> int:
     recording = await _recording(args)
     show_match(out, recording, args.round)
+    out.line("")
+    out.line(
+        f"replay viewer: {viewer_link(args.web, recording.room_id)}"
+        f"  (served by python -m examples.server --db {args.db})"
+    )
     return 0
 
 
@@ -276,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = command("show", run_show, "print a match as a timeline")
     show.add_argument("room")
     show.add_argument("--round", type=_positive, help="only this round")
+    show.add_argument(
+        "--web",
+        default=os.environ.get("LIAPTUI_WEB_URL", "http://127.0.0.1:8765"),
+        help="the example server the viewer link points at (default $LIAPTUI_WEB_URL, "
+        "else http://127.0.0.1:8765)",
+    )
 
     step = command("step", run_step, "the state and every view after an event")
     step.add_argument("room")
