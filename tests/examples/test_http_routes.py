@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tomllib
 import urllib.error
 import urllib.request
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 from engine.codec import decode_records
 from engine.events import HandsDealt, PiecesPlayed, TrickWon
 from engine.pieces import DECK
+from examples.http_routes import PAGES, VIEWER_PAGE
 from tests.actors.conftest import start_bot_match, wait_for_game_over
 from tests.examples.test_server import running_server
 
@@ -90,3 +93,17 @@ def test_the_replay_document_has_every_position_and_every_hand(tmp_path: Path) -
             assert sum(len(h) for h in frames[version]["hands"]) == 32 - played
     checks = document["verification"]["checks"]
     assert checks and all(c["status"] != "fail" for c in checks)
+
+
+def test_every_web_file_is_package_data_so_a_wheel_carries_it() -> None:
+    """`pip wheel .` ships what pyproject's package-data names; every served file must be."""
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert "examples*" in packages
+    globs = config["tool"]["setuptools"]["package-data"]["examples"]
+    web = root / "examples" / "web"
+    files = sorted(p.relative_to(web.parent).as_posix() for p in web.iterdir() if p.is_file())
+    assert files and all(any(fnmatch(f, g) for g in globs) for f in files), (files, globs)
+    served = set(PAGES.values()) | {VIEWER_PAGE}
+    assert {Path(f).name for f in files} == served  # and every file is served
