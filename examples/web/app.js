@@ -17,6 +17,7 @@ let legal = []; // the plays the server says we may make now
 let selected = new Set(); // positions in view.hand
 let rooms = [];
 let asking = false; // a reconnect is on its way
+let playing = false; // a play is on its way (or waiting for the table to clear)
 let lobbyTimer = null;
 const waiting = new Map(); // ref -> resolve of the reply
 let nextRef = 1;
@@ -446,7 +447,7 @@ function hand() {
     const usable = isChosen || legal.some((p) => fits([...chosen, kind], p));
     if (isChosen) piece.classList.add("selected");
     if (!usable) piece.classList.add("unusable");
-    piece.disabled = !usable;
+    piece.disabled = !usable || playing;
     piece.addEventListener("click", () => {
       if (selected.has(i)) selected.delete(i);
       else selected.add(i);
@@ -465,18 +466,35 @@ function hand() {
       legal.length
         ? h("span", { className: "muted" }, required ? `play ${required} piece(s)` : "lead: pick a valid play")
         : null,
-      legal.length ? h("button", { id: "play", disabled: !ready, onclick: () => play(chosen) }, "Play") : null,
+      legal.length
+        ? h("button", { id: "play", disabled: !ready || playing, dataset: { pending: String(playing) }, onclick: () => play(chosen) }, playing ? "Playing…" : "Play")
+        : null,
     ),
     h("div", { className: "hand" }, pieces),
   );
 }
 
 async function play(pieces) {
-  const reply = await command("play", { pieces });
+  playing = true;
+  render();
+  const reply = await request("play", { pieces });
   if (reply.type === "ok") {
     selected = new Set();
     say(`played ${pieces.length}`);
+  } else if (reply.code === "too_early" || reply.code === "rate_limited") {
+    // The last trick is still on show (engine clock): play it as soon as the table clears.
+    const wait = Math.min(8, Math.max(0.2, view.lead_not_before - Date.now() / 1000));
+    say(`the last trick is on show: your play goes in ${wait.toFixed(1)} s`);
+    setTimeout(() => {
+      if (legal.some((p) => key(p) === key(pieces))) play(pieces);
+      else { playing = false; render(); }
+    }, wait * 1000);
+    return;
+  } else if (reply.code !== "closed") {
+    say(`${reply.code}: ${reply.message}`, "error");
   }
+  playing = false;
+  render();
 }
 
 function scores() {

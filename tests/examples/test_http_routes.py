@@ -12,11 +12,14 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+from actors.config import EngineConfig
+from actors.facade import Engine
 from engine.codec import decode_records
 from engine.events import HandsDealt, PiecesPlayed, TrickWon
 from engine.pieces import DECK
 from examples.http_routes import PAGES, VIEWER_PAGE
-from tests.actors.conftest import start_bot_match, wait_for_game_over
+from examples.server import serving
+from tests.actors.conftest import start_bot_match, wait_for_archived, wait_for_game_over
 from tests.examples.test_server import running_server
 
 
@@ -107,3 +110,24 @@ def test_every_web_file_is_package_data_so_a_wheel_carries_it() -> None:
     assert files and all(any(fnmatch(f, g) for g in globs) for f in files), (files, globs)
     served = set(PAGES.values()) | {VIEWER_PAGE}
     assert {Path(f).name for f in files} == served  # and every file is served
+
+
+def test_an_archived_match_replays_from_the_archive(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = EngineConfig.fast(str(tmp_path / "games.db"), bot_delay=0.0, archive_after=0.0)
+        async with (
+            Engine.open(config.path, config) as engine,
+            serving(engine, "127.0.0.1", 0) as server,
+        ):
+            port = server.sockets[0].getsockname()[1]
+            room = await start_bot_match(engine, "Ann", seed=11)
+            await wait_for_archived(engine, [room])
+            status, _, body = await fetch(f"http://127.0.0.1:{port}/api/replay/{room}")
+            assert status == 200
+            document = json.loads(body)
+            assert document["status"] == "archived"
+            assert len(document["frames"]) == document["last_version"] + 1 > 100
+            assert document["frames"][-1]["event_type"] == "GameOver"
+            assert all(c["status"] != "fail" for c in document["verification"]["checks"])
+
+    asyncio.run(scenario())
