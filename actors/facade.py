@@ -23,13 +23,14 @@ from msgspec.structs import replace
 
 from actors.config import EngineConfig
 from actors.driver import Clock, Driver
-from actors.messages import AskView, Published, Reply, Route, WatchRoom
+from actors.messages import AskView, Published, Reload, Reply, Route, Wake, WatchRoom
 from actors.ratelimit import RateLimiter
 from engine.codec import MalformedCommand, decode_command, decode_records, encode_command
 from engine.commands import Command, CreateRoom, Deal, Disconnect, StartGame
 from engine.decider import ROOM_ID
 from engine.events import Event
 from engine.evolve import evolve
+from engine.forking import write_fork
 from engine.rejections import Code, Rejection
 from engine.settings import RoomSettings
 from engine.state import RoomState
@@ -283,6 +284,26 @@ class Engine:
             events = tuple(redact_event(event, reply.seat) for event in events)
         return Accepted(room_id, events, reply.first_version, reply.duplicate)
 
+    async def fork(self, room_id: str, at_version: int, *, new_code: str | None = None) -> str:
+        """Open a new room whose history is `room_id`'s first `at_version` events, live from
+        there, and return its id (`new_code`, or a fresh code). See docs/embedding.md.
+
+        The source, live or archived, is only read. Raises ForkRefused (nothing written) for
+        an unknown room, a version outside 1..its last, a match over or closed at that
+        version, or a `new_code` that is taken or malformed.
+        """
+        if self._driver is None or self._driver.closing:
+            raise RuntimeError("the engine is not open")
+        fork = await write_fork(
+            self.store, room_id, at_version, self.clock(), new_room_code, new_code
+        )
+        self.driver.metrics.counters["forks"] += 1
+        # A live actor of that id (someone looked at the free code) still holds version 0.
+        self.driver.tell(self.driver.directory, Reload(fork.room_id))
+        # Bots, timers and deadlines resume from the fork's state as the room loads.
+        self.driver.tell(self.driver.directory, Wake(fork.room_id, self.clock()))
+        return fork.room_id
+
     async def view(self, room_id: str, player: str | None = None) -> PlayerView | Rejection:
         """The room as `player` sees it (None: a spectator)."""
         if not ROOM_ID.fullmatch(room_id):
@@ -453,6 +474,9 @@ class SyncEngine:
 
     def send(self, room_id: str, command: Command, **kwargs: Any) -> Accepted | Rejection:
         return self._call(self.engine.send(room_id, command, **kwargs))
+
+    def fork(self, room_id: str, at_version: int, *, new_code: str | None = None) -> str:
+        return self._call(self.engine.fork(room_id, at_version, new_code=new_code))
 
     def view(self, room_id: str, player: str | None = None) -> PlayerView | Rejection:
         return self._call(self.engine.view(room_id, player))

@@ -11,11 +11,13 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from engine.codec import STATE_SCHEMA_VERSION
+from engine.forking import ForkRefused, provenance, write_fork
 from engine.store.errors import CorruptData, StoreError
 from engine.store.records import StreamStatus
 from engine.store.sqlite import SqliteEventStore
@@ -110,7 +112,11 @@ async def _verify_one(store: SqliteEventStore, room_id: str, origin: str) -> Rep
     recording = await load_match(store, room_id, origin)
     snapshot = await store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
     tail = [] if snapshot is None else await store.read_stream(room_id, snapshot.version)
-    return verify(recording, snapshot, tail)
+    forked = provenance(recording.decoded)
+    source = None
+    if forked is not None and await store.stream_info(forked.source_room) is not None:
+        source = await load_match(store, forked.source_room, origin)
+    return verify(recording, snapshot, tail, source)
 
 
 async def run_verify(args: argparse.Namespace, out: Output) -> int:
@@ -199,6 +205,31 @@ async def run_export(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+async def run_fork(args: argparse.Namespace, out: Output) -> int:
+    db: Path = args.db
+    if not db.is_file():
+        raise ToolError(f"store not found: {db}")
+    room = normalise_room(args.room)
+    new_code = None if args.new_code is None else normalise_room(args.new_code)
+    # Imported here: the engine's facade brings the actor system, which only fork needs.
+    from actors.facade import new_room_code
+
+    archive = None if args.archive is None else str(args.archive)
+    store = await SqliteEventStore.open(db, archive_path=archive)
+    try:
+        fork = await write_fork(store, room, args.at, time.time(), new_room_code, new_code)
+    except ForkRefused as exc:
+        raise ToolError(f"cannot fork {room} at v{args.at}: {exc}") from None
+    finally:
+        await store.close()
+    out.line(
+        f"forked {room} at v{args.at} into {fork.room_id} "
+        f"(phase {fork.state.phase.value}, v{fork.state.version}); "
+        f"an engine on {db} resumes it when it starts or the room is next used"
+    )
+    return 0
+
+
 async def run_import(args: argparse.Namespace, out: Output) -> int:
     recording = read_export(args.file)
     target: Path = args.into
@@ -255,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Debug recorded Liap Tui matches: list, show, step, verify, diff, "
-        "export and import.",
+        "export, import and fork.",
     )
     _store_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -303,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("room")
     export.add_argument("--format", choices=["jsonl", "json"], default="jsonl")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+
+    fork = command("fork", run_fork, "make a new playable room from a match at an event")
+    fork.add_argument("room")
+    fork.add_argument("--at", type=_positive, required=True, help="the event version to fork at")
+    fork.add_argument("--as", dest="new_code", metavar="CODE", help="the new room's code")
 
     import_ = command("import", run_import, "write an exported match into a scratch store")
     import_.add_argument("file", type=Path)
