@@ -151,7 +151,7 @@ class Engine:
             path = self.config.projections_path or default_path(self.config.path)
             self._runner = ProjectionRunner(
                 self._store,
-                default_projections(),
+                default_projections(self.config.count_forks),
                 path,
                 gather_for=self.config.projections_gather,
             )

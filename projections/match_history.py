@@ -5,7 +5,15 @@ from __future__ import annotations
 import sqlite3
 from functools import cache
 
-from engine.events import Event, GameOver, GameStarted, RedealGranted, RoomClosed, RoundScored
+from engine.events import (
+    Event,
+    ForkedFrom,
+    GameOver,
+    GameStarted,
+    RedealGranted,
+    RoomClosed,
+    RoundScored,
+)
 from engine.pieces import SEATS
 from engine.store.records import RecordedEvent
 from projections.protocol import FoldError, expect_rows
@@ -25,7 +33,10 @@ def _sql(prefix: str) -> dict[str, str]:
     matches = f"{prefix}history_matches"
     players = f"{prefix}history_players"
     rounds = f"{prefix}history_rounds"
+    forks = f"{prefix}history_forks"
     return {
+        # A fork of a fork copies its source's ForkedFrom first: the last one names its source.
+        "fork": f"INSERT OR REPLACE INTO {forks} VALUES (?,?,?,?)",
         "match": f"INSERT INTO {matches} VALUES (?,?,?,NULL,'{PLAYING}',NULL,0,0)",
         "player": f"INSERT INTO {players} VALUES (?,?,?,?,NULL,0)",
         "redeal": f"UPDATE {matches} SET redeals = redeals + 1 "
@@ -44,13 +55,17 @@ class MatchHistory:
     """Every match from GameStarted on: players, rounds, redeals, result and round scores.
 
     `outcome` is "playing", "finished" (GameOver) or "abandoned" (RoomClosed mid-game).
-    Rooms that close before starting are not matches. Times are the engine's `at`.
+    Rooms that close before starting are not matches. Times are the engine's `at`. A fork
+    (ForkedFrom) is a match of its own, with the rounds it copied, and its source and
+    version in `history_forks`.
     """
 
     name = "match_history"
-    version = 1
-    handles = frozenset({"GameStarted", "RedealGranted", "RoundScored", "GameOver", "RoomClosed"})
-    tables = ("history_matches", "history_players", "history_rounds")
+    version = 2
+    handles = frozenset(
+        {"GameStarted", "RedealGranted", "RoundScored", "GameOver", "RoomClosed", "ForkedFrom"}
+    )
+    tables = ("history_matches", "history_players", "history_rounds", "history_forks")
 
     def schema(self, prefix: str) -> list[str]:
         return [
@@ -83,6 +98,12 @@ class MatchHistory:
                 score INTEGER NOT NULL,
                 total INTEGER NOT NULL,
                 PRIMARY KEY (room_id, round, seat)
+            ) WITHOUT ROWID""",
+            f"""CREATE TABLE {prefix}history_forks (
+                room_id TEXT PRIMARY KEY,
+                source_room TEXT NOT NULL,
+                source_version INTEGER NOT NULL,
+                forked_at REAL NOT NULL
             ) WITHOUT ROWID""",
             f"CREATE INDEX {prefix}history_matches_by_start "
             f"ON {prefix}history_matches (started_position)",
@@ -140,3 +161,7 @@ class MatchHistory:
         elif isinstance(event, RoomClosed):
             # A room closed before its game started was never a match: nothing to update.
             conn.execute(sql["closed"], (event.at, event.reason.value, room))
+        elif isinstance(event, ForkedFrom):
+            conn.execute(
+                sql["fork"], (room, event.source_room, event.source_version, event.at)
+            )

@@ -38,9 +38,15 @@ _BOARDS: dict[str, str] = {
 }
 
 
-def default_projections() -> list[Projection]:
-    """The engine's read models: lobby, leaderboard, player stats and match history."""
-    return [Lobby(), Leaderboard(), PlayerStatsProjection(), MatchHistory()]
+def default_projections(count_forks: bool = False) -> list[Projection]:
+    """The engine's read models: lobby, leaderboard, player stats and match history;
+    forks count in the leaderboard and player statistics only with `count_forks`."""
+    return [
+        Lobby(),
+        Leaderboard(count_forks),
+        PlayerStatsProjection(count_forks),
+        MatchHistory(),
+    ]
 
 
 class Page(Struct, Generic[T], frozen=True):
@@ -125,6 +131,8 @@ class MatchSummary(Struct, frozen=True):
     ended_at: float | None
     duration: float | None
     archived: bool
+    forked_from: str | None = None  # a fork: the room it was forked from...
+    forked_at: int | None = None  # ...and the source's version it starts from
 
 
 class SeatScore(Struct, frozen=True):
@@ -434,7 +442,9 @@ def _rooms(conn: sqlite3.Connection, rows: list[Any]) -> list[LobbyRoom]:
 
 _MATCH_COLUMNS = (
     "m.room_id, m.outcome, m.end_reason, m.rounds, m.redeals, m.started_at, m.ended_at, "
-    f"EXISTS (SELECT 1 FROM {ARCHIVED_TABLE} a WHERE a.room_id = m.room_id)"
+    f"EXISTS (SELECT 1 FROM {ARCHIVED_TABLE} a WHERE a.room_id = m.room_id), "
+    "(SELECT f.source_room FROM history_forks f WHERE f.room_id = m.room_id), "
+    "(SELECT f.source_version FROM history_forks f WHERE f.room_id = m.room_id)"
 )
 
 
@@ -449,7 +459,18 @@ def _matches(conn: sqlite3.Connection, rows: list[Any]) -> list[MatchSummary]:
         ):
             players[room_id].append((name, final_score, won))
     summaries = []
-    for room_id, outcome, end_reason, rounds, redeals, started_at, ended_at, archived in rows:
+    for (
+        room_id,
+        outcome,
+        end_reason,
+        rounds,
+        redeals,
+        started_at,
+        ended_at,
+        archived,
+        forked_from,
+        forked_at,
+    ) in rows:
         seated = players[room_id]
         finished = outcome == FINISHED
         summaries.append(
@@ -466,6 +487,8 @@ def _matches(conn: sqlite3.Connection, rows: list[Any]) -> list[MatchSummary]:
                 ended_at=ended_at,
                 duration=None if ended_at is None else ended_at - started_at,
                 archived=bool(archived),
+                forked_from=forked_from,
+                forked_at=forked_at,
             )
         )
     return summaries
