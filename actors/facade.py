@@ -25,6 +25,7 @@ from actors.config import EngineConfig
 from actors.driver import Clock, Driver
 from actors.messages import AskView, Published, Reload, Reply, Route, Wake, WatchRoom
 from actors.ratelimit import RateLimiter
+from actors.spectators import Delay, SpectatorRooms
 from engine.codec import MalformedCommand, decode_command, decode_records, encode_command
 from engine.commands import Command, CreateRoom, Deal, Disconnect, StartGame
 from engine.decider import ROOM_ID
@@ -111,6 +112,7 @@ class Engine:
         self._store: SqliteEventStore | None = None
         self._runner: ProjectionRunner | None = None
         self._read_models: ReadModels | None = None
+        self._spectator_rooms: SpectatorRooms | None = None
 
     @classmethod
     def open(
@@ -314,13 +316,28 @@ class Engine:
         return result
 
     async def subscribe(
-        self, room_id: str, player: str | None, from_version: int = 0, max_queue: int = 10_000
+        self,
+        room_id: str,
+        player: str | None = None,
+        from_version: int = 0,
+        max_queue: int = 10_000,
+        *,
+        spectator: bool = False,
+        delay: Delay | None = None,
     ) -> AsyncGenerator[Update, None]:
         """Every event of the room after `from_version`, in order, as `player` may see it.
 
         Starts with one catch-up update from the store, then follows live commits. A
-        subscriber more than `max_queue` commits behind gets SubscriptionLost.
+        subscriber more than `max_queue` commits behind gets SubscriptionLost. A spectator
+        (`spectator=True`, or any `delay`) sees no hand, `delay` behind the room
+        (`Seconds(s)` or `Events(n)`); see `_spectate`.
         """
+        if spectator or delay is not None:
+            if player is not None:
+                raise ValueError("a spectator watches as nobody: pass player=None")
+            async for update in self._spectate(room_id, delay, from_version):
+                yield update
+            return
         driver = self.driver
         queue: asyncio.Queue[Published | None] = asyncio.Queue()
 
@@ -379,6 +396,29 @@ class Engine:
             if not listeners and self._driver is not None:
                 driver.subscribers.pop(room_id, None)
                 driver.tell(driver.directory, WatchRoom(room_id, False))
+
+    async def _spectate(
+        self, room_id: str, delay: Delay | None, from_version: int
+    ) -> AsyncGenerator[Update, None]:
+        """The room as a spectator sees it (no seat's hand; docs/embedding.md, "Spectators"),
+        each update only once `delay` has passed. Updates coalesce every commit due since
+        the last one; a spectator that leaves `spectator_max_lag` commits unread gets
+        SpectatorDropped."""
+        if not ROOM_ID.fullmatch(room_id):
+            raise ValueError("a room id is 6 uppercase letters or digits")
+        if self._spectator_rooms is None:
+
+            async def history(room: str) -> list[Event]:
+                return decode_records(await self.store.read_stream(room))
+
+            self._spectator_rooms = SpectatorRooms(
+                self.driver,
+                history,
+                flush_every=self.config.spectator_flush,
+                max_lag=self.config.spectator_max_lag,
+            )
+        async for first, events, seen in self._spectator_rooms.watch(room_id, delay, from_version):
+            yield Update(room_id, first, events, seen)
 
     # --- operations ----------------------------------------------------------------------------
 
@@ -482,10 +522,18 @@ class SyncEngine:
         return self._call(self.engine.view(room_id, player))
 
     def subscribe(
-        self, room_id: str, player: str | None, from_version: int = 0
+        self,
+        room_id: str,
+        player: str | None = None,
+        from_version: int = 0,
+        *,
+        spectator: bool = False,
+        delay: Delay | None = None,
     ) -> Iterator[Update]:
         """A blocking iterator over the room's updates (closing it ends the subscription)."""
-        agen = self.engine.subscribe(room_id, player, from_version)
+        agen = self.engine.subscribe(
+            room_id, player, from_version, spectator=spectator, delay=delay
+        )
         try:
             while True:
                 try:
