@@ -112,7 +112,7 @@ class Engine:
         self._store: SqliteEventStore | None = None
         self._runner: ProjectionRunner | None = None
         self._read_models: ReadModels | None = None
-        self._spectator_rooms: SpectatorRooms | None = None
+        self._spectator_rooms: SpectatorRooms[Update] | None = None
 
     @classmethod
     def open(
@@ -397,13 +397,13 @@ class Engine:
                 driver.subscribers.pop(room_id, None)
                 driver.tell(driver.directory, WatchRoom(room_id, False))
 
-    async def _spectate(
+    def _spectate(
         self, room_id: str, delay: Delay | None, from_version: int
     ) -> AsyncGenerator[Update, None]:
         """The room as a spectator sees it (no seat's hand; docs/embedding.md, "Spectators"),
         each update only once `delay` has passed. Updates coalesce every commit due since
-        the last one; a spectator that leaves `spectator_max_lag` commits unread gets
-        SpectatorDropped."""
+        the last one and are shared by the spectators who take the same commits; a
+        spectator that leaves `spectator_max_lag` commits unread gets SpectatorDropped."""
         if not ROOM_ID.fullmatch(room_id):
             raise ValueError("a room id is 6 uppercase letters or digits")
         if self._spectator_rooms is None:
@@ -414,11 +414,11 @@ class Engine:
             self._spectator_rooms = SpectatorRooms(
                 self.driver,
                 history,
+                Update,
                 flush_every=self.config.spectator_flush,
                 max_lag=self.config.spectator_max_lag,
             )
-        async for first, events, seen in self._spectator_rooms.watch(room_id, delay, from_version):
-            yield Update(room_id, first, events, seen)
+        return self._spectator_rooms.watch(room_id, delay, from_version)
 
     # --- operations ----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from itertools import groupby
+from typing import Generic, TypeVar
 
 from msgspec import Struct
 
@@ -39,6 +40,9 @@ class Events(Struct, frozen=True):
 
 
 Delay = Seconds | Events
+U = TypeVar("U")
+MakeUpdate = Callable[[str, int, tuple[Event, ...], PlayerView], U]
+"""How a batch (room, first version, events, view after them) becomes what a spectator gets."""
 
 
 class SpectatorDropped(Exception):
@@ -88,13 +92,14 @@ class Spectator:
         self.delivered_at = float("-inf")  # engine time of the last delivery
 
 
-class SpectatorChannel:
+class SpectatorChannel(Generic[U]):
     """One room's shared spectator feed: the frames of its whole history and its spectators."""
 
     def __init__(
         self,
         room_id: str,
         clock: Callable[[], float],
+        make_update: MakeUpdate[U],
         *,
         flush_every: float,
         max_lag: int,
@@ -102,6 +107,9 @@ class SpectatorChannel:
     ) -> None:
         self.room_id = room_id
         self.clock = clock
+        self.make_update = make_update
+        # Spectators woken together mostly take the same frames: one update serves them all.
+        self.batches: dict[tuple[int, int], U] = {}
         self.flush_every = flush_every
         self.max_lag = max_lag
         self.wake_slice = wake_slice
@@ -139,24 +147,32 @@ class SpectatorChannel:
             return  # already folded (read from the store), or not the next version
         frames, self.state = spectator_frames(fresh, self.state)
         self.frames.extend(frames)
+        self.batches.clear()
         if self.spectators and (self.flush_task is None or self.flush_task.done()):
             self.flush_task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
-        """Wake the waiting spectators a slice at a time; drop those who stopped reading."""
-        await asyncio.sleep(self.flush_every)
-        head = len(self.frames)
-        for i, spectator in enumerate(list(self.spectators)):
-            waiting = spectator.waiting
-            if waiting is not None and not waiting.done():
-                # A spectator seconds behind wakes on its own timer, when its frame is due.
-                if not spectator.timed:
-                    waiting.set_result(None)
-            elif waiting is None and head - spectator.cursor > self.max_lag:
-                spectator.dropped = True
-                self.spectators.discard(spectator)
-            if (i + 1) % self.wake_slice == 0:
-                await asyncio.sleep(0)  # let the room's commands in between slices
+        """Wake the waiting spectators a slice at a time; drop those who stopped reading.
+
+        Runs again while commits arrived during a round: a spectator woken early in a round
+        may be waiting again before the round ends, and must not miss the last commit.
+        """
+        while True:
+            await asyncio.sleep(self.flush_every)
+            head = len(self.frames)
+            for i, spectator in enumerate(list(self.spectators)):
+                waiting = spectator.waiting
+                if waiting is not None and not waiting.done():
+                    # A spectator seconds behind wakes on its own timer, when its frame is due.
+                    if not spectator.timed:
+                        waiting.set_result(None)
+                elif waiting is None and head - spectator.cursor > self.max_lag:
+                    spectator.dropped = True
+                    self.spectators.discard(spectator)
+                if (i + 1) % self.wake_slice == 0:
+                    await asyncio.sleep(0)  # let the room's commands in between slices
+            if len(self.frames) == head:
+                return
 
     # --- a spectator's side ---------------------------------------------------------------
 
@@ -184,12 +200,9 @@ class SpectatorChannel:
             return self.frames[spectator.cursor].at + spectator.delay.seconds
         return None
 
-    async def watch(
-        self, delay: Delay | None, from_version: int
-    ) -> AsyncGenerator[tuple[int, tuple[Event, ...], PlayerView], None]:
-        """(first version, events, view after them) for one spectator, after `from_version`,
-        each batch only once it is due. Without a delay, the first batch comes at once (the
-        current view, even with no events)."""
+    async def watch(self, delay: Delay | None, from_version: int) -> AsyncGenerator[U, None]:
+        """The updates of one spectator after `from_version`, each only once it is due.
+        Without a delay, the first comes at once (the current view, even with no events)."""
         await self.ready.wait()
         if self.failure is not None:
             raise self.failure
@@ -201,7 +214,7 @@ class SpectatorChannel:
         seen = from_version
         try:
             if delay is None and cursor == len(self.frames):
-                yield seen + 1, (), view(self.state, None)
+                yield self.make_update(self.room_id, seen + 1, (), view(self.state, None))
             while True:
                 if spectator.dropped:
                     raise SpectatorDropped(
@@ -213,16 +226,25 @@ class SpectatorChannel:
                 if end == spectator.cursor:
                     await self._wait(spectator, now)
                     continue
-                frames = self.frames[spectator.cursor : end]
+                batch = self._batch(seen, spectator.cursor, end)
                 spectator.cursor = end
                 spectator.delivered_at = now
-                events = tuple(
-                    e for f in frames for i, e in enumerate(f.events) if f.first_version + i > seen
-                )
-                first, seen = seen + 1, frames[-1].last_version
-                yield first, events, frames[-1].view
+                seen = self.frames[end - 1].last_version
+                yield batch
         finally:
             self.spectators.discard(spectator)
+
+    def _batch(self, seen: int, start: int, end: int) -> U:
+        """The update of frames[start:end] for a spectator who has seen up to `seen`."""
+        batch = self.batches.get((seen, end))
+        if batch is None:
+            frames = self.frames[start:end]
+            events = tuple(
+                e for f in frames for i, e in enumerate(f.events) if f.first_version + i > seen
+            )
+            batch = self.make_update(self.room_id, seen + 1, events, frames[-1].view)
+            self.batches[(seen, end)] = batch
+        return batch
 
     async def _wait(self, spectator: Spectator, now: float) -> None:
         """Until a flush wakes the spectator, or its next frame is due (not sooner than one
@@ -243,7 +265,7 @@ class SpectatorChannel:
             spectator.timed = False
 
 
-class SpectatorRooms:
+class SpectatorRooms(Generic[U]):
     """The engine's spectator channels: one per watched room, made when its first spectator
     comes and dropped after its last one leaves."""
 
@@ -251,20 +273,23 @@ class SpectatorRooms:
         self,
         driver: Driver,
         read_history: Callable[[str], Awaitable[list[Event]]],
+        make_update: MakeUpdate[U],
         *,
         flush_every: float,
         max_lag: int,
     ) -> None:
         self.driver = driver
         self.read_history = read_history
+        self.make_update = make_update
         self.flush_every = flush_every
         self.max_lag = max_lag
-        self.channels: dict[str, SpectatorChannel] = {}
+        self.channels: dict[str, SpectatorChannel[U]] = {}
         self.users: dict[str, int] = {}
 
     async def watch(
         self, room_id: str, delay: Delay | None, from_version: int
-    ) -> AsyncGenerator[tuple[int, tuple[Event, ...], PlayerView], None]:
+    ) -> AsyncGenerator[U, None]:
+        """A spectator's updates of `room_id` (see SpectatorChannel.watch)."""
         channel = self.channels.get(room_id)
         self.users[room_id] = self.users.get(room_id, 0) + 1
         try:
@@ -272,6 +297,7 @@ class SpectatorRooms:
                 channel = SpectatorChannel(
                     room_id,
                     self.driver.clock,
+                    self.make_update,
                     flush_every=self.flush_every,
                     max_lag=self.max_lag,
                 )
@@ -288,14 +314,14 @@ class SpectatorRooms:
                 if gone is not None:
                     self._unlisten(room_id, gone)
 
-    def _listen(self, room_id: str, channel: SpectatorChannel) -> None:
+    def _listen(self, room_id: str, channel: SpectatorChannel[U]) -> None:
         driver = self.driver
         listeners = driver.subscribers.setdefault(room_id, set())
         if not listeners:
             driver.tell(driver.directory, WatchRoom(room_id, True))
         listeners.add(channel.publish)
 
-    def _unlisten(self, room_id: str, channel: SpectatorChannel) -> None:
+    def _unlisten(self, room_id: str, channel: SpectatorChannel[U]) -> None:
         driver = self.driver
         listeners = driver.subscribers.get(room_id)
         if listeners is None:
