@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -18,9 +19,10 @@ from typing import Any, cast
 
 from engine.codec import STATE_SCHEMA_VERSION
 from engine.forking import ForkRefused, provenance, write_fork
+from engine.store import EventStore, backend_of, open_store
 from engine.store.errors import CorruptData, StoreError
 from engine.store.records import StreamStatus
-from engine.store.sqlite import SqliteEventStore
+from engine.store.url import sqlite_path
 from replay_tool.comparison import first_divergence
 from replay_tool.errors import PROG, ToolError, warn
 from replay_tool.exchange import ExportFormat, export_text, import_match, read_export
@@ -31,6 +33,7 @@ from replay_tool.report_view import show_divergence, show_page, show_report, sho
 from replay_tool.state_view import show_step, step_json
 from replay_tool.stepping import HELP, Stepper
 from replay_tool.store_access import reading, writing
+from replay_tool.timeline import build_timeline
 from replay_tool.timeline_view import show_match
 from replay_tool.verification import Report, Unreadable, verify
 
@@ -64,6 +67,11 @@ async def _recording(args: argparse.Namespace) -> MatchRecording:
 
 async def run_show(args: argparse.Namespace, out: Output) -> int:
     recording = await _recording(args)
+    if args.round is not None:
+        rounds = [r.number for r in build_timeline(recording.decoded).rounds]
+        if args.round not in rounds:
+            played = f"rounds 1-{max(rounds)}" if rounds else "no round yet"
+            raise ToolError(f"{recording.room_id} has {played}; there is no round {args.round}")
     show_match(out, recording, args.round)
     return 0
 
@@ -81,14 +89,29 @@ async def run_step(args: argparse.Namespace, out: Output) -> int:
     if not args.interactive:
         _print_step(out, recording, stepper, position, as_json=args.json)
         return 0
-    out.line(f"stepping through {recording.room_id}: h for help, q to quit")
+    out.line(f"stepping through {recording.room_id}: h for help, q (or Ctrl-C, Ctrl-D) to quit")
+    # Line editing and history at the prompt; Ctrl-C quits at once (asyncio's own SIGINT
+    # handler would only cancel the task after the blocking prompt returned).
+    import readline  # noqa: F401
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return _step_interactively(out, recording, stepper, position, as_json=args.json)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _step_interactively(
+    out: Output, recording: MatchRecording, stepper: Stepper, position: int, *, as_json: bool
+) -> int:
     while True:
-        _print_step(out, recording, stepper, position, as_json=args.json)
+        _print_step(out, recording, stepper, position, as_json=as_json)
         move = None
         while move is None or (move.position == position and not move.quit):
             try:
                 line = input(f"{recording.room_id} v{position}> ")
-            except EOFError:
+            except (EOFError, KeyboardInterrupt):
+                out.line("")
                 return 0
             move = stepper.handle(position, line)
             if move.quit:
@@ -108,7 +131,7 @@ def _print_step(
         show_step(out, recording, position, state)
 
 
-async def _verify_one(store: SqliteEventStore, room_id: str, origin: str) -> Report:
+async def _verify_one(store: EventStore, room_id: str, origin: str) -> Report:
     recording = await load_match(store, room_id, origin)
     snapshot = await store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
     tail = [] if snapshot is None else await store.read_stream(room_id, snapshot.version)
@@ -158,7 +181,7 @@ async def run_verify(args: argparse.Namespace, out: Output) -> int:
     return 0 if all(isinstance(o, Report) and o.ok for o in outcomes) else 1
 
 
-async def _all_rooms(store: SqliteEventStore) -> list[str]:
+async def _all_rooms(store: EventStore) -> list[str]:
     rooms: dict[str, None] = {}
     offset = 0
     while True:
@@ -169,7 +192,7 @@ async def _all_rooms(store: SqliteEventStore) -> list[str]:
         offset += 1000
 
 
-async def _side(args: argparse.Namespace, which: str, db: Path) -> MatchRecording:
+async def _side(args: argparse.Namespace, which: str, db: str) -> MatchRecording:
     """A diff side: an export file when such a file exists, else a room in a store."""
     path = Path(which)
     if path.is_file() or which.endswith((".json", ".jsonl")):
@@ -206,16 +229,15 @@ async def run_export(args: argparse.Namespace, out: Output) -> int:
 
 
 async def run_fork(args: argparse.Namespace, out: Output) -> int:
-    db: Path = args.db
-    if not db.is_file():
-        raise ToolError(f"store not found: {db}")
+    db: str = args.db
+    if backend_of(db) == "sqlite" and not sqlite_path(db).is_file():
+        raise ToolError(f"store not found: {db}")  # a fork needs its source: never create
     room = normalise_room(args.room)
     new_code = None if args.new_code is None else normalise_room(args.new_code)
     # Imported here: the engine's facade brings the actor system, which only fork needs.
     from actors.facade import new_room_code
 
-    archive = None if args.archive is None else str(args.archive)
-    store = await SqliteEventStore.open(db, archive_path=archive)
+    store = await open_store(db, archive_path=args.archive)
     try:
         fork = await write_fork(store, room, args.at, time.time(), new_room_code, new_code)
     except ForkRefused as exc:
@@ -232,7 +254,7 @@ async def run_fork(args: argparse.Namespace, out: Output) -> int:
 
 async def run_import(args: argparse.Namespace, out: Output) -> int:
     recording = read_export(args.file)
-    target: Path = args.into
+    target: str = args.into
     async with writing(target) as store:
         appends = await import_match(store, recording, str(target))
     out.line(
@@ -264,9 +286,9 @@ def _store_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     default: object = argparse.SUPPRESS
     parser.add_argument(
         "--db",
-        type=Path,
-        default=Path("games.db") if top else default,
-        help="the event store (SQLite file; default games.db); never created",
+        default="games.db" if top else default,
+        help="the event store: a SQLite file (default games.db) or sqlite:///…, "
+        "postgresql://…; never created",
     )
     parser.add_argument(
         "--archive",
@@ -327,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff = command("diff", run_diff, "the first divergence between two matches")
     diff.add_argument("a", help="room code, or an export file")
     diff.add_argument("b", help="room code, or an export file")
-    diff.add_argument("--other-db", type=Path, help="the store of B (default: --db)")
+    diff.add_argument("--other-db", help="the store of B (default: --db)")
     diff.add_argument("--exact", action="store_true", help="compare times and room codes too")
 
     export = command("export", run_export, "write a match to a file")
@@ -342,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     import_ = command("import", run_import, "write an exported match into a scratch store")
     import_.add_argument("file", type=Path)
-    import_.add_argument("--into", type=Path, required=True, metavar="SCRATCH.db")
+    import_.add_argument("--into", required=True, metavar="SCRATCH.db")
     return parser
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from engine.events import GameOver, GameStarted
 from engine.store import SqliteEventStore
 from projections import (
-    Leaderboard,
+    LeaderboardProjection,
     ProjectionRunner,
     Rebuild,
     SyncReadModels,
@@ -105,7 +105,7 @@ def _run_with_appends(tmp_path: Path, start_rebuild: str) -> None:
             await querying
             await runner.close()
             models.close()
-        bumped = Leaderboard.version + (1 if start_rebuild == "bump" else 0)
+        bumped = LeaderboardProjection.version + (1 if start_rebuild == "bump" else 0)
         assert runner.status().of("leaderboard").version == bumped
         assert any(s.rebuilding for s in samples), "no query ran during the rebuild"
         assert len({s.as_of for s in samples}) > 5
@@ -125,8 +125,8 @@ def _run_with_appends(tmp_path: Path, start_rebuild: str) -> None:
     asyncio.run(main())
 
 
-class LeaderboardBumped(Leaderboard):
-    version = Leaderboard.version + 1
+class LeaderboardBumped(LeaderboardProjection):
+    version = LeaderboardProjection.version + 1
 
 
 def _projections(start_rebuild: object) -> list[Projection]:
