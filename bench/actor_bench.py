@@ -26,8 +26,8 @@ from msgspec.structs import replace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors.config import EngineConfig  # noqa: E402
-from actors.storage import recover_room  # noqa: E402
 from actors.facade import Accepted, Engine  # noqa: E402
+from actors.storage import recover_room  # noqa: E402
 from engine.codec import command_append  # noqa: E402
 from engine.commands import idempotency_key  # noqa: E402
 from engine.decider import execute  # noqa: E402
