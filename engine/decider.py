@@ -67,10 +67,9 @@ from engine.rules import (
     winners,
 )
 from engine.settings import RoomSettings
-from engine.state import IN_GAME, Phase, RoomState, bot_name
+from engine.state import IN_GAME, Phase, RoomState, bot_name, reserved_for_bots
 
 ROOM_ID = re.compile(r"[A-Z0-9]{6}")
-RESERVED_NAME = re.compile(r"bot\s*\d+", re.IGNORECASE)
 MAX_NAME = 32
 # The names bots act under ("Bot 1".."Bot 4"); checked on every move, so a dict, not a regex.
 _BOT_SEATS = {bot_name(seat): seat for seat in range(SEATS)}
@@ -173,7 +172,7 @@ def _host_seat(state: RoomState, player: str) -> int | Rejection:
 def _name_problem(state: RoomState, name: str) -> Rejection | None:
     if not (1 <= len(name) <= MAX_NAME) or not name.isprintable() or name != name.strip():
         return Rejection(Code.INVALID_NAME, f"a name is 1-{MAX_NAME} printable characters")
-    if RESERVED_NAME.fullmatch(name):
+    if reserved_for_bots(name):
         return Rejection(Code.NAME_RESERVED, "names like 'Bot 2' are reserved for bots")
     if any(s.name is not None and s.name.casefold() == name.casefold() for s in state.seats):
         return Rejection(Code.NAME_TAKEN, f"{name!r} is already in this room")

@@ -32,7 +32,7 @@ from engine import commands as cmd
 from engine.events import Event
 from engine.pieces import Piece
 from engine.rejections import Code, Rejection
-from engine.state import Phase
+from engine.state import Phase, reserved_for_bots
 from engine.views import PlayerView
 
 Ref = Annotated[str, Meta(max_length=60)]
@@ -262,6 +262,8 @@ class GameServer:
     async def hello(self, s: Session, msg: Hello) -> None:
         if s.name is not None:
             return await s.error(msg.ref, "already_greeted", f"this connection is {s.name}")
+        if reserved_for_bots(msg.name):  # a bot's name would see and move for a bot's seat
+            return await s.error(msg.ref, Code.NAME_RESERVED, f"{msg.name!r} is a bot's name")
         if msg.room is not None:
             seen = await self.engine.view(msg.room, msg.name)
             if isinstance(seen, Rejection):

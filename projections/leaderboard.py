@@ -5,16 +5,16 @@ from __future__ import annotations
 import sqlite3
 from functools import cache
 
-from engine.decider import RESERVED_NAME
 from engine.events import Event, GameOver, GameStarted, RoomClosed
 from engine.pieces import SEATS
+from engine.state import reserved_for_bots
 from engine.store.records import RecordedEvent
 from projections.protocol import FoldError
 
 
 def is_bot_name(name: str) -> bool:
     """Whether a seat name is a bot's: humans may not take names like `Bot 2` (rule decision)."""
-    return RESERVED_NAME.fullmatch(name) is not None
+    return reserved_for_bots(name)
 
 
 @cache
