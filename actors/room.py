@@ -142,7 +142,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.send(self.links.directory, RoomIdle(self.room_id, idle))
 
     def _has_work(self) -> bool:
-        return bool(seats_to_move(self.state)) or next_due(self.state) is not None
+        return bool(seats_to_move(self.state)) or next_due(self.state, self.now) is not None
 
     # --- commands ------------------------------------------------------------------------
 
@@ -284,7 +284,7 @@ class RoomActor(Actor):  # type: ignore[misc]
             return self._schedule(self.hold_until)
         # Deadlines come first, as in the decider: a bot answering after a deadline would
         # be refused, since the deadline decided for it.
-        due = next_due(self.state)
+        due = next_due(self.state, self.now)
         if due is not None and due <= self.now:
             return self._run(
                 None, Tick(command_id=f"tick:{self.state.version}", player="", at=self.now)

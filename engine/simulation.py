@@ -85,7 +85,7 @@ def run_match(
                 apply(chosen[seat](state, seat, now, f"c{counter}"))
                 counter += 1
             continue
-        due = next_due(state)
+        due = next_due(state, now)
         if due is None:
             raise SimulationStuck(f"nothing to do in phase {state.phase.value}")
         now = max(now, due)

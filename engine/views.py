@@ -11,6 +11,7 @@ from __future__ import annotations
 from msgspec import Struct
 from msgspec.structs import replace
 
+from engine.deadlines import redeal_deadline
 from engine.events import Event, HandsDealt, RoomCreated
 from engine.pieces import SEATS, Piece
 from engine.rules import legal_declarations
@@ -103,7 +104,6 @@ def _view(state: RoomState, player: str | None, mine: int | None) -> PlayerView:
         )
         for i, s in enumerate(state.seats)
     )
-    undecided = any(s.weak and s.redeal is None for s in state.seats)
     asked = state.phase is Phase.DECLARATION and mine is not None and state.turn == mine
     legal: tuple[int, ...] = ()
     if asked and mine is not None:
@@ -130,11 +130,7 @@ def _view(state: RoomState, player: str | None, mine: int | None) -> PlayerView:
         seats=seats,
         winners=state.winners,
         lead_not_before=state.lead_not_before,
-        redeal_deadline=(
-            state.dealt_at + state.settings.redeal_timeout
-            if state.phase is Phase.PREPARATION and not state.needs_deal and undecided
-            else None
-        ),
+        redeal_deadline=redeal_deadline(state),
         legal_declarations=legal,
     )
 
