@@ -472,8 +472,8 @@ class Driver:
     async def _run_clock(self) -> None:
         # Stopped by `clock_stopped` plus a wake-up, not by cancellation alone: Python
         # 3.11's asyncio.wait_for can swallow a cancel that arrives as its inner wait
-        # completes, and the loop then ran on forever, so `stop()` never returned (seen
-        # in the SIGKILL campaign's finishing life). asyncio.timeout has no such race.
+        # completes, and the loop would run on, so `stop()` would never return.
+        # asyncio.timeout has no such race.
         while not self.clock_stopped:
             now = self.clock()
             if self._fire_due(now):
@@ -489,7 +489,7 @@ class Driver:
     def _fire_due(self, now: float) -> bool:
         """Fire the timers due at `now` for at most about `max_slice` of actor work; True
         when some are still due (1,000 rooms' bot timers bunch up: fired in one go, they
-        held the loop for ~10 ms while commits and callers waited)."""
+        hold the loop for ~10 ms while commits and callers wait)."""
         started = time.perf_counter()
         while self.timers and self.timers[0][0] <= now:
             _, _, kind, key = heapq.heappop(self.timers)
