@@ -41,10 +41,10 @@ from actors.messages import (
     Watch,
     WatchRoom,
 )
+from actors.projection_supervisor import ProjectionSupervisor, SupervisorInit
 from actors.room import RoomActor
 from actors.services import Archivist, Snapshotter
 from engine.rejections import Code, Rejection
-from projections.supervisor import ProjectionSupervisor, SupervisorInit
 
 log = logging.getLogger("actors.directory")
 

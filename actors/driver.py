@@ -44,15 +44,15 @@ from actors.messages import (
     Wake,
 )
 from actors.metrics import Metrics
+from actors.projection_supervisor import ProjectionOrder, ProjectionOrderDone, carry_out
 from engine.codec import STATE_SCHEMA_VERSION, decode_records, decode_state, encode_state
 from engine.evolve import evolve
 from engine.rejections import Code, Rejection
 from engine.state import RoomState
 from engine.store.errors import OperationRefused, StoreError
+from engine.store.protocol import EventStore, InlineCommits
 from engine.store.records import AppendResult, Snapshot
-from engine.store.sqlite import SqliteEventStore
 from projections import MarkArchived, ProjectionRunner, Refusal
-from projections.supervisor import ProjectionOrder, ProjectionOrderDone, carry_out
 
 log = logging.getLogger("actors.lifecycle")
 # Outcomes told to the journal at once: enough to amortize a tell, few enough to stay short.
@@ -60,7 +60,7 @@ SETTLE_CHUNK = 4
 Clock = Callable[[], float]
 
 
-async def recover_room(store: SqliteEventStore, room_id: str) -> tuple[RoomState, int]:
+async def recover_room(store: EventStore, room_id: str) -> tuple[RoomState, int]:
     """A room's state from its latest usable snapshot plus the tail of its stream.
 
     Returns the state and the version of the snapshot used (0: folded from the start).
@@ -111,12 +111,14 @@ class Driver:
     def __init__(
         self,
         config: EngineConfig,
-        store: SqliteEventStore,
+        store: EventStore,
         clock: Clock,
         runner: ProjectionRunner | None = None,
     ) -> None:
         self.config = config
         self.store = store
+        # The embedded backend's commit on this thread (see `_commit_now`); None elsewhere.
+        self.inline: InlineCommits | None = store if isinstance(store, InlineCommits) else None
         self.runner = runner
         self.projection_supervisor: Any = None
         self.clock = clock
@@ -292,13 +294,13 @@ class Driver:
         queued. Not while another batch settles this way: the rooms it wakes may append
         again, and their batch takes the asynchronous way rather than nesting deeper.
         """
-        if self.committing_now:
+        if self.committing_now or self.inline is None:
             return False
         started = time.perf_counter()
         requests = [a.request for a in flush.appends]
         done: list[Any] | None
         try:
-            done = self.store.append_batch_now(requests)
+            done = self.inline.append_batch_now(requests)
         except StoreError as exc:
             done = [exc] * len(requests)
         if done is None:

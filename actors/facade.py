@@ -11,6 +11,7 @@ import asyncio
 import os
 import secrets
 import string
+import tempfile
 import threading
 import time
 import uuid
@@ -33,7 +34,8 @@ from engine.evolve import evolve
 from engine.rejections import Code, Rejection
 from engine.settings import RoomSettings
 from engine.state import RoomState
-from engine.store.sqlite import SqliteEventStore
+from engine.store import EventStore, backend_of, open_store
+from engine.store.url import sqlite_path
 from engine.views import PlayerView, view, viewer_seat
 from engine.views import redact as redact_event
 from projections import (
@@ -107,19 +109,21 @@ class Engine:
             config.rate_per_second, config.rate_burst, config.rate_limit_players
         )
         self._driver: Driver | None = None
-        self._store: SqliteEventStore | None = None
+        self._store: EventStore | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._runner: ProjectionRunner | None = None
         self._read_models: ReadModels | None = None
 
     @classmethod
     def open(
         cls,
-        path: str | Path = "games.db",
+        url: str | Path = "games.db",
         config: EngineConfig | None = None,
         clock: Clock | None = None,
     ) -> Engine:
-        """An engine on the SQLite file `path`; use as `async with Engine.open(...) as engine`."""
-        config = replace(config or EngineConfig(), path=str(path))
+        """An engine on the store `url` names (a SQLite path or `sqlite:///games.db`,
+        `postgresql://...`, `memory:`); use as `async with Engine.open(...) as engine`."""
+        config = replace(config or EngineConfig(), path=str(url))
         return cls(config, clock)
 
     async def __aenter__(self) -> Engine:
@@ -138,16 +142,15 @@ class Engine:
             raise
 
     async def _start(self) -> None:
-        archive = self.config.archive_path or f"{self.config.path}.archive.db"
-        self._store = await SqliteEventStore.open(
+        self._store = await open_store(
             self.config.path,
             synchronous=self.config.synchronous,
-            archive_path=archive,
+            archive_path=self.config.archive_path,
             inline_batch=self.config.inline_commits,
             inline_reads=self.config.inline_reads,
         )
         if self.config.projections:
-            path = self.config.projections_path or default_path(self.config.path)
+            path = self._projections_path()
             self._runner = ProjectionRunner(
                 self._store,
                 default_projections(),
@@ -158,6 +161,21 @@ class Engine:
             self._read_models = ReadModels(path, runner=self._runner)
         self._driver = Driver(self.config, self._store, self.clock, self._runner)
         self._driver.start()
+
+    def _projections_path(self) -> Path:
+        """The read models' file: configured, else beside a SQLite store, else (a store in
+        memory) a scratch file removed when the engine closes."""
+        if self.config.projections_path is not None:
+            return Path(self.config.projections_path)
+        backend = backend_of(self.config.path)
+        if backend == "sqlite":
+            return default_path(sqlite_path(self.config.path))
+        if backend == "memory":
+            self._scratch = tempfile.TemporaryDirectory(prefix="liaptui-read-models-")
+            return Path(self._scratch.name) / "projections.db"
+        raise ValueError(
+            f"a {backend} store needs EngineConfig.projections_path (or projections=False)"
+        )
 
     async def close(self) -> None:
         """Stop cleanly: in-flight commits finish, actors stop, the store closes."""
@@ -173,6 +191,9 @@ class Engine:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
     @property
     def driver(self) -> Driver:
@@ -195,7 +216,7 @@ class Engine:
         return self._runner
 
     @property
-    def store(self) -> SqliteEventStore:
+    def store(self) -> EventStore:
         if self._store is None:
             raise RuntimeError("the engine is not open")
         return self._store
@@ -361,10 +382,11 @@ class Engine:
 
     # --- operations ----------------------------------------------------------------------------
 
-    async def backup(self, target: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Copy the event store, while the engine runs, to `target` and
-        `<target>.archive.db`, consistent with each other (see `SqliteEventStore.backup`).
-        The read models are not copied: they rebuild."""
+    async def backup(self, target: str | os.PathLike[str]) -> tuple[Path, ...]:
+        """Copy the event store, while the engine runs, to files at `target` (SQLite:
+        `target` and `<target>.archive.db`, consistent with each other); the files
+        written. A server backend refuses (OperationRefused): back it up with its own
+        tools. The read models are not copied: they rebuild."""
         return await self.store.backup(target)
 
     # --- observability -------------------------------------------------------------------------
@@ -427,11 +449,12 @@ class SyncEngine:
     @classmethod
     def open(
         cls,
-        path: str | Path = "games.db",
+        url: str | Path = "games.db",
         config: EngineConfig | None = None,
         clock: Clock | None = None,
     ) -> SyncEngine:
-        return cls(replace(config or EngineConfig(), path=str(path)), clock)
+        """A SyncEngine on the store `url` names (see `Engine.open`)."""
+        return cls(replace(config or EngineConfig(), path=str(url)), clock)
 
     def __enter__(self) -> SyncEngine:
         return self
@@ -476,7 +499,7 @@ class SyncEngine:
         """Blocking queries over the projections (the sync twin of Engine.read_models)."""
         return self.engine.read_models.sync
 
-    def backup(self, target: str | os.PathLike[str]) -> tuple[Path, Path]:
+    def backup(self, target: str | os.PathLike[str]) -> tuple[Path, ...]:
         return self._call(self.engine.backup(target))
 
     def metrics(self) -> dict[str, object]:

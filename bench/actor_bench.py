@@ -35,7 +35,7 @@ from engine.rejections import Rejection  # noqa: E402
 from engine.settings import RoomSettings  # noqa: E402
 from engine.simulation import run_match  # noqa: E402
 from engine.state import IN_GAME, RoomState  # noqa: E402
-from engine.store import AppendRequest, SqliteEventStore  # noqa: E402
+from engine.store import AppendRequest, open_store  # noqa: E402
 from engine.views import PlayerView  # noqa: E402
 from projections import ProjectionRunner, default_path, default_projections  # noqa: E402
 
@@ -145,7 +145,7 @@ async def grow_history(path: str, events: int) -> tuple[int, float]:
 
     Returns the events stored and the read models' rebuild rate from zero (events/s).
     """
-    store = await SqliteEventStore.open(path)
+    store = await open_store(path)
     try:
         total = seed = 0
         playing: list[list[AppendRequest]] = []
@@ -174,7 +174,7 @@ async def grow_history(path: str, events: int) -> tuple[int, float]:
 
 async def recovery(path: str, rooms: int) -> dict[str, float]:
     """Room recovery (snapshot + tail from the store) times, p50/p99, on an idle store."""
-    store = await SqliteEventStore.open(path, inline_reads=EngineConfig().inline_reads)
+    store = await open_store(path, inline_reads=EngineConfig().inline_reads)
     try:
         streams = await store.list_streams(limit=rooms)
         times: list[float] = []

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.codec import decode_event, encode_event  # noqa: E402
 from engine.simulation import run_match  # noqa: E402
-from engine.store import AppendRequest, NewEvent, RecordedEvent, SqliteEventStore  # noqa: E402
+from engine.store import AppendRequest, NewEvent, RecordedEvent, open_store  # noqa: E402
 from projections import ProjectionRunner, Rebuild, database, default_projections  # noqa: E402
 
 BATCH = 10_000
@@ -34,7 +34,7 @@ BATCH = 10_000
 
 async def build_store(path: Path, target_events: int) -> int:
     """Append bot matches until the log holds `target_events`; 16 matches interleave."""
-    store = await SqliteEventStore.open(path)
+    store = await open_store(path)
     rng = random.Random(5)
     total = 0
     seed = 0
@@ -64,7 +64,7 @@ async def build_store(path: Path, target_events: int) -> int:
 async def baseline(path: Path) -> tuple[float, float, float]:
     """(read_all, read_all + decode, read_all of the folded types) in events of the log
     per second."""
-    store = await SqliteEventStore.open(path)
+    store = await open_store(path)
     folded = database.handled_by(default_projections())
     try:
         events = await store.last_position()
@@ -92,7 +92,7 @@ def _remove(path: Path) -> None:
 
 async def rebuild_from_zero(path: Path, target: Path) -> float:
     _remove(target)
-    store = await SqliteEventStore.open(path)
+    store = await open_store(path)
     try:
         events = await store.last_position()
         started = time.perf_counter()
@@ -105,7 +105,7 @@ async def rebuild_from_zero(path: Path, target: Path) -> float:
 
 async def rebuild_in_shadow(path: Path, target: Path) -> float:
     """Rebuild every read model of an up-to-date file in shadow tables, then swap."""
-    store = await SqliteEventStore.open(path)
+    store = await open_store(path)
     try:
         events = await store.last_position()
         async with ProjectionRunner(store, default_projections(), target) as runner:
@@ -120,7 +120,7 @@ async def rebuild_in_shadow(path: Path, target: Path) -> float:
 
 
 async def read_everything(path: Path) -> list[list[RecordedEvent]]:
-    store = await SqliteEventStore.open(path)
+    store = await open_store(path)
     try:
         batches = []
         position = 0

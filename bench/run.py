@@ -141,10 +141,10 @@ def simulate_wall(rooms: int, folder: str) -> tuple[float, str]:
 def json_size_of_store(db: str) -> int:
     """The archived matches' events as JSON, for the archive size comparison."""
     from engine.codec import decode_event
-    from engine.store import SqliteEventStore
+    from engine.store import open_store
 
     async def read() -> int:
-        store = await SqliteEventStore.open(db)
+        store = await open_store(db)
         try:
             total = 0
             for info in await store.list_streams(status="archived", limit=100_000):

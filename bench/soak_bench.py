@@ -34,6 +34,7 @@ from actors.facade import Accepted, Engine  # noqa: E402
 from engine.commands import Disconnect, StartGame  # noqa: E402
 from engine.settings import RoomSettings  # noqa: E402
 from engine.state import Phase  # noqa: E402
+from engine.store import SqliteEventStore  # noqa: E402
 from tests.reliability.harness import next_human_move, open_human_room  # noqa: E402
 
 PROBES = 5
@@ -135,7 +136,9 @@ async def soak(
         _, *_, series = await asyncio.gather(
             keep_rooms_live(), *(probe(i) for i in range(PROBES)), sample()
         )
-        archive_cache = len(engine.store._archive.cache._entries)
+        store = engine.store
+        assert isinstance(store, SqliteEventStore)  # the soak measures the embedded backend
+        archive_cache = len(store._archive.cache._entries)
         histograms = {
             name: len(getattr(metrics, name).sample)
             for name in ("latency", "batch_size", "commit_seconds", "recovery_seconds")

@@ -18,7 +18,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.store import AppendRequest, NewEvent, SqliteEventStore  # noqa: E402
+from engine.store import AppendRequest, NewEvent, open_store  # noqa: E402
 
 PIECES = [
     f"{rank}_{colour}"
@@ -88,7 +88,7 @@ def group_batches(
 
 async def bench_single(path: Path, count: int, rnd: random.Random) -> float:
     """Return appends/s of one event per durable transaction."""
-    store = await SqliteEventStore.open(path)
+    store = await open_store(path)
     try:
         versions = [0] * 100
         start = time.perf_counter()
@@ -105,7 +105,7 @@ async def bench_single(path: Path, count: int, rnd: random.Random) -> float:
 
 async def bench_group(path: Path, batches: list[list[AppendRequest]]) -> tuple[float, float]:
     """Return events/s and mean ms per batch of append_batch over many streams."""
-    store = await SqliteEventStore.open(path)
+    store = await open_store(path)
     try:
         events = sum(len(r.events) for batch in batches for r in batch)
         start = time.perf_counter()
@@ -170,7 +170,7 @@ def bench_raw(path: Path, batches: list[list[AppendRequest]]) -> tuple[float, fl
 
 async def bench_read_all(path: Path) -> float:
     """Return events/s of paging through the whole global log."""
-    store = await SqliteEventStore.open(path)
+    store = await open_store(path)
     try:
         start = time.perf_counter()
         position, count = 0, 0
@@ -184,7 +184,7 @@ async def bench_read_all(path: Path) -> float:
 
 async def bench_archive(folder: Path, sizes: Sizes, rnd: random.Random) -> tuple[int, int, float]:
     """Return bundle bytes, JSON bytes of the same events, and read_all events/s after."""
-    store = await SqliteEventStore.open(folder / "archive.db")
+    store = await open_store(folder / "archive.db")
     try:
         rooms = [f"match-{i:04d}" for i in range(sizes.archived_streams)]
         # Matches run at the same time, so their events interleave in the global order.

@@ -19,7 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from typing import Annotated
+from typing import Annotated, cast
 
 import msgspec
 from msgspec import Meta, Struct
@@ -29,7 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from actors.config import EngineConfig
 from actors.facade import Accepted, Engine, SubscriptionLost
 from engine import commands as cmd
-from engine.events import Event
+from engine.events import AnyEvent
 from engine.pieces import Piece
 from engine.rejections import Code, Rejection
 from engine.state import Phase, reserved_for_bots
@@ -147,7 +147,7 @@ class UpdateMessage(ServerMessage, frozen=True, kw_only=True, tag="update"):
     room: str
     first_version: int
     last_version: int  # first_version - 1 when there are no events (a bare view)
-    events: tuple[Event, ...]  # already redacted for this player
+    events: tuple[AnyEvent, ...]  # already redacted for this player
     view: PlayerView
 
 
@@ -343,7 +343,8 @@ class GameServer:
                             room=room,
                             first_version=update.first_version,
                             last_version=last,
-                            events=update.events,
+                            # Every Event is one of AnyEvent's kinds (the schema lists them).
+                            events=cast(tuple[AnyEvent, ...], update.events),
                             view=update.view,
                         )
                     )
@@ -371,7 +372,7 @@ async def run(host: str, port: int, config: EngineConfig) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Liap Tui WebSocket server (example)")
-    parser.add_argument("--db", default="games.db", help="SQLite event store file")
+    parser.add_argument("--db", default="games.db", help="the event store: a SQLite file or URL")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--fast", action="store_true", help="no display pauses; quick bots")

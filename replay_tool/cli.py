@@ -10,15 +10,16 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from engine.codec import STATE_SCHEMA_VERSION
+from engine.store import EventStore
 from engine.store.errors import CorruptData, StoreError
 from engine.store.records import StreamStatus
-from engine.store.sqlite import SqliteEventStore
 from replay_tool.comparison import first_divergence
 from replay_tool.errors import PROG, ToolError, warn
 from replay_tool.exchange import ExportFormat, export_text, import_match, read_export
@@ -29,6 +30,7 @@ from replay_tool.report_view import show_divergence, show_page, show_report, sho
 from replay_tool.state_view import show_step, step_json
 from replay_tool.stepping import HELP, Stepper
 from replay_tool.store_access import reading, writing
+from replay_tool.timeline import build_timeline
 from replay_tool.timeline_view import show_match
 from replay_tool.verification import Report, Unreadable, verify
 
@@ -62,6 +64,11 @@ async def _recording(args: argparse.Namespace) -> MatchRecording:
 
 async def run_show(args: argparse.Namespace, out: Output) -> int:
     recording = await _recording(args)
+    if args.round is not None:
+        rounds = [r.number for r in build_timeline(recording.decoded).rounds]
+        if args.round not in rounds:
+            played = f"rounds 1-{max(rounds)}" if rounds else "no round yet"
+            raise ToolError(f"{recording.room_id} has {played}; there is no round {args.round}")
     show_match(out, recording, args.round)
     return 0
 
@@ -79,14 +86,29 @@ async def run_step(args: argparse.Namespace, out: Output) -> int:
     if not args.interactive:
         _print_step(out, recording, stepper, position, as_json=args.json)
         return 0
-    out.line(f"stepping through {recording.room_id}: h for help, q to quit")
+    out.line(f"stepping through {recording.room_id}: h for help, q (or Ctrl-C, Ctrl-D) to quit")
+    # Line editing and history at the prompt; Ctrl-C quits at once (asyncio's own SIGINT
+    # handler would only cancel the task after the blocking prompt returned).
+    import readline  # noqa: F401
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return _step_interactively(out, recording, stepper, position, as_json=args.json)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _step_interactively(
+    out: Output, recording: MatchRecording, stepper: Stepper, position: int, *, as_json: bool
+) -> int:
     while True:
-        _print_step(out, recording, stepper, position, as_json=args.json)
+        _print_step(out, recording, stepper, position, as_json=as_json)
         move = None
         while move is None or (move.position == position and not move.quit):
             try:
                 line = input(f"{recording.room_id} v{position}> ")
-            except EOFError:
+            except (EOFError, KeyboardInterrupt):
+                out.line("")
                 return 0
             move = stepper.handle(position, line)
             if move.quit:
@@ -106,7 +128,7 @@ def _print_step(
         show_step(out, recording, position, state)
 
 
-async def _verify_one(store: SqliteEventStore, room_id: str, origin: str) -> Report:
+async def _verify_one(store: EventStore, room_id: str, origin: str) -> Report:
     recording = await load_match(store, room_id, origin)
     snapshot = await store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
     tail = [] if snapshot is None else await store.read_stream(room_id, snapshot.version)
@@ -152,7 +174,7 @@ async def run_verify(args: argparse.Namespace, out: Output) -> int:
     return 0 if all(isinstance(o, Report) and o.ok for o in outcomes) else 1
 
 
-async def _all_rooms(store: SqliteEventStore) -> list[str]:
+async def _all_rooms(store: EventStore) -> list[str]:
     rooms: dict[str, None] = {}
     offset = 0
     while True:
@@ -163,7 +185,7 @@ async def _all_rooms(store: SqliteEventStore) -> list[str]:
         offset += 1000
 
 
-async def _side(args: argparse.Namespace, which: str, db: Path) -> MatchRecording:
+async def _side(args: argparse.Namespace, which: str, db: str) -> MatchRecording:
     """A diff side: an export file when such a file exists, else a room in a store."""
     path = Path(which)
     if path.is_file() or which.endswith((".json", ".jsonl")):
@@ -201,7 +223,7 @@ async def run_export(args: argparse.Namespace, out: Output) -> int:
 
 async def run_import(args: argparse.Namespace, out: Output) -> int:
     recording = read_export(args.file)
-    target: Path = args.into
+    target: str = args.into
     async with writing(target) as store:
         appends = await import_match(store, recording, str(target))
     out.line(
@@ -233,9 +255,9 @@ def _store_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     default: object = argparse.SUPPRESS
     parser.add_argument(
         "--db",
-        type=Path,
-        default=Path("games.db") if top else default,
-        help="the event store (SQLite file; default games.db); never created",
+        default="games.db" if top else default,
+        help="the event store: a SQLite file (default games.db) or sqlite:///…, "
+        "postgresql://…; never created",
     )
     parser.add_argument(
         "--archive",
@@ -296,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff = command("diff", run_diff, "the first divergence between two matches")
     diff.add_argument("a", help="room code, or an export file")
     diff.add_argument("b", help="room code, or an export file")
-    diff.add_argument("--other-db", type=Path, help="the store of B (default: --db)")
+    diff.add_argument("--other-db", help="the store of B (default: --db)")
     diff.add_argument("--exact", action="store_true", help="compare times and room codes too")
 
     export = command("export", run_export, "write a match to a file")
@@ -306,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     import_ = command("import", run_import, "write an exported match into a scratch store")
     import_.add_argument("file", type=Path)
-    import_.add_argument("--into", type=Path, required=True, metavar="SCRATCH.db")
+    import_.add_argument("--into", required=True, metavar="SCRATCH.db")
     return parser
 
 

@@ -1,19 +1,20 @@
 """The event store: append-only streams with a global order, snapshots and an archive."""
 
-from engine.store.archive import BundleHeader
+from engine.store.bundle import BundleHeader
 from engine.store.errors import (
+    BadStoreUrl,
     BundlesMissing,
     ConcurrencyConflict,
     CorruptData,
     OperationRefused,
     StoreError,
+    StoreNotFound,
     StoreUnavailable,
     StreamArchived,
     StreamNotFound,
 )
 from engine.store.memory import MemoryEventStore
-from engine.store.migration import MigrationReport, migrate_store
-from engine.store.protocol import EventStore
+from engine.store.protocol import Archiving, Backups, EventLog, EventStore, InlineCommits, Snapshots
 from engine.store.records import (
     AppendRequest,
     AppendResult,
@@ -25,15 +26,22 @@ from engine.store.records import (
     StreamStatus,
 )
 from engine.store.sqlite import SqliteEventStore
+from engine.store.sqlite.migration import MigrationReport, migrate_store
+from engine.store.url import backend_of, open_store
 
 __all__ = [
     "AppendRequest",
     "AppendResult",
+    "Archiving",
+    "Backups",
+    "BadStoreUrl",
     "BundleHeader",
     "BundlesMissing",
     "ConcurrencyConflict",
     "CorruptData",
+    "EventLog",
     "EventStore",
+    "InlineCommits",
     "MemoryEventStore",
     "MigrationReport",
     "NewEvent",
@@ -41,12 +49,16 @@ __all__ = [
     "RecordedCommand",
     "RecordedEvent",
     "Snapshot",
+    "Snapshots",
     "SqliteEventStore",
     "StoreError",
+    "StoreNotFound",
     "StoreUnavailable",
     "StreamArchived",
     "StreamInfo",
     "StreamNotFound",
     "StreamStatus",
+    "backend_of",
     "migrate_store",
+    "open_store",
 ]

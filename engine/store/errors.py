@@ -50,12 +50,13 @@ class StreamNotFound(StoreError):
 
 
 class OperationRefused(StoreError):
-    """An operation the stream's current state does not allow; nothing written."""
+    """An operation the stream's current state (or, with no stream, the backend) does not
+    allow; nothing written."""
 
     code = "operation_refused"
 
-    def __init__(self, stream_id: str, what: str) -> None:
-        super().__init__(f"stream {stream_id!r}: {what}")
+    def __init__(self, stream_id: str | None, what: str) -> None:
+        super().__init__(f"{'store' if stream_id is None else f'stream {stream_id!r}'}: {what}")
         self.stream_id = stream_id
         self.what = what
 
@@ -104,3 +105,24 @@ class StoreUnavailable(StoreError):
     def __init__(self, cause: BaseException | str) -> None:
         super().__init__(f"store unavailable: {cause}")
         self.cause = cause
+
+
+class BadStoreUrl(StoreError):
+    """A store URL no backend accepts, or a backend that cannot be loaded; nothing opened."""
+
+    code = "bad_store_url"
+
+    def __init__(self, url: str, what: str) -> None:
+        super().__init__(f"store URL {url!r}: {what}")
+        self.url = url
+        self.what = what
+
+
+class StoreNotFound(StoreError):
+    """A read-only open of a store that does not exist; nothing created."""
+
+    code = "store_not_found"
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"store not found: {where}")
+        self.where = where

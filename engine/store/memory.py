@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
 import time
 from collections.abc import Callable, Collection, Sequence
 from itertools import islice
+from pathlib import Path
 
 import msgspec
 
 from engine.store.batch import StreamHead, plan_batch, validate_requests
+from engine.store.bundle import decode_bundle, encode_bundle, split_bundle
 from engine.store.errors import (
     ConcurrencyConflict,
     OperationRefused,
@@ -44,6 +47,8 @@ class MemoryEventStore:
         self._applied: dict[tuple[str, str], AppendResult] = {}
         self._commands: dict[str, list[RecordedCommand]] = {}
         self._snapshots: dict[str, Snapshot] = {}
+        self._archived_at: dict[str, float] = {}
+        self._last_position = 0  # kept past retention: positions are never reused
         self._waiters = PositionWaiters()
         self._closed = False
 
@@ -83,6 +88,7 @@ class MemoryEventStore:
             self._commands.setdefault(stream_id, []).append(
                 RecordedCommand(stream_id, command_id, command, at, first, last)
             )
+        self._last_position = max(self._last_position, plan.last_position)
         self._waiters.notify(plan.last_position)
         return plan.results
 
@@ -172,6 +178,8 @@ class MemoryEventStore:
         info = self._info.get(snap.stream_id)
         if info is None:
             raise StreamNotFound(snap.stream_id)
+        if info.status == "archived":
+            raise OperationRefused(snap.stream_id, "an archived stream takes no snapshots")
         if not 0 < snap.version <= info.last_version:
             raise OperationRefused(
                 snap.stream_id, f"snapshot version {snap.version} is not a stored version"
@@ -199,6 +207,87 @@ class MemoryEventStore:
         snap = await self.load_snapshot(stream_id, schema_version)
         return snap, await self.read_stream(stream_id, snap.version if snap else 0)
 
+    # -- archive: a status change, since nothing here is hot or cold ----------------
+
+    async def archive_stream(self, stream_id: str) -> None:
+        """Mark a completed stream archived: it takes no more events or snapshots."""
+        self._check_open()
+        info = self._info.get(stream_id)
+        if info is None:
+            raise StreamNotFound(stream_id)
+        if info.status == "archived":
+            return
+        if info.status != "completed":
+            raise OperationRefused(
+                stream_id, f"only a completed stream is archived, not {info.status}"
+            )
+        now = self._clock()
+        self._info[stream_id] = msgspec.structs.replace(info, status="archived", updated_at=now)
+        self._archived_at[stream_id] = now
+        self._snapshots.pop(stream_id, None)
+
+    async def apply_retention(self, older_than_days: float | None = None) -> list[str]:
+        """Forget streams archived more than `older_than_days` ago (None: keep all)."""
+        self._check_open()
+        if older_than_days is None:
+            return []
+        cutoff = self._clock() - older_than_days * 86_400.0
+        gone = sorted(s for s, at in self._archived_at.items() if at < cutoff)
+        for stream_id in gone:
+            del self._archived_at[stream_id], self._info[stream_id]
+            self._streams.pop(stream_id, None)
+            self._commands.pop(stream_id, None)
+            self._applied = {k: v for k, v in self._applied.items() if k[0] != stream_id}
+        if gone:
+            dropped = set(gone)
+            self._events = [e for e in self._events if e.stream_id not in dropped]
+            self._positions = [e.position for e in self._events]
+        return gone
+
+    @property
+    def missing_bundles(self) -> tuple[str, ...]:
+        """Always empty: an archived stream's events never leave memory."""
+        return ()
+
+    async def forget_missing_bundles(self) -> list[str]:
+        """Nothing to forget (see `missing_bundles`)."""
+        self._check_open()
+        return []
+
+    async def export_bundle(self, stream_id: str, path: str | os.PathLike[str]) -> None:
+        """Write a stream's events as a bundle file."""
+        self._check_open()
+        if stream_id not in self._info:
+            raise StreamNotFound(stream_id)
+        raw = encode_bundle(self._streams.get(stream_id, []), self._clock()).to_bytes()
+        Path(path).write_bytes(raw)
+
+    async def import_bundle(self, path: str | os.PathLike[str]) -> str:
+        """Add a bundle file as an archived stream, if its id and positions are free here."""
+        self._check_open()
+        header, events = decode_bundle(*split_bundle(Path(path).read_bytes()))
+        stream_id = header.stream_id
+        if stream_id in self._info:
+            raise OperationRefused(stream_id, "a stream with this id already exists here")
+        used = set(self._positions)
+        for event in events:
+            if event.position in used:
+                raise OperationRefused(stream_id, f"position {event.position} is already used here")
+        now = self._clock()
+        self._streams[stream_id] = list(events)
+        self._events = sorted([*self._events, *events], key=lambda e: e.position)
+        self._positions = [e.position for e in self._events]
+        last = events[-1].version if events else 0
+        self._info[stream_id] = StreamInfo(stream_id, "archived", last, header.created_at, now)
+        self._archived_at[stream_id] = now
+        self._last_position = max(self._last_position, header.last_position)
+        self._waiters.notify(self._head_position())
+        return stream_id
+
+    async def backup(self, target: str | os.PathLike[str]) -> tuple[Path, ...]:
+        """Refused: an in-memory store has no files to copy."""
+        raise OperationRefused(None, "an in-memory store has nothing to back up")
+
     async def close(self) -> None:
         """Mark the store closed and wake any waiting readers."""
         self._closed = True
@@ -208,7 +297,7 @@ class MemoryEventStore:
         return self._head_position()
 
     def _head_position(self) -> int:
-        return self._positions[-1] if self._positions else 0
+        return self._last_position
 
     def _check_open(self) -> None:
         if self._closed:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import engine.store.sqlite as sqlite_store
+import engine.store.sqlite.store as sqlite_store
 from actors.cli import main
 from actors.facade import Engine
 from engine.commands import Reconnect
@@ -92,14 +92,14 @@ def test_appends_go_on_while_a_backup_copies_and_are_not_in_it(
 ) -> None:
     config = fast_config(tmp_path, archive_after=None, projections=False, bot_delay=3600.0)
     copying, may_finish = threading.Event(), threading.Event()
-    copy = sqlite_store._copy_snapshots
+    copy = sqlite_store.copy_snapshots
 
     def held_copy(copies: Any) -> None:
         copying.set()
         assert may_finish.wait(30)
         copy(copies)
 
-    monkeypatch.setattr(sqlite_store, "_copy_snapshots", held_copy)
+    monkeypatch.setattr(sqlite_store, "copy_snapshots", held_copy)
     target = tmp_path / "backup.db"
 
     async def play() -> tuple[int, int]:

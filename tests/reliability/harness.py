@@ -91,7 +91,7 @@ class EngineHarness:
         """
         assert self.engine is not None and self.loop is not None
         store = self.engine._store
-        if store is not None:
+        if isinstance(store, SqliteEventStore):
             db = store._db
             archive_db = store._archive.db
 
@@ -162,7 +162,9 @@ class EngineHarness:
     @property
     def store(self) -> SqliteEventStore:
         assert self.engine is not None
-        return self.engine.store
+        store = self.engine.store
+        assert isinstance(store, SqliteEventStore)
+        return store
 
     def records(self, room_id: str) -> list[RecordedEvent]:
         return self.run(self.store.read_stream(room_id))

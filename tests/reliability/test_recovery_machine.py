@@ -63,8 +63,8 @@ from engine.pieces import Piece
 from engine.rejections import Rejection
 from engine.settings import RoomSettings
 from engine.state import RoomState
-from engine.store.migration import migrate_store
 from engine.store.sqlite import SqliteEventStore
+from engine.store.sqlite.migration import migrate_store
 from tests.reliability.harness import (
     FINISHED,
     LONG,

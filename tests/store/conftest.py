@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from engine.store import EventStore, MemoryEventStore, SqliteEventStore
+from engine.store import EventStore, SqliteEventStore
+from engine.store import open_store as open_url
 
 
 class FakeClock:
@@ -40,14 +41,12 @@ class StoreOpener:
         """Open a store (on the same files each time, for SQLite)."""
         store: EventStore
         if self.kind == "sqlite":
-            store = await SqliteEventStore.open(self.path, clock=self.clock)
+            store = await open_url(f"sqlite:///{self.path}", clock=self.clock)
         elif self.kind == "sqlite-inline":
             # Small batches commit, and rooms recover, on the test's thread: the engine's path.
-            store = await SqliteEventStore.open(
-                self.path, clock=self.clock, inline_batch=8, inline_reads=True
-            )
+            store = await open_url(self.path, clock=self.clock, inline_batch=8, inline_reads=True)
         else:
-            store = MemoryEventStore(clock=self.clock)
+            store = await open_url("memory:", clock=self.clock)
         self._open.append(store)
         return store
 

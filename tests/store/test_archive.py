@@ -21,7 +21,7 @@ from engine.store import (
     StreamArchived,
     StreamNotFound,
 )
-from engine.store.archive import Bundle, decode_bundle, split_bundle
+from engine.store.bundle import Bundle, decode_bundle, split_bundle
 from engine.store.sqlite import ArchiveStep, StoreReader, default_archive_path
 from tests.store.conftest import FakeClock, SqliteOpener
 from tests.store.support import archive_files, flip_bytes, lose_archive

@@ -27,8 +27,8 @@ from engine.store import (
     SqliteEventStore,
     StoreUnavailable,
 )
-from engine.store.checkpoint import Checkpointer
 from engine.store.sqlite import Synchronous
+from engine.store.sqlite.checkpoint import Checkpointer
 from tests.store.conftest import SqliteOpener
 from tests.store.support import flip_bytes
 

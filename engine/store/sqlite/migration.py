@@ -10,14 +10,14 @@ from functools import partial
 import msgspec
 
 from engine.store.errors import CorruptData
-from engine.store.schema import (
+from engine.store.sqlite.schema import (
     EVENT_COLUMNS,
     chunks,
     events_from_rows,
     placeholders,
     write_transaction,
 )
-from engine.store.sqlite import SqliteEventStore
+from engine.store.sqlite.store import SqliteEventStore
 
 Upgrade = Callable[[str, int, bytes], tuple[int, bytes]]
 IsLatest = Callable[[str, int], bool]

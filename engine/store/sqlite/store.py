@@ -1,4 +1,4 @@
-"""The durable event store: one SQLite file for hot streams and one for archived bundles."""
+"""The durable event store on SQLite: one file for hot streams and one for archived bundles."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from typing import Any, Literal, TypeVar, cast
 import aiosqlite
 import lz4.frame
 
-from engine.store.archive import Archive, Bundle, encode_bundle, split_bundle
 from engine.store.batch import BatchPlan, StreamHead, plan_batch, validate_requests
-from engine.store.checkpoint import WRITER_BACKSTOP_PAGES, Checkpointer
+from engine.store.bundle import Bundle, encode_bundle, split_bundle
 from engine.store.errors import (
     BundlesMissing,
     ConcurrencyConflict,
     CorruptData,
     OperationRefused,
+    StoreNotFound,
     StoreUnavailable,
     StreamNotFound,
 )
@@ -39,7 +39,23 @@ from engine.store.records import (
     StreamInfo,
     StreamStatus,
 )
-from engine.store.schema import (
+from engine.store.sqlite.archive import Archive
+from engine.store.sqlite.backup import begin_snapshots, copy_snapshots
+from engine.store.sqlite.checkpoint import WRITER_BACKSTOP_PAGES, Checkpointer
+from engine.store.sqlite.connection import (
+    BUSY_TIMEOUT_S,
+    WAIT_FOR_LOCKS,
+    Synchronous,
+    connect_archive,
+    connect_daemon,
+    default_archive_path,
+    guarded,
+    readonly_uri,
+    sqlite_code,
+    write_file_atomically,
+)
+from engine.store.sqlite.reader import StoreReader, head_position, read_page
+from engine.store.sqlite.schema import (
     ARCHIVE_SCHEMA,
     EVENT_COLUMNS,
     HOT_SCHEMA,
@@ -48,87 +64,13 @@ from engine.store.schema import (
     chunks,
     events_from_rows,
     placeholders,
-    read_transaction,
     write_transaction,
 )
 
 log = logging.getLogger("engine.store")
 
 T = TypeVar("T")
-Synchronous = Literal["NORMAL", "FULL"]
 ArchiveStep = Literal["built", "bundled", "archived"]
-
-_BUSY_TIMEOUT_S = 5.0
-_WAIT_FOR_LOCKS = f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}"
-# Failures of the medium rather than of the data or of our SQL: the commit did not
-# happen and may succeed later.
-_UNAVAILABLE = {
-    sqlite3.SQLITE_BUSY,
-    sqlite3.SQLITE_LOCKED,
-    sqlite3.SQLITE_FULL,
-    sqlite3.SQLITE_IOERR,
-    sqlite3.SQLITE_READONLY,
-    sqlite3.SQLITE_CANTOPEN,
-    sqlite3.SQLITE_PROTOCOL,
-    sqlite3.SQLITE_NOMEM,
-    sqlite3.SQLITE_PERM,
-    sqlite3.SQLITE_INTERRUPT,
-}
-_CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
-
-
-def _sqlite_code(exc: BaseException | None) -> int:
-    """The primary SQLite result code of an exception (0 when it has none)."""
-    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-
-
-def is_damaged_file(exc: BaseException) -> bool:
-    """Whether SQLite failed because the file is not a sound database (corrupt, not one)."""
-    return _sqlite_code(exc) in _CORRUPT
-
-
-def _guarded(fn: Callable[[], T], file: str | None = None) -> T:
-    # Runs with the connection's lock held; turns SQLite's exceptions into the store's types.
-    # `file`: the one file `fn` touches, named when it is damaged.
-    try:
-        return fn()
-    except sqlite3.Error as exc:
-        code = _sqlite_code(exc)
-        if code in _UNAVAILABLE:
-            raise StoreUnavailable(exc) from exc
-        if is_damaged_file(exc):
-            where = "database file" if file is None else file
-            raise CorruptData(None, None, f"{where} is damaged: {exc}") from exc
-        raise
-
-
-def default_archive_path(path: str | os.PathLike[str]) -> Path:
-    """Return where a store keeps its archive when no path is given: <db>.archive.db."""
-    return Path(f"{os.fspath(path)}.archive.db")
-
-
-def connect_daemon(
-    database: str | Path, *, uri: bool = False, any_thread: bool = False
-) -> aiosqlite.Connection:
-    """An aiosqlite connection (not yet started) whose worker thread is a daemon.
-
-    aiosqlite's worker thread is not a daemon, so a store that is never closed (a crash in
-    the embedding program, a test that times out) would keep the interpreter from exiting.
-    Killing the thread at exit is safe: SQLite rolls back a transaction that did not commit,
-    and nothing is acknowledged before its commit returns.
-
-    `any_thread`: the connection may also be used outside that thread (the caller then
-    serializes every use itself, as the store does with its lock).
-    """
-    db = aiosqlite.connect(
-        database,
-        uri=uri,
-        isolation_level=None,
-        timeout=_BUSY_TIMEOUT_S,
-        check_same_thread=not any_thread,
-    )
-    db._thread.daemon = True
-    return db
 
 
 class SqliteEventStore:
@@ -166,6 +108,7 @@ class SqliteEventStore:
         self._missing: tuple[str, ...] = ()
         self._missing_reach = 0.0
         self._hot_file = self._archive_file = ""
+        self._readonly = False
 
     @classmethod
     async def open(
@@ -200,8 +143,8 @@ class SqliteEventStore:
         hop = cast(Callable[..., Awaitable[Any]], db._execute)
         try:
             archive_db = await hop(
-                _guarded,
-                partial(_connect_archive, archive_file, synchronous),
+                guarded,
+                partial(connect_archive, archive_file, synchronous),
                 os.fspath(archive_file),
             )
             log = StoreReader(os.fspath(path), os.fspath(archive_file))
@@ -221,8 +164,48 @@ class SqliteEventStore:
             store._rests_at_zero = True
         return store
 
+    @classmethod
+    async def open_readonly(
+        cls,
+        path: str | os.PathLike[str],
+        archive_path: str | os.PathLike[str] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> SqliteEventStore:
+        """Open an existing store that can only read: no file is created or written, no
+        interrupted archival is finished (that is the writing engine's job: a second
+        process finishing it could race the engine into deleting a bundle).
+
+        Without `archive_path`, the default `<db>.archive.db` is read if it exists; with
+        no archive file at all, archived streams read as missing bundles. Raises
+        StoreNotFound, or CorruptData when a file is not a store of this schema.
+        """
+        hot_path = Path(path)
+        if not hot_path.is_file():
+            raise StoreNotFound(os.fspath(path))
+        if archive_path is not None and not Path(archive_path).is_file():
+            raise StoreNotFound(f"archive {os.fspath(archive_path)}")
+        default = default_archive_path(hot_path)
+        archive_file = archive_path if archive_path is not None else default
+        db = connect_daemon(readonly_uri(hot_path), uri=True)
+        try:
+            await db
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open {hot_path}: {exc}") from None
+        hot = db._conn
+        hop = cast(Callable[..., Awaitable[sqlite3.Connection]], db._execute)
+        try:
+            archive_db = await hop(partial(_setup_readonly, hot, hot_path, Path(archive_file)))
+        except BaseException:
+            await db.close()
+            raise
+        store = cls(db, hot, Archive(hot, archive_db), clock)
+        store._hot_file, store._archive_file = os.fspath(hot_path), os.fspath(archive_file)
+        store._readonly = True
+        return store
+
     def _setup(self, synchronous: Synchronous) -> None:
-        _guarded(partial(self._setup_hot, synchronous), self._hot_file)
+        guarded(partial(self._setup_hot, synchronous), self._hot_file)
         self._archive.recover(self._clock())
         self._missing = self._archive.missing_bundles()
         if self._missing:
@@ -243,6 +226,10 @@ class SqliteEventStore:
         hot.executescript(HOT_SCHEMA)
         hot.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
+    def _check_writable(self) -> None:
+        if self._readonly:
+            raise OperationRefused(None, "the store is open read-only")
+
     async def _run(self, fn: Callable[[], T]) -> T:
         # One hop to the database thread; everything in `fn` runs there, in order.
         if self._closed:
@@ -252,12 +239,12 @@ class SqliteEventStore:
     def _locked(self, fn: Callable[[], T]) -> T:
         with self._lock:
             if not self._rests_at_zero:
-                return _guarded(fn)
+                return guarded(fn)
             # The database thread waits for SQLite's write lock as long as it must; work
             # on the caller's thread (`_inline`) finds the connection not waiting at all.
-            self._hot.execute(_WAIT_FOR_LOCKS)
+            self._hot.execute(WAIT_FOR_LOCKS)
             try:
-                return _guarded(fn)
+                return guarded(fn)
             finally:
                 self._hot.execute("PRAGMA busy_timeout = 0")
 
@@ -286,9 +273,9 @@ class SqliteEventStore:
             if self._closed:
                 raise StoreUnavailable("the store is closed")
             assert self._rests_at_zero
-            return _guarded(fn)
+            return guarded(fn)
         except StoreUnavailable as exc:
-            if _sqlite_code(exc.__cause__) == sqlite3.SQLITE_BUSY:
+            if sqlite_code(exc.__cause__) == sqlite3.SQLITE_BUSY:
                 return None
             raise
         finally:
@@ -319,6 +306,7 @@ class SqliteEventStore:
     ) -> list[AppendResult | ConcurrencyConflict] | None:
         """`append_batch` on the calling thread, at once, if it is an inline commit (see
         `open`'s `inline_batch`); None, having written nothing, if it is not."""
+        self._check_writable()
         validate_requests(reqs)
         if not reqs:
             return []
@@ -418,13 +406,13 @@ class SqliteEventStore:
         if self._missing and from_position < self._missing_reach:
             raise BundlesMissing(self._missing, self._archive_file)
         if self._log is None:
-            return await self._run(partial(_read_page, self._archive, from_position, limit, types))
+            return await self._run(partial(read_page, self._archive, from_position, limit, types))
         return await self._read_log(partial(self._log.read_all, from_position, limit, types=types))
 
     async def last_position(self) -> int:
         """Return the global position of the newest event ever appended (0 when empty)."""
         if self._log is None:
-            return await self._run(partial(_head_position, self._hot))
+            return await self._run(partial(head_position, self._hot))
         return await self._read_log(self._log.last_position)
 
     async def _read_log(self, fn: Callable[[], T]) -> T:
@@ -487,6 +475,7 @@ class SqliteEventStore:
 
     async def set_status(self, stream_id: str, status: StreamStatus) -> None:
         """Mark a stream "active" or "completed" (archiving is archive_stream's job)."""
+        self._check_writable()
         if status not in STREAM_STATUSES:
             raise ValueError(f"unknown stream status {status!r}")
         await self._run(partial(self._set_status, stream_id, status, self._clock()))
@@ -531,6 +520,7 @@ class SqliteEventStore:
 
     async def save_snapshot(self, snap: Snapshot) -> None:
         """Store a stream's snapshot lz4-compressed and checksummed, replacing the last one."""
+        self._check_writable()
         stored = lz4.frame.compress(snap.payload)
         await self._run(partial(self._save_snapshot, snap, stored, self._clock()))
 
@@ -626,6 +616,7 @@ class SqliteEventStore:
         self, stream_id: str, *, on_step: Callable[[ArchiveStep], None] | None = None
     ) -> None:
         """Move a completed stream's events into a bundle in the archive file."""
+        self._check_writable()
         # `on_step` is called after each step ("built", "bundled", "archived") so tests
         # can stop the archival between steps. Raises StreamNotFound, OperationRefused
         # (not completed) or ConcurrencyConflict (appended to while being archived).
@@ -641,6 +632,7 @@ class SqliteEventStore:
 
     async def apply_retention(self, older_than_days: float | None = None) -> list[str]:
         """Forget archived streams archived more than `older_than_days` ago (None: keep all)."""
+        self._check_writable()
         if older_than_days is None:
             return []
         cutoff = self._clock() - older_than_days * 86_400.0
@@ -658,6 +650,7 @@ class SqliteEventStore:
         """Give up the archived streams whose bundles are lost: remove their hot rows
         (stream, commands, snapshots), as retention would, so the log reads whole again
         without them; their ids. Read models keep what they folded until rebuilt."""
+        self._check_writable()
         gone = await self._run(self._archive.forget_missing)
         if gone:
             log.warning("forgot %d archived stream(s) whose bundles were lost: %s", len(gone), gone)
@@ -677,36 +670,21 @@ class SqliteEventStore:
             if path.exists():
                 raise FileExistsError(f"{path} exists; a backup never writes over a file")
         hot_target.parent.mkdir(parents=True, exist_ok=True)
-        readers = await self._run(self._snapshots)
+        readers = await self._run(partial(begin_snapshots, (self._hot_file, self._archive_file)))
         try:
             await asyncio.to_thread(
-                _guarded,
-                partial(_copy_snapshots, [(readers[0], hot_target), (readers[1], archive_target)]),
+                guarded,
+                partial(copy_snapshots, [(readers[0], hot_target), (readers[1], archive_target)]),
             )
         finally:
             for reader in readers:
                 reader.close()
         return hot_target, archive_target
 
-    def _snapshots(self) -> tuple[sqlite3.Connection, sqlite3.Connection]:
-        """A read transaction on each file, begun while no store work can run between them."""
-        readers: list[sqlite3.Connection] = []
-        try:
-            for path in (self._hot_file, self._archive_file):
-                reader = _connect_reader(path)
-                readers.append(reader)
-                reader.execute("BEGIN")
-                reader.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot
-        except BaseException:
-            for reader in readers:
-                reader.close()
-            raise
-        return readers[0], readers[1]
-
     async def export_bundle(self, stream_id: str, path: str | os.PathLike[str]) -> None:
         """Write a stream's events as a bundle file (its stored bundle when archived)."""
         raw = await self._run(partial(self._export, stream_id, self._clock()))
-        await asyncio.to_thread(_write_file_atomically, Path(path), raw)
+        await asyncio.to_thread(write_file_atomically, Path(path), raw)
 
     def _export(self, stream_id: str, now: float) -> bytes:
         row = self._hot.execute(
@@ -725,6 +703,7 @@ class SqliteEventStore:
 
     async def import_bundle(self, path: str | os.PathLike[str]) -> str:
         """Add a bundle file to this store as an archived stream; returns its stream id."""
+        self._check_writable()
         raw = await asyncio.to_thread(Path(path).read_bytes)
         header_bytes, body = split_bundle(raw)
         stream_id = await self._run(
@@ -752,117 +731,6 @@ class SqliteEventStore:
             await self._db.close()
 
 
-class StoreReader:
-    """`read_all` and `last_position` of a store on connections of their own.
-
-    The store reads the global log through one on its database thread, without the lock
-    of the connection that commits (see `SqliteEventStore._read_log`); a tool may use
-    another on a thread of its own. One thread uses it at a time; the connections open
-    on first use. Each page is read inside one read transaction of each file, so a
-    stream archived meanwhile (by another process) is seen hot or archived, never both
-    and never neither (the bundle commits before the hot rows go).
-    """
-
-    def __init__(self, path: str, archive_path: str) -> None:
-        self._path = path
-        self._archive_path = archive_path
-        self._archive: Archive | None = None
-
-    def read_all(
-        self, from_position: int = 0, limit: int = 1000, *, types: Collection[str] | None = None
-    ) -> list[RecordedEvent]:
-        """Up to `limit` events with position > from_position, archived ones merged in
-        (only those of `types`, when given)."""
-        if limit <= 0:
-            raise ValueError("limit must be positive")
-        return _guarded(partial(self._page, from_position, limit, types))
-
-    def last_position(self) -> int:
-        """The global position of the newest event ever appended (0 when empty)."""
-        return _guarded(lambda: _head_position(self._open().hot))
-
-    def close(self) -> None:
-        if self._archive is not None:
-            archive, self._archive = self._archive, None
-            archive.hot.close()
-            archive.db.close()
-
-    def _page(
-        self, from_position: int, limit: int, types: Collection[str] | None
-    ) -> list[RecordedEvent]:
-        archive = self._open()
-        with read_transaction(archive.hot), read_transaction(archive.db):
-            return _read_page(archive, from_position, limit, types)
-
-    def _open(self) -> Archive:
-        if self._archive is None:
-            hot = _connect_reader(self._path)
-            try:
-                self._archive = Archive(hot, _connect_reader(self._archive_path))
-            except BaseException:
-                hot.close()
-                raise
-        return self._archive
-
-
-def _copy_snapshots(copies: Sequence[tuple[sqlite3.Connection, Path]]) -> None:
-    """Copy each reader's snapshot into a file beside its target, then rename them all (the
-    hot file last: until it is in place there is no backup to open)."""
-    partials = [final.with_name(final.name + ".partial") for _, final in copies]
-    for (reader, _), partial_path in zip(copies, partials, strict=True):
-        partial_path.unlink(missing_ok=True)
-        destination = sqlite3.connect(partial_path)
-        try:
-            reader.backup(destination)
-        finally:
-            destination.close()
-    for (_, final), partial_path in reversed(list(zip(copies, partials, strict=True))):
-        os.replace(partial_path, final)
-
-
-def _connect_reader(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(
-        path, isolation_level=None, timeout=_BUSY_TIMEOUT_S, check_same_thread=False
-    )
-    conn.execute("PRAGMA query_only = 1")
-    return conn
-
-
-def _read_page(
-    archive: Archive, from_position: int, limit: int, types: Collection[str] | None = None
-) -> list[RecordedEvent]:
-    if types is None:
-        rows = archive.hot.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-            (from_position, limit),
-        )
-    else:
-        wanted = sorted(types)
-        rows = archive.hot.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? "
-            f"AND type IN ({', '.join('?' * len(wanted))}) ORDER BY position LIMIT ?",
-            (from_position, *wanted, limit),
-        )
-    return archive.merge_into(events_from_rows(rows), from_position, limit, types)
-
-
-def _head_position(hot: sqlite3.Connection) -> int:
-    return cast(int, hot.execute("SELECT last_position FROM head").fetchone()[0])
-
-
-def _connect_archive(path: str | os.PathLike[str], synchronous: Synchronous) -> sqlite3.Connection:
-    # Opened on the database thread, where every later use of it runs too.
-    conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
-        conn.executescript(ARCHIVE_SCHEMA)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
 def _stream_info(row: Sequence[Any]) -> StreamInfo:
     stream_id, status, last_version, created_at, updated_at = row
     if status not in STREAM_STATUSES:
@@ -870,15 +738,44 @@ def _stream_info(row: Sequence[Any]) -> StreamInfo:
     return StreamInfo(stream_id, status, last_version, created_at, updated_at)
 
 
-def _write_file_atomically(path: Path, raw: bytes) -> None:
-    # Write beside, fsync, then rename: a reader never sees half a bundle.
-    partial_path = path.with_name(path.name + ".partial")
-    with open(partial_path, "wb") as file:
-        file.write(raw)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial_path, path)
-
-
 def _no_step(step: ArchiveStep) -> None:
     del step
+
+
+_HOT_TABLES = {"events", "streams", "commands", "snapshots", "head"}
+
+
+def _setup_readonly(
+    hot: sqlite3.Connection, hot_path: Path, archive_path: Path
+) -> sqlite3.Connection:
+    """Check a read-only store's hot file and connect its archive (on the database thread,
+    where the store uses both later)."""
+    try:
+        (version,) = hot.execute("PRAGMA user_version").fetchone()
+        tables = {row[0] for row in hot.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        raise CorruptData(None, None, f"{hot_path} is not a readable event store: {exc}") from None
+    if version != SCHEMA_VERSION or not _HOT_TABLES.issubset(tables):
+        raise CorruptData(
+            None,
+            None,
+            f"{hot_path} is not a liaptui event store (schema version {version}, "
+            f"expected {SCHEMA_VERSION})",
+        )
+    if not archive_path.is_file():
+        # No archive file: an empty one in memory, so archived streams read as missing bundles.
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        conn.executescript(ARCHIVE_SCHEMA)
+        return conn
+    conn = sqlite3.connect(
+        readonly_uri(archive_path), uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S
+    )
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise CorruptData(None, None, f"{archive_path} is not a readable archive: {exc}") from None
+    if "bundles" not in tables:
+        conn.close()
+        raise CorruptData(None, None, f"{archive_path} is not a liaptui archive (no bundles table)")
+    return conn
