@@ -38,7 +38,7 @@ from engine.settings import RoomSettings
 from engine.state import RoomState
 from engine.store import EventStore, backend_of, open_store
 from engine.store.url import sqlite_path
-from engine.views import PlayerView, view
+from engine.views import PlayerView, view, viewer_seat
 from engine.views import redact as redact_event
 from projections import (
     ProjectionRunner,
@@ -380,7 +380,7 @@ class Engine:
                 state = evolve(state, event)
                 if state.version > from_version:
                     caught_up.append(event)
-            seat = state.seat_of(player) if player is not None else None
+            seat = viewer_seat(state, player)
             if caught_up or state.version == from_version:
                 yield Update(
                     room_id,
@@ -405,7 +405,7 @@ class Engine:
                     raise SubscriptionLost(f"gap in {room_id} after v{state.version}")
                 for _, event in fresh:
                     state = evolve(state, event)
-                seat = state.seat_of(player) if player is not None else None
+                seat = viewer_seat(state, player)
                 yield Update(
                     room_id,
                     fresh[0][0],

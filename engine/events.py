@@ -192,3 +192,8 @@ AnyEvent = (
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.__name__: cls for cls in AnyEvent.__args__}
+
+
+def ends_room(event: Event) -> bool:
+    """Whether `event` ends the room's life (its state is then `finished`): nothing follows it."""
+    return isinstance(event, GameOver | RoomClosed)

@@ -40,7 +40,7 @@ from engine.events import AnyEvent
 from engine.pieces import Piece
 from engine.plays import valid_plays
 from engine.rejections import Code, Rejection
-from engine.state import Phase
+from engine.state import Phase, reserved_for_bots
 from engine.views import PlayerView
 from examples.http_routes import WebRoutes
 
@@ -358,6 +358,8 @@ class GameServer:
     async def hello(self, s: Session, msg: Hello) -> None:
         if s.name is not None:
             return await s.error(msg.ref, "already_greeted", f"this connection is {s.name}")
+        if reserved_for_bots(msg.name):  # a bot's name would see and move for a bot's seat
+            return await s.error(msg.ref, Code.NAME_RESERVED, f"{msg.name!r} is a bot's name")
         if msg.room is not None:
             if not self.tokens.check(msg.room, msg.name, msg.token):
                 return await s.error(msg.ref, "bad_token", BAD_TOKEN)

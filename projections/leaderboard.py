@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from msgspec import Struct
 
-from engine.decider import RESERVED_NAME
 from engine.events import Event, ForkedFrom, GameOver, GameStarted, RoomClosed
 from engine.pieces import SEATS
+from engine.state import reserved_for_bots
 from engine.store.records import RecordedEvent
 from projections.forks import fold_version, forks_schema, is_fork, mark_fork
 from projections.pages import Page, read_page
@@ -19,7 +19,7 @@ from projections.protocol import FoldError
 
 def is_bot_name(name: str) -> bool:
     """Whether a seat name is a bot's: humans may not take names like `Bot 2` (rule decision)."""
-    return RESERVED_NAME.fullmatch(name) is not None
+    return reserved_for_bots(name)
 
 
 @cache

@@ -355,6 +355,20 @@ def test_a_second_socket_for_the_same_player_replaces_the_first(tmp_path: Path) 
     asyncio.run(scenario())
 
 
+def test_nobody_greets_the_server_under_a_bots_name(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_server(tmp_path) as (engine, url):
+            ann = await greet(url, "Ann")
+            room = (await ann.ok("create_room"))["room"]
+            # "Bot 2" sits in P2: as that name a socket would see the bot's hand and move for it.
+            impostor = Client(await connect(url), "Bot 2")
+            refused = await impostor.request("hello", name="Bot 2", room=room)
+            assert refused["code"] == "name_reserved"
+            assert (await impostor.request("declare", piles=1))["code"] == "hello_first"
+
+    asyncio.run(scenario())
+
+
 def test_the_command_line_server_closes_sockets_before_the_engine(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
 
