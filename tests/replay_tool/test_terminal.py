@@ -7,6 +7,7 @@ import contextlib
 import os
 import pty
 import select
+import signal
 import sys
 import time
 
@@ -30,6 +31,8 @@ class Terminal:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: become the tool
             os.chdir(ROOT)
+            # Ctrl-C as at a terminal, even when this run itself is a background job.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.execve(sys.executable, [sys.executable, "-m", "replay_tool", *args], env)
         self.seen = b""
 

@@ -34,7 +34,16 @@ def test_serve_shows_every_match_of_a_store_it_never_writes(
 ) -> None:
     before = (digest(played.db), digest(played.archive))
     command = [sys.executable, "-m", "replay_tool", "--db", str(played.db), "serve", "--port", "0"]
-    proc = subprocess.Popen(command, cwd=ROOT, env=tool_env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=tool_env,
+        stdout=subprocess.PIPE,
+        text=True,
+        # Ctrl-C as at a terminal, even when this run itself is a background job (whose
+        # shell made its children ignore SIGINT).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
