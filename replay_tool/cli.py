@@ -12,14 +12,16 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from engine.codec import STATE_SCHEMA_VERSION
-from engine.store import EventStore
+from engine.forking import ForkRefused, write_fork
+from engine.store import EventStore, backend_of, open_store
 from engine.store.errors import CorruptData, StoreError
 from engine.store.records import StreamStatus
+from engine.store.url import sqlite_path
 from replay_tool.comparison import first_divergence
 from replay_tool.errors import PROG, ToolError, warn
 from replay_tool.exchange import ExportFormat, export_text, import_match, read_export
@@ -32,7 +34,9 @@ from replay_tool.stepping import HELP, Stepper
 from replay_tool.store_access import reading, writing
 from replay_tool.timeline import build_timeline
 from replay_tool.timeline_view import show_match
-from replay_tool.verification import Report, Unreadable, verify
+from replay_tool.verification import Report, Unreadable
+from replay_tool.web_server import serve_viewer
+from replay_tool.web_view import verified_match, viewer_link
 
 Command = Callable[[argparse.Namespace, Output], Coroutine[Any, Any, int]]
 
@@ -70,6 +74,11 @@ async def run_show(args: argparse.Namespace, out: Output) -> int:
             played = f"rounds 1-{max(rounds)}" if rounds else "no round yet"
             raise ToolError(f"{recording.room_id} has {played}; there is no round {args.round}")
     show_match(out, recording, args.round)
+    out.line("")
+    out.line(
+        f"replay viewer: {viewer_link(args.web, recording.room_id)}"
+        f"  (served by replay-tool --db {args.db} serve)"
+    )
     return 0
 
 
@@ -129,10 +138,7 @@ def _print_step(
 
 
 async def _verify_one(store: EventStore, room_id: str, origin: str) -> Report:
-    recording = await load_match(store, room_id, origin)
-    snapshot = await store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
-    tail = [] if snapshot is None else await store.read_stream(room_id, snapshot.version)
-    return verify(recording, snapshot, tail)
+    return (await verified_match(store, room_id, origin))[1]
 
 
 async def run_verify(args: argparse.Namespace, out: Output) -> int:
@@ -202,6 +208,12 @@ async def run_diff(args: argparse.Namespace, out: Output) -> int:
     return 0 if divergence is None else 1
 
 
+async def run_serve(args: argparse.Namespace, out: Output) -> int:
+    async with reading(args.db, args.archive) as store:
+        await serve_viewer(store, str(args.db), args.host, args.port)
+    return 0
+
+
 async def run_export(args: argparse.Namespace, out: Output) -> int:
     recording = await _recording(args)
     fmt = cast(ExportFormat, args.format)
@@ -217,6 +229,30 @@ async def run_export(args: argparse.Namespace, out: Output) -> int:
         f"exported {recording.room_id}: {len(recording.events)} events, "
         f"{len(recording.commands)} commands to {target} ({fmt})",
         file=sys.stderr,
+    )
+    return 0
+
+
+async def run_fork(args: argparse.Namespace, out: Output) -> int:
+    db: str = args.db
+    if backend_of(db) == "sqlite" and not sqlite_path(db).is_file():
+        raise ToolError(f"store not found: {db}")  # a fork needs its source: never create
+    room = normalise_room(args.room)
+    new_code = None if args.new_code is None else normalise_room(args.new_code)
+    # Imported here: the engine's facade brings the actor system, which only fork needs.
+    from actors.facade import new_room_code
+
+    store = await open_store(db, archive_path=args.archive)
+    try:
+        fork = await write_fork(store, room, args.at, time.time(), new_room_code, new_code)
+    except ForkRefused as exc:
+        raise ToolError(f"cannot fork {room} at v{args.at}: {exc}") from None
+    finally:
+        await store.close()
+    out.line(
+        f"forked {room} at v{args.at} into {fork.room_id} "
+        f"(phase {fork.state.phase.value}, v{fork.state.version}); "
+        f"an engine on {db} resumes it when it starts or the room is next used"
     )
     return 0
 
@@ -276,8 +312,8 @@ def _store_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Debug recorded Liap Tui matches: list, show, step, verify, diff, "
-        "export and import.",
+        description="Debug recorded Liap Tui matches: list, show, step, verify, serve, diff, "
+        "export, import and fork.",
     )
     _store_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -301,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = command("show", run_show, "print a match as a timeline")
     show.add_argument("room")
     show.add_argument("--round", type=_positive, help="only this round")
+    show.add_argument(
+        "--web",
+        default=os.environ.get("LIAPTUI_WEB_URL", "http://127.0.0.1:8765"),
+        help="the example server the viewer link points at (default $LIAPTUI_WEB_URL, "
+        "else http://127.0.0.1:8765)",
+    )
 
     step = command("step", run_step, "the state and every view after an event")
     step.add_argument("room")
@@ -321,10 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--other-db", help="the store of B (default: --db)")
     diff.add_argument("--exact", action="store_true", help="compare times and room codes too")
 
+    serve = command("serve", run_serve, "the web replay viewer for every match (Ctrl-C stops)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_not_negative, default=8765, help="0 picks a free port")
+
     export = command("export", run_export, "write a match to a file")
     export.add_argument("room")
     export.add_argument("--format", choices=["jsonl", "json"], default="jsonl")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+
+    fork = command("fork", run_fork, "make a new playable room from a match at an event")
+    fork.add_argument("room")
+    fork.add_argument("--at", type=_positive, required=True, help="the event version to fork at")
+    fork.add_argument("--as", dest="new_code", metavar="CODE", help="the new room's code")
 
     import_ = command("import", run_import, "write an exported match into a scratch store")
     import_.add_argument("file", type=Path)

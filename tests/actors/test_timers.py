@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from msgspec.structs import replace
 
+from actors.clock import WakeRoom
 from actors.config import EngineConfig
 from actors.facade import Accepted
 from engine.commands import StartGame
@@ -45,7 +46,7 @@ def test_a_room_wakes_when_a_lead_opens_and_bots_lead_only_after_the_trick_displ
             if lead is not None and lead > clock() and state.seats[state.turn or 0].is_human:
                 human_waits += 1
                 # The room asked to be woken when the lead opens, and refuses it until then.
-                wakes = [at for at, _, kind, key in engine.driver.timers if kind == "wake"]
+                wakes = [at for at, _, t in engine.driver.timers if isinstance(t, WakeRoom)]
                 assert lead in wakes
                 early = h.send(ROOM, human_command(state, state.turn or 0, ""))
                 assert isinstance(early, Rejection) and early.code is Code.TOO_EARLY
