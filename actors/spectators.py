@@ -23,7 +23,7 @@ from actors.driver import Driver
 from actors.messages import Published, WatchRoom
 from engine.events import Event
 from engine.evolve import evolve
-from engine.state import Phase, RoomState
+from engine.state import RoomState
 from engine.views import PlayerView, redact, view
 
 
@@ -184,7 +184,7 @@ class SpectatorChannel(Generic[U]):
             return end
         if isinstance(delay, Events):
             # Once the match is over nothing is left to hide: its end is shown, not held back.
-            over = self.state.phase in (Phase.GAME_OVER, Phase.CLOSED)
+            over = self.state.finished
             limit = self.state.version - (0 if over else delay.events)
             while end > spectator.cursor and self.frames[end - 1].last_version > limit:
                 end -= 1

@@ -97,9 +97,8 @@ def test_the_forks_state_is_the_sources_at_n_with_its_deadlines_moved(kind: str)
             assert mine == theirs + shift, field.name
         else:
             assert mine == theirs, field.name
-    # Each seen at its own moment: the source at event N, the fork when it was made.
-    source_due = next_due(source, record.events[n - 1].at)
-    fork_due = next_due(fork.state, FORK_AT)
+    source_now = record.events[n - 1].at
+    source_due, fork_due = next_due(source, source_now), next_due(fork.state, FORK_AT)
     assert (fork_due is None) == (source_due is None)
     if source_due is not None and fork_due is not None:
         assert fork_due == pytest.approx(source_due + shift)
