@@ -20,6 +20,7 @@ import lz4.frame
 from engine.store.batch import BatchPlan, StreamHead, plan_batch, validate_requests
 from engine.store.bundle import Bundle, encode_bundle, split_bundle
 from engine.store.errors import (
+    ArchiveOutOfStep,
     BundlesMissing,
     ConcurrencyConflict,
     CorruptData,
@@ -141,6 +142,7 @@ class SqliteEventStore:
             raise StoreUnavailable(exc) from exc
         hot = db._conn
         hop = cast(Callable[..., Awaitable[Any]], db._execute)
+        archive_db: sqlite3.Connection | None = None
         try:
             archive_db = await hop(
                 guarded,
@@ -152,6 +154,8 @@ class SqliteEventStore:
             store._hot_file, store._archive_file = os.fspath(path), os.fspath(archive_file)
             await store._run(partial(store._setup, synchronous))
         except BaseException:
+            if archive_db is not None:
+                await hop(archive_db.close)
             await db.close()
             raise
         store._checkpointer = Checkpointer(path, db._thread.is_alive)
@@ -206,7 +210,9 @@ class SqliteEventStore:
 
     def _setup(self, synchronous: Synchronous) -> None:
         guarded(partial(self._setup_hot, synchronous), self._hot_file)
-        self._archive.recover(self._clock())
+        out_of_step = self._archive.recover(self._clock())
+        if out_of_step:
+            raise ArchiveOutOfStep(out_of_step, self._archive_file)
         self._missing = self._archive.missing_bundles()
         if self._missing:
             self._missing_reach = self._archive.reach_of(self._missing)
