@@ -48,7 +48,7 @@ from engine.codec import STATE_SCHEMA_VERSION, decode_records, decode_state, enc
 from engine.evolve import evolve
 from engine.rejections import Code, Rejection
 from engine.state import RoomState
-from engine.store.errors import OperationRefused, StoreError
+from engine.store.errors import OperationRefused, StoreError, StoreUnavailable
 from engine.store.protocol import EventStore, InlineCommits
 from engine.store.records import AppendResult, Snapshot
 from projections import MarkArchived, ProjectionRunner, Refusal
@@ -301,8 +301,8 @@ class Driver:
         done: list[Any] | None
         try:
             done = self.inline.append_batch_now(requests)
-        except StoreError as exc:
-            done = [exc] * len(requests)
+        except Exception as exc:  # every caller in the batch gets an answer, whatever failed
+            done = [commit_failure(exc)] * len(requests)
         if done is None:
             return False
         outcomes = self._committed(flush, list(done), started)
@@ -324,8 +324,8 @@ class Driver:
             requests = [a.request for a in flush.appends]
             try:
                 results: list[Any] = list(await self.store.append_batch(requests))
-            except StoreError as exc:
-                results = [exc] * len(requests)
+            except Exception as exc:  # every caller in the batch gets an answer, whatever failed
+                results = [commit_failure(exc)] * len(requests)
             await self._settle(flush.batch, self._committed(flush, results, started))
         finally:
             self.commits_in_flight -= 1
@@ -360,10 +360,13 @@ class Driver:
         for i, (append, outcome) in enumerate(outcomes):
             if isinstance(outcome, tuple) and outcome[0].duplicate:
                 result, _, now = outcome
-                records = await self.store.read_stream(
-                    append.room_id, result.first_version - 1, result.last_version
-                )
-                outcomes[i] = (append, (result, tuple(decode_records(records)), now))
+                try:
+                    records = await self.store.read_stream(
+                        append.room_id, result.first_version - 1, result.last_version
+                    )
+                    outcomes[i] = (append, (result, tuple(decode_records(records)), now))
+                except Exception as exc:  # the caller must get an answer, never wait forever
+                    outcomes[i] = (append, commit_failure(exc))
         slice_started = time.perf_counter()
         i = 0
         while i < len(outcomes):
@@ -510,3 +513,12 @@ class Driver:
                 self._spawn(self.store.apply_retention(self.config.retention_days))
         elif kind == "archive" and not self.closing:
             self._spawn(self._archive(key))
+
+
+def commit_failure(exc: Exception) -> StoreError:
+    """A failed commit as the typed error its callers get; what the store did not type
+    (a bug, a database error it does not expect) is logged with its trace."""
+    if isinstance(exc, StoreError):
+        return exc
+    log.error("commit failed unexpectedly", exc_info=exc)
+    return StoreUnavailable(f"{type(exc).__name__}: {exc}")

@@ -58,6 +58,12 @@ def guarded(fn: Callable[[], T], file: str | None = None) -> T:
         if is_damaged_file(exc):
             where = "database file" if file is None else file
             raise CorruptData(None, None, f"{where} is damaged: {exc}") from exc
+        if code == sqlite3.SQLITE_CONSTRAINT:
+            # Our writes follow the metadata rows (head, streams.last_version): a clash
+            # means those rows disagree with the events the file holds.
+            raise CorruptData(
+                None, None, f"the store's metadata disagrees with its events: {exc}"
+            ) from exc
         raise
 
 

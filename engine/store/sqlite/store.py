@@ -352,6 +352,16 @@ class SqliteEventStore:
                 ):
                     applied[(row[0], row[1])] = AppendResult(row[0], row[2], row[3], row[4], row[5])
             (last_position,) = hot.execute("SELECT last_position FROM head").fetchone()
+            (held,) = hot.execute("SELECT max(position) FROM events").fetchone()
+            if held is not None and held > last_position:
+                # A head row behind the events (edited, or put back alone): positions go on
+                # past every event held, never reusing one.
+                log.error(
+                    "head position %d is behind the events (%d); going on past them",
+                    last_position,
+                    held,
+                )
+                last_position = held
             plan = plan_batch(reqs, heads, applied, last_position, now)
             if plan.events:
                 hot.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", plan.events)
@@ -392,13 +402,24 @@ class SqliteEventStore:
             return []
         if status == "archived":
             return self._archive.read_stream(stream_id, last_version)[low:high]
-        events = events_from_rows(
-            self._hot.execute(
-                f"SELECT {EVENT_COLUMNS} FROM events "
-                "WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version",
-                (stream_id, low, high),
+        # Read to the end unless asked for less, so rows past a lowered last_version are
+        # noticed instead of silently left off.
+        whole = to_version is None or to_version >= last_version
+        query = f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version > ?"
+        rows = (
+            self._hot.execute(query + " ORDER BY version", (stream_id, low))
+            if whole
+            else self._hot.execute(
+                query + " AND version <= ? ORDER BY version", (stream_id, low, high)
             )
         )
+        events = events_from_rows(rows)
+        if whole and events and events[-1].version > last_version:
+            raise CorruptData(
+                stream_id,
+                events[-1].version,
+                f"event beyond the stream's last version {last_version}",
+            )
         check_contiguous(stream_id, events, low + 1, high)
         return events
 
