@@ -104,12 +104,15 @@ def connect_reader(path: str) -> sqlite3.Connection:
     return conn
 
 
-def connect_archive(path: str | os.PathLike[str], synchronous: Synchronous) -> sqlite3.Connection:
-    # Opened on the database thread, where every later use of it runs too.
+def connect_archive(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    # Opened on the database thread, where every later use of it runs too. Always
+    # synchronous=FULL: a bundle must be on the disk before the hot rows it replaces are
+    # deleted, or a power cut could keep the deletion and lose the bundle. One sync per
+    # archived match costs nothing a player waits for.
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(ARCHIVE_SCHEMA)
     except BaseException:
         conn.close()

@@ -146,7 +146,7 @@ class SqliteEventStore:
         try:
             archive_db = await hop(
                 guarded,
-                partial(connect_archive, archive_file, synchronous),
+                partial(connect_archive, archive_file),
                 os.fspath(archive_file),
             )
             log = StoreReader(os.fspath(path), os.fspath(archive_file))
