@@ -104,3 +104,20 @@ async def test_files_that_disagree_about_a_match_refuse_the_open_and_keep_both(
     assert refused.value.stream_ids == ("match-a",)
     assert "same backup" in str(refused.value)
     assert bundles(open_sqlite.path) == archive_before
+
+
+async def test_a_failed_backup_leaves_no_partial_copy_behind(
+    open_sqlite: SqliteOpener, tmp_path: Path
+) -> None:
+    store = await open_sqlite()
+    await store.append(play("match-a", 0, 3))
+    target = tmp_path / "backup" / "games.db"
+    target.parent.mkdir()
+    # Something the archive's copy cannot replace stands where it would be written.
+    blocker = Path(f"{default_archive_path(target)}.partial")
+    blocker.mkdir()
+    (blocker / "keep").write_bytes(b"")
+    with pytest.raises(OSError):
+        await store.backup(target)
+    assert sorted(p.name for p in target.parent.iterdir()) == [blocker.name]
+    assert not target.exists()
