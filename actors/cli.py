@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
+from msgspec.structs import replace
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -18,7 +23,7 @@ from actors.facade import Engine
 from engine.rejections import Rejection
 from engine.state import Phase
 from engine.store import EventStore, StoreError, backend_of, open_store
-from engine.store.url import sqlite_path
+from engine.store.url import redacted_url, sqlite_path
 from engine.views import PlayerView
 
 
@@ -31,51 +36,84 @@ def _size(path: str) -> int:
 
 
 async def simulate(rooms: int, db: str, seed: int, console: Console) -> int:
-    """Play `rooms` 4-bot matches concurrently through the full engine and print a summary."""
+    """Play `rooms` 4-bot matches concurrently through the full engine and print a summary.
+
+    The progress shows from the first moment (opening the store, starting the matches,
+    finishing them) on one clock, the same one the summary's wall time is read from.
+    Counts are this run's: a rerun on an existing store reports only what it added.
+    """
+    if rooms < 1:
+        raise SimulationFailed(f"--rooms must be at least 1, not {rooms}")
     config = EngineConfig.fast(db, archive_after=0.0, sweep_interval=1.0)
+    with contextlib.ExitStack() as scratch:
+        if backend_of(db) == "postgresql":
+            # A server store has no file to keep read models beside: fold them afresh here.
+            folder = scratch.enter_context(tempfile.TemporaryDirectory(prefix="liaptui-"))
+            config = replace(config, projections_path=f"{folder}/projections.db")
+        return await _simulate(rooms, db, seed, console, config)
+
+
+async def _simulate(rooms: int, db: str, seed: int, console: Console, config: EngineConfig) -> int:
     started = time.perf_counter()
-    async with Engine.open(db, config) as engine:
-        room_ids: list[str] = []
-        for n in range(rooms):
-            host = f"host-{seed}-{n}"
-            match = await engine.start_bot_match(host, seed=seed * 1_000_003 + n)
-            if isinstance(match, Rejection):
-                raise SimulationFailed(f"a bot match could not start: {match}")
-            room_ids.append(match.room_id)
-        finished = 0
-        columns = (TextColumn("matches"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
-            task = progress.add_task("play", total=rooms)
-            while finished < rooms:
+    columns = (
+        TextColumn("{task.description:>8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
+        opening = progress.add_task("opening", total=1)
+        async with Engine.open(db, config) as engine:
+            progress.update(opening, completed=1, visible=False)
+            first_position = await engine.store.last_position()
+            starting = progress.add_task("started", total=rooms)
+            playing = progress.add_task("finished", total=rooms)
+            room_ids: list[str] = []
+
+            async def start_all() -> None:
+                for n in range(rooms):
+                    match = await engine.start_bot_match(
+                        f"host-{seed}-{n}", seed=seed * 1_000_003 + n
+                    )
+                    if isinstance(match, Rejection):
+                        raise SimulationFailed(f"a bot match could not start: {match}")
+                    room_ids.append(match.room_id)
+                    progress.update(starting, completed=len(room_ids))
+
+            starter = asyncio.create_task(start_all())
+            finished = 0
+            while finished < rooms or not starter.done():
                 await asyncio.sleep(0.1)
+                if starter.done():
+                    starter.result()  # a failed start ends the run with its reason
                 finished = int(str(engine.metrics().get("matches_completed", 0)))
-                progress.update(task, completed=finished)
-        # Archival runs right after each match ends; wait for the last ones to land.
-        for _ in range(200):
-            if int(str(engine.metrics().get("archived", 0))) >= rooms:
-                break
-            await asyncio.sleep(0.05)
-        elapsed = time.perf_counter() - started
-        views: list[PlayerView] = []
-        for room_id in room_ids:
-            seen = await engine.view(room_id)
-            if isinstance(seen, Rejection) or seen.phase is not Phase.GAME_OVER:
-                raise SimulationFailed(f"room {room_id} did not finish: {seen}")
-            views.append(seen)
-        metrics = engine.driver.metrics
-        position = await engine.store.last_position()
-        commits = metrics.counters["commits"]
-        durable = metrics.durable_latency
-        await engine.projections.wait_caught_up(timeout=60)
-        board = await engine.read_models.leaderboard("wins", include_bots=True, limit=5)
-        leaders = [(e.name, e.wins, e.points, e.games) for e in board.items]
+                progress.update(playing, completed=finished)
+            # Archival runs right after each match ends; wait for the last ones to land.
+            for _ in range(200):
+                if int(str(engine.metrics().get("archived", 0))) >= rooms:
+                    break
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            views: list[PlayerView] = []
+            for room_id in room_ids:
+                seen = await engine.view(room_id)
+                if isinstance(seen, Rejection) or seen.phase is not Phase.GAME_OVER:
+                    raise SimulationFailed(f"room {room_id} did not finish: {seen}")
+                views.append(seen)
+            metrics = engine.driver.metrics
+            events = await engine.store.last_position() - first_position
+            commits = metrics.counters["commits"]
+            durable = metrics.durable_latency
+            await engine.projections.wait_caught_up(timeout=60)
+            board = await engine.read_models.leaderboard("wins", include_bots=True, limit=5)
+            leaders = [(e.name, e.wins, e.points, e.games) for e in board.items]
     _summary(
         console,
         rooms,
         views,
         leaders,
         durable.n,
-        position,
+        events,
         commits,
         elapsed,
         durable.quantile(0.5),
@@ -114,7 +152,7 @@ def _summary(
         table.add_row("database", f"{path} ({_size(path) / 1e6:.1f} MB)")
         table.add_row("archive", f"{archive} ({_size(archive) / 1e6:.1f} MB)")
     else:
-        table.add_row("store", db)
+        table.add_row("store", redacted_url(db))
     console.print(table)
     top = Table(title="leaderboard (top 5 by wins, from the projections)")
     for column in ("player", "wins", "points", "games"):
@@ -122,7 +160,14 @@ def _summary(
     for name, wins, points, games in leaders:
         top.add_row(name, str(wins), str(points), str(games))
     console.print(top)
-    console.print(f"open a match:  replay-tool --db {db} show {views[0].room_id}")
+    console.print(f"open a match:  {_sibling('replay-tool')} --db {db} show {views[0].room_id}")
+
+
+def _sibling(script: str) -> str:
+    """How to run another of this package's scripts: beside this one (a venv's bin/) when
+    it is there, else by name from PATH."""
+    beside = Path(sys.argv[0]).resolve().parent / script
+    return str(beside) if beside.is_file() and shutil.which(script) != str(beside) else script
 
 
 async def _open_existing(db: str) -> EventStore | None:
@@ -181,6 +226,16 @@ async def backup(db: str, target: str) -> int:
     return 0
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 STORE_HELP = "the event store: a SQLite file or sqlite:///…, postgresql://…, memory:"
 
 
@@ -188,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="liaptui", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("simulate", help="play 4-bot matches through the full engine")
-    sim.add_argument("--rooms", type=int, default=100, help="matches played concurrently")
+    sim.add_argument("--rooms", type=_at_least_one, default=100, help="matches played concurrently")
     sim.add_argument("--db", default="games.db", help=STORE_HELP)
     sim.add_argument("--seed", type=int, default=1)
     check = sub.add_parser(

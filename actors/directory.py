@@ -2,7 +2,8 @@
 
 It creates rooms on first use (lazily, from the store), routes commands by room id,
 passivates idle rooms, rebuilds rooms that broke, and limits how many rooms recover at
-once. It also starts the journal, snapshotter and archivist.
+once. It also starts the snapshotter and archivist, and hands each room the outcome of
+its append when a group commit is acknowledged.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from msgspec import Struct
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited, PoisonMessage
 
 from actors.config import EngineConfig
-from actors.journal import Journal
 from actors.messages import (
+    Acknowledge,
     AskView,
     Boot,
     Booted,
@@ -41,10 +42,10 @@ from actors.messages import (
     Watch,
     WatchRoom,
 )
+from actors.projection_supervisor import ProjectionSupervisor, SupervisorInit
 from actors.room import RoomActor
 from actors.services import Archivist, Snapshotter
 from engine.rejections import Code, Rejection
-from projections.supervisor import ProjectionSupervisor, SupervisorInit
 
 log = logging.getLogger("actors.directory")
 
@@ -65,7 +66,6 @@ class RoomDirectory(Actor):  # type: ignore[misc]
         super().__init__()
         self.config = EngineConfig()
         self.driver: Any = None
-        self.journal: Any = None
         self.snapshotter: Any = None
         self.archivist: Any = None
         self.rooms: dict[str, RoomEntry] = {}
@@ -76,7 +76,11 @@ class RoomDirectory(Actor):  # type: ignore[misc]
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
         kind = type(msg)
-        if kind is Route:
+        if kind is Acknowledge:
+            # One message from the driver acknowledges a whole commit slice.
+            for room, outcome in msg.outcomes:
+                self.send(room, outcome)
+        elif kind is Route:
             self._route(msg.room_id, Deliver(msg.request, msg.command), msg.command.at)
         elif kind is Wake:
             self._route(msg.room_id, msg, msg.now)
@@ -112,15 +116,14 @@ class RoomDirectory(Actor):  # type: ignore[misc]
     def _boot(self, msg: Boot, sender: Any) -> None:
         self.config = msg.config
         self.driver = sender
-        self.journal = self.createActor(Journal)
         self.snapshotter = self.createActor(Snapshotter)
         self.archivist = self.createActor(Archivist)
-        for service in (self.journal, self.snapshotter, self.archivist):
+        for service in (self.snapshotter, self.archivist):
             self.send(service, ServiceInit(self.driver, self.config))
         # The projection runner does I/O on the driver's loop; its supervisor is its home here.
         projections = self.createActor(ProjectionSupervisor)
         self.send(projections, SupervisorInit(self.driver))
-        self.send(self.driver, Booted(self.journal, projections))
+        self.send(self.driver, Booted(projections))
 
     # --- routing and activation -------------------------------------------------------------
 
@@ -144,7 +147,6 @@ class RoomDirectory(Actor):  # type: ignore[misc]
             RoomInit(
                 room_id,
                 self.myAddress,
-                self.journal,
                 self.snapshotter,
                 self.archivist,
                 self.driver,

@@ -1,7 +1,7 @@
 """The room actor: owns one room's state and turns its commands into durable events.
 
-One command at a time: decide → hand the events to the journal → when durable, evolve,
-reply, publish. Commands that arrive meanwhile wait in a bounded stash. The actor never
+One command at a time: decide → hand the events to the driver's group commit → when
+durable, evolve, reply, publish. Commands that arrive meanwhile wait in a bounded stash. The actor never
 trusts itself after a failure: it reports itself broken and the directory rebuilds it
 from the store.
 """
@@ -19,10 +19,11 @@ from thespian.actors import Actor
 from actors.config import EngineConfig
 from actors.messages import (
     Append,
-    AppendFailed,
+    Committed,
+    Conflicted,
     Deliver,
-    Durable,
     MatchOver,
+    NotWritten,
     Passivate,
     Published,
     Quiesce,
@@ -55,7 +56,7 @@ RETRY_AFTER = 0.25
 
 
 class InFlight(Struct):
-    """The command whose events are with the journal, and the state they lead to."""
+    """The command whose events are being committed, and the state they lead to."""
 
     request: int | None
     command: Command
@@ -174,7 +175,7 @@ class RoomActor(Actor):  # type: ignore[misc]
             self._next()
 
     def _decide(self, request: int | None, command: Command) -> bool:
-        """Answer `command` now (True), or hand its events to the journal (False)."""
+        """Answer `command` now (True), or hand its events to the group commit (False)."""
         assert self.links is not None
         key = idempotency_key(command)
         seen = self.recent.get(key) if request is not None else None
@@ -199,10 +200,13 @@ class RoomActor(Actor):  # type: ignore[misc]
         events, new_state = result
         append = command_append(self.room_id, self.state.version, key, command, events)
         self.in_flight = InFlight(request, command, tuple(events), new_state)
-        self.send(self.links.journal, Append(self.room_id, append, time.perf_counter()))
+        self.send(
+            self.links.driver,
+            Append(self.room_id, append, time.perf_counter(), self.myAddress),
+        )
         return False
 
-    def _durable(self, msg: Durable) -> None:
+    def _committed(self, msg: Committed) -> None:
         assert self.links is not None and self.in_flight is not None
         flight, self.in_flight = self.in_flight, None
         result = msg.result
@@ -244,12 +248,15 @@ class RoomActor(Actor):  # type: ignore[misc]
             self.send(self.links.archivist, MatchOver(self.room_id, flight.command.at))
         self._next()
 
-    def _append_failed(self, msg: AppendFailed) -> None:
+    def _conflicted(self, msg: Conflicted) -> None:
         assert self.in_flight is not None
         flight, self.in_flight = self.in_flight, None
-        if msg.conflict:
-            self._reply(flight.request, Rejection(Code.CONFLICT, msg.reason))
-            return self._break(f"stream moved: {msg.reason}")
+        self._reply(flight.request, Rejection(Code.CONFLICT, msg.reason))
+        self._break(f"stream moved: {msg.reason}")
+
+    def _not_written(self, msg: NotWritten) -> None:
+        assert self.in_flight is not None
+        flight, self.in_flight = self.in_flight, None
         self._reply(flight.request, Rejection(Code.UNAVAILABLE, msg.reason))
         self.hold_until = self.now + RETRY_AFTER  # the store failed: no own moves for a while
         self._next()
@@ -352,8 +359,9 @@ _HANDLERS: dict[type, Any] = {
     RoomInit: RoomActor._init,
     Recover: RoomActor._recover,
     Deliver: RoomActor._deliver,
-    Durable: RoomActor._durable,
-    AppendFailed: RoomActor._append_failed,
+    Committed: RoomActor._committed,
+    Conflicted: RoomActor._conflicted,
+    NotWritten: RoomActor._not_written,
     Wake: RoomActor._wake,
     Passivate: RoomActor._passivate,
     ViewRequest: RoomActor._view,

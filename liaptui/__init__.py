@@ -64,8 +64,16 @@ from engine.settings import RoomSettings
 from engine.state import Phase, RoomState
 from engine.store import EventStore, StoreError, open_store
 from engine.views import PlayerView, SeatView, view
-from projections import ReadModels, SyncReadModels
-from projections.queries import LeaderboardEntry, LobbyRoom, MatchSummary, Page, PlayerStats
+from projections import (
+    LeaderboardEntry,
+    LobbyRoom,
+    MatchDetail,
+    MatchSummary,
+    Page,
+    PlayerStats,
+    ReadModels,
+    SyncReadModels,
+)
 
 __all__ = [
     "Accepted",
@@ -97,6 +105,7 @@ __all__ = [
     "LeaderboardEntry",
     "LeaveRoom",
     "LobbyRoom",
+    "MatchDetail",
     "MatchSummary",
     "Name",
     "Page",

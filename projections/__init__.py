@@ -12,10 +12,17 @@ from projections.instructions import (
     Skip,
     StatusRequest,
 )
-from projections.leaderboard import Leaderboard
-from projections.lobby import Lobby
-from projections.match_history import MatchHistory
-from projections.player_stats import PlayerStats
+from projections.leaderboard import LeaderboardEntry, LeaderboardProjection
+from projections.lobby import LobbyProjection, LobbyRoom, LobbySeat
+from projections.match_history import (
+    MatchDetail,
+    MatchHistoryProjection,
+    MatchSummary,
+    RoundScore,
+    SeatScore,
+)
+from projections.pages import Page
+from projections.player_stats import PlayerStats, PlayerStatsProjection
 from projections.protocol import SHADOW, FoldError, Projection, ReadModelsDamaged
 from projections.queries import ReadModels, SyncReadModels, default_projections
 from projections.runner import ProjectionRunner
@@ -26,12 +33,19 @@ __all__ = [
     "Fault",
     "FoldError",
     "Instruction",
-    "Leaderboard",
-    "Lobby",
+    "LeaderboardEntry",
+    "LeaderboardProjection",
+    "LobbyProjection",
+    "LobbyRoom",
+    "LobbySeat",
     "MarkArchived",
-    "MatchHistory",
+    "MatchDetail",
+    "MatchHistoryProjection",
+    "MatchSummary",
+    "Page",
     "Pause",
     "PlayerStats",
+    "PlayerStatsProjection",
     "Projection",
     "ProjectionRunner",
     "ProjectionStatus",
@@ -41,7 +55,9 @@ __all__ = [
     "Refusal",
     "Reset",
     "Resume",
+    "RoundScore",
     "RunnerStatus",
+    "SeatScore",
     "Skip",
     "SkippedEvent",
     "StatusRequest",

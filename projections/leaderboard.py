@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 from functools import cache
+from typing import Any, Literal
+
+from msgspec import Struct
 
 from engine.decider import RESERVED_NAME
 from engine.events import Event, GameOver, GameStarted, RoomClosed
 from engine.pieces import SEATS
 from engine.store.records import RecordedEvent
+from projections.pages import Page, read_page
 from projections.protocol import FoldError
 
 
@@ -30,7 +34,7 @@ def _sql(prefix: str) -> dict[str, str]:
     }
 
 
-class Leaderboard:
+class LeaderboardProjection:
     """Per player name: finished games, wins (every player tied at the top wins) and points.
 
     Only finished games (GameOver) count; an abandoned game counts for nobody. Bots are
@@ -95,3 +99,52 @@ class Leaderboard:
             conn.execute(sql["forget"], (room,))
         elif isinstance(event, RoomClosed):
             conn.execute(sql["forget"], (room,))
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+Board = Literal["wins", "points", "win_rate"]
+
+_BOARDS: dict[str, str] = {
+    "wins": "wins",
+    "points": "points",
+    "win_rate": "CAST(wins AS REAL) / games",
+}
+
+
+class LeaderboardEntry(Struct, frozen=True):
+    """A row of a leaderboard; `rank` is shared by ties (1, 2, 2, 4), listed by name."""
+
+    rank: int
+    name: str
+    is_bot: bool
+    games: int
+    wins: int
+    points: int
+    win_rate: float
+
+
+def leaderboard(
+    conn: sqlite3.Connection,
+    by: Board = "wins",
+    *,
+    min_games: int = 1,
+    include_bots: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[LeaderboardEntry]:
+    """Players by wins, total points or win rate, among those with `min_games` games."""
+    metric = _BOARDS.get(by)
+    if metric is None:
+        raise ValueError(f"no leaderboard by {by!r}")
+    bots = "" if include_bots else "AND is_bot = 0"
+    sql = (
+        f"SELECT RANK() OVER (ORDER BY {metric} DESC), name, is_bot, games, wins, points, "
+        f"CAST(wins AS REAL) / games FROM leaderboard_players "
+        f"WHERE games >= ? {bots} ORDER BY {metric} DESC, name LIMIT ? OFFSET ?"
+    )
+
+    def entries(conn: sqlite3.Connection, rows: list[Any]) -> list[LeaderboardEntry]:
+        return [LeaderboardEntry(r[0], r[1], bool(r[2]), *r[3:]) for r in rows]
+
+    return read_page(conn, LeaderboardProjection.name, sql, (max(min_games, 1),), limit, offset, entries)

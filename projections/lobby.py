@@ -7,6 +7,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from msgspec import Struct
+
 from engine.events import (
     BotAdded,
     DeclarationStarted,
@@ -29,6 +31,7 @@ from engine.events import (
 from engine.pieces import SEATS
 from engine.state import Phase, bot_name
 from engine.store.records import RecordedEvent
+from projections.pages import Page, read_page
 from projections.protocol import FoldError, expect_rows
 
 Fold = Callable[[sqlite3.Connection, str, RecordedEvent, Any], None]
@@ -60,7 +63,7 @@ def _sql(prefix: str) -> dict[str, str]:
     }
 
 
-class Lobby:
+class LobbyProjection:
     """Open rooms with their host, seats (who sits there, bots, connection) and phase.
 
     A room enters at RoomCreated and leaves at GameOver or RoomClosed; finished matches
@@ -237,3 +240,85 @@ class Lobby:
         cursor = conn.execute(sql["delete_room"], (record.stream_id,))
         expect_rows(cursor, 1, f"end of {record.stream_id}")
         conn.execute(sql["delete_seats"], (record.stream_id,))
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+class LobbySeat(Struct, frozen=True):
+    """A seat of an open room: who sits there (None: empty), a bot or not, connected."""
+
+    seat: int
+    name: str | None
+    is_bot: bool
+    connected: bool
+
+
+class LobbyRoom(Struct, frozen=True):
+    """An open room: who hosts it, who sits where, whether it started and its phase."""
+
+    room_id: str
+    host: str
+    host_seat: int
+    phase: str
+    started: bool
+    round: int
+    seats: tuple[LobbySeat, ...]
+    empty_seats: int
+    bots: int
+    created_at: float
+
+    @property
+    def joinable(self) -> bool:
+        return not self.started and self.empty_seats > 0
+
+
+def open_rooms(conn: sqlite3.Connection, limit: int = 50, offset: int = 0) -> Page[LobbyRoom]:
+    """Open rooms, oldest first."""
+    return read_page(conn, LobbyProjection.name, _rooms_query(""), (), limit, offset, _rooms)
+
+
+def joinable_rooms(conn: sqlite3.Connection, limit: int = 50, offset: int = 0) -> Page[LobbyRoom]:
+    """Rooms not started with an empty seat, oldest first."""
+    where = "WHERE started = 0 AND empty_seats > 0"
+    return read_page(conn, LobbyProjection.name, _rooms_query(where), (), limit, offset, _rooms)
+
+
+def open_room(conn: sqlite3.Connection, code: str) -> LobbyRoom | None:
+    """The open room with this code (None once it is finished or closed)."""
+    page = read_page(conn, LobbyProjection.name, _rooms_query("WHERE room_id = ?"), (code,), 1, 0, _rooms)
+    return page.items[0] if page.items else None
+
+
+def _rooms_query(where: str) -> str:
+    return (
+        "SELECT room_id, host, host_seat, phase, started, round, empty_seats, created_at "
+        f"FROM lobby_rooms {where} ORDER BY created_position LIMIT ? OFFSET ?"
+    )
+
+
+def _rooms(conn: sqlite3.Connection, rows: list[Any]) -> list[LobbyRoom]:
+    seats: dict[str, list[LobbySeat]] = {row[0]: [] for row in rows}
+    if seats:
+        marks = ",".join("?" * len(seats))
+        for room_id, seat, name, is_bot, connected in conn.execute(
+            "SELECT room_id, seat, name, is_bot, connected FROM lobby_seats "
+            f"WHERE room_id IN ({marks}) ORDER BY room_id, seat",
+            list(seats),
+        ):
+            seats[room_id].append(LobbySeat(seat, name, bool(is_bot), bool(connected)))
+    return [
+        LobbyRoom(
+            room_id=room_id,
+            host=host,
+            host_seat=host_seat,
+            phase=phase,
+            started=bool(started),
+            round=rnd,
+            seats=tuple(seats[room_id]),
+            empty_seats=empty,
+            bots=sum(s.is_bot for s in seats[room_id]),
+            created_at=created_at,
+        )
+        for room_id, host, host_seat, phase, started, rnd, empty, created_at in rows
+    ]

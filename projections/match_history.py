@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 from functools import cache
+from typing import Any
+
+from msgspec import Struct
 
 from engine.events import Event, GameOver, GameStarted, RedealGranted, RoomClosed, RoundScored
 from engine.pieces import SEATS
 from engine.store.records import RecordedEvent
+from projections.pages import Page, read_page
 from projections.protocol import FoldError, expect_rows
 
 PLAYING = "playing"
@@ -40,7 +44,7 @@ def _sql(prefix: str) -> dict[str, str]:
     }
 
 
-class MatchHistory:
+class MatchHistoryProjection:
     """Every match from GameStarted on: players, rounds, redeals, result and round scores.
 
     `outcome` is "playing", "finished" (GameOver) or "abandoned" (RoomClosed mid-game).
@@ -140,3 +144,124 @@ class MatchHistory:
         elif isinstance(event, RoomClosed):
             # A room closed before its game started was never a match: nothing to update.
             conn.execute(sql["closed"], (event.at, event.reason.value, room))
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+class MatchSummary(Struct, frozen=True):
+    """One match; `final_scores` and `winners` are set once it is finished."""
+
+    room_id: str
+    players: tuple[str, ...]
+    outcome: str
+    end_reason: str | None
+    rounds: int
+    redeals: int
+    final_scores: tuple[int, ...] | None
+    winners: tuple[str, ...]
+    started_at: float
+    ended_at: float | None
+    duration: float | None
+    archived: bool
+
+
+class SeatScore(Struct, frozen=True):
+    seat: int
+    name: str
+    declared: int
+    captured: int
+    score: int
+    total: int
+
+
+class RoundScore(Struct, frozen=True):
+    round: int
+    multiplier: int
+    seats: tuple[SeatScore, ...]
+
+
+class MatchDetail(Struct, frozen=True):
+    summary: MatchSummary
+    rounds: tuple[RoundScore, ...]
+
+
+def match_history(
+    conn: sqlite3.Connection, player: str | None = None, limit: int = 20, offset: int = 0
+) -> Page[MatchSummary]:
+    """Matches newest first, all or those `player` sat in."""
+    if player is None:
+        sql = (
+            f"SELECT {_MATCH_COLUMNS} FROM history_matches m "
+            "ORDER BY m.started_position DESC LIMIT ? OFFSET ?"
+        )
+        params: tuple[object, ...] = ()
+    else:
+        sql = (
+            f"SELECT {_MATCH_COLUMNS} FROM history_players p "
+            "JOIN history_matches m ON m.room_id = p.room_id "
+            "WHERE p.name = ? ORDER BY p.started_position DESC LIMIT ? OFFSET ?"
+        )
+        params = (player,)
+    return read_page(conn, MatchHistoryProjection.name, sql, params, limit, offset, _matches)
+
+
+def match(conn: sqlite3.Connection, room_id: str) -> MatchDetail | None:
+    """A match with its per-round scores."""
+    rows = conn.execute(
+        f"SELECT {_MATCH_COLUMNS} FROM history_matches m WHERE m.room_id = ?", (room_id,)
+    ).fetchall()
+    if not rows:
+        return None
+    (summary,) = _matches(conn, rows)
+    rounds: dict[int, tuple[int, list[SeatScore]]] = {}
+    for rnd, seat, multiplier, declared, captured, score, total in conn.execute(
+        "SELECT round, seat, multiplier, declared, captured, score, total "
+        "FROM history_rounds WHERE room_id = ? ORDER BY round, seat",
+        (room_id,),
+    ):
+        seats = rounds.setdefault(rnd, (multiplier, []))[1]
+        seats.append(SeatScore(seat, summary.players[seat], declared, captured, score, total))
+    return MatchDetail(
+        summary,
+        tuple(RoundScore(r, m, tuple(s)) for r, (m, s) in rounds.items()),
+    )
+
+
+_MATCH_COLUMNS = (
+    "m.room_id, m.outcome, m.end_reason, m.rounds, m.redeals, m.started_at, m.ended_at, "
+    f"EXISTS (SELECT 1 FROM {ARCHIVED_TABLE} a WHERE a.room_id = m.room_id)"
+)
+
+
+def _matches(conn: sqlite3.Connection, rows: list[Any]) -> list[MatchSummary]:
+    players: dict[str, list[tuple[str, int | None, int]]] = {row[0]: [] for row in rows}
+    if players:
+        marks = ",".join("?" * len(players))
+        for room_id, name, final_score, won in conn.execute(
+            "SELECT room_id, name, final_score, won FROM history_players "
+            f"WHERE room_id IN ({marks}) ORDER BY room_id, seat",
+            list(players),
+        ):
+            players[room_id].append((name, final_score, won))
+    summaries = []
+    for room_id, outcome, end_reason, rounds, redeals, started_at, ended_at, archived in rows:
+        seated = players[room_id]
+        finished = outcome == FINISHED
+        summaries.append(
+            MatchSummary(
+                room_id=room_id,
+                players=tuple(name for name, _, _ in seated),
+                outcome=outcome,
+                end_reason=end_reason,
+                rounds=rounds,
+                redeals=redeals,
+                final_scores=tuple(s for _, s, _ in seated if s is not None) if finished else None,
+                winners=tuple(name for name, _, won in seated if won),
+                started_at=started_at,
+                ended_at=ended_at,
+                duration=None if ended_at is None else ended_at - started_at,
+                archived=bool(archived),
+            )
+        )
+    return summaries

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from functools import cache
 
+from msgspec import Struct
+
 from engine.events import (
     Event,
     GameOver,
@@ -67,7 +69,7 @@ def _sql(prefix: str) -> dict[str, str]:
     }
 
 
-class PlayerStats:
+class PlayerStatsProjection:
     """Per (game, seat) figures as they happen, and per player name career totals.
 
     Career totals (games, wins, points, rounds, tricks, piles, perfect rounds, redeals
@@ -171,3 +173,56 @@ class PlayerStats:
         elif kind is RoomClosed:
             conn.execute(sql["add_abandoned"], (room,))
             conn.execute(sql["abandon"], (room,))
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+class PlayerStats(Struct, frozen=True):
+    """A player's career over finished games (abandoned games are only counted)."""
+
+    name: str
+    is_bot: bool
+    games: int
+    wins: int
+    points: int
+    win_rate: float | None
+    average_score: float | None
+    rounds: int
+    tricks: int
+    piles: int
+    perfect_rounds: int
+    redeals_accepted: int
+    declarations_met: int
+    zero_declarations: int
+    abandoned: int
+
+
+def player_stats(conn: sqlite3.Connection, name: str) -> PlayerStats | None:
+    """A player's career totals (None before their first game ends)."""
+    row = conn.execute(
+        "SELECT name, is_bot, games, wins, points, rounds, tricks, piles, "
+        "perfect_rounds, redeals_accepted, declarations_met, zero_declarations, "
+        "abandoned FROM player_totals WHERE name = ?",
+        (name,),
+    ).fetchone()
+    if row is None:
+        return None
+    games, wins, points = row[2], row[3], row[4]
+    return PlayerStats(
+        name=row[0],
+        is_bot=bool(row[1]),
+        games=games,
+        wins=wins,
+        points=points,
+        win_rate=wins / games if games else None,
+        average_score=points / games if games else None,
+        rounds=row[5],
+        tricks=row[6],
+        piles=row[7],
+        perfect_rounds=row[8],
+        redeals_accepted=row[9],
+        declarations_met=row[10],
+        zero_declarations=row[11],
+        abandoned=row[12],
+    )

@@ -10,12 +10,12 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from engine.codec import STATE_SCHEMA_VERSION
 from engine.store import EventStore
 from engine.store.errors import CorruptData, StoreError
 from engine.store.records import StreamStatus
@@ -29,8 +29,11 @@ from replay_tool.report_view import show_divergence, show_page, show_report, sho
 from replay_tool.state_view import show_step, step_json
 from replay_tool.stepping import HELP, Stepper
 from replay_tool.store_access import reading, writing
+from replay_tool.timeline import build_timeline
 from replay_tool.timeline_view import show_match
-from replay_tool.verification import Report, Unreadable, verify
+from replay_tool.verification import Report, Unreadable
+from replay_tool.web_server import serve_viewer
+from replay_tool.web_view import verified_match, viewer_link
 
 Command = Callable[[argparse.Namespace, Output], Coroutine[Any, Any, int]]
 
@@ -62,7 +65,17 @@ async def _recording(args: argparse.Namespace) -> MatchRecording:
 
 async def run_show(args: argparse.Namespace, out: Output) -> int:
     recording = await _recording(args)
+    if args.round is not None:
+        rounds = [r.number for r in build_timeline(recording.decoded).rounds]
+        if args.round not in rounds:
+            played = f"rounds 1-{max(rounds)}" if rounds else "no round yet"
+            raise ToolError(f"{recording.room_id} has {played}; there is no round {args.round}")
     show_match(out, recording, args.round)
+    out.line("")
+    out.line(
+        f"replay viewer: {viewer_link(args.web, recording.room_id)}"
+        f"  (served by replay-tool --db {args.db} serve)"
+    )
     return 0
 
 
@@ -79,14 +92,29 @@ async def run_step(args: argparse.Namespace, out: Output) -> int:
     if not args.interactive:
         _print_step(out, recording, stepper, position, as_json=args.json)
         return 0
-    out.line(f"stepping through {recording.room_id}: h for help, q to quit")
+    out.line(f"stepping through {recording.room_id}: h for help, q (or Ctrl-C, Ctrl-D) to quit")
+    # Line editing and history at the prompt; Ctrl-C quits at once (asyncio's own SIGINT
+    # handler would only cancel the task after the blocking prompt returned).
+    import readline  # noqa: F401
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return _step_interactively(out, recording, stepper, position, as_json=args.json)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _step_interactively(
+    out: Output, recording: MatchRecording, stepper: Stepper, position: int, *, as_json: bool
+) -> int:
     while True:
-        _print_step(out, recording, stepper, position, as_json=args.json)
+        _print_step(out, recording, stepper, position, as_json=as_json)
         move = None
         while move is None or (move.position == position and not move.quit):
             try:
                 line = input(f"{recording.room_id} v{position}> ")
-            except EOFError:
+            except (EOFError, KeyboardInterrupt):
+                out.line("")
                 return 0
             move = stepper.handle(position, line)
             if move.quit:
@@ -107,10 +135,7 @@ def _print_step(
 
 
 async def _verify_one(store: EventStore, room_id: str, origin: str) -> Report:
-    recording = await load_match(store, room_id, origin)
-    snapshot = await store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
-    tail = [] if snapshot is None else await store.read_stream(room_id, snapshot.version)
-    return verify(recording, snapshot, tail)
+    return (await verified_match(store, room_id, origin))[1]
 
 
 async def run_verify(args: argparse.Namespace, out: Output) -> int:
@@ -178,6 +203,12 @@ async def run_diff(args: argparse.Namespace, out: Output) -> int:
     divergence = first_divergence(left, right, exact=args.exact)
     show_divergence(out, left, right, divergence, args.exact)
     return 0 if divergence is None else 1
+
+
+async def run_serve(args: argparse.Namespace, out: Output) -> int:
+    async with reading(args.db, args.archive) as store:
+        await serve_viewer(store, str(args.db), args.host, args.port)
+    return 0
 
 
 async def run_export(args: argparse.Namespace, out: Output) -> int:
@@ -254,7 +285,7 @@ def _store_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Debug recorded Liap Tui matches: list, show, step, verify, diff, "
+        description="Debug recorded Liap Tui matches: list, show, step, verify, serve, diff, "
         "export and import.",
     )
     _store_options(parser, top=True)
@@ -279,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = command("show", run_show, "print a match as a timeline")
     show.add_argument("room")
     show.add_argument("--round", type=_positive, help="only this round")
+    show.add_argument(
+        "--web",
+        default=os.environ.get("LIAPTUI_WEB_URL", "http://127.0.0.1:8765"),
+        help="the example server the viewer link points at (default $LIAPTUI_WEB_URL, "
+        "else http://127.0.0.1:8765)",
+    )
 
     step = command("step", run_step, "the state and every view after an event")
     step.add_argument("room")
@@ -298,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("b", help="room code, or an export file")
     diff.add_argument("--other-db", help="the store of B (default: --db)")
     diff.add_argument("--exact", action="store_true", help="compare times and room codes too")
+
+    serve = command("serve", run_serve, "the web replay viewer for every match (Ctrl-C stops)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_not_negative, default=8765, help="0 picks a free port")
 
     export = command("export", run_export, "write a match to a file")
     export.add_argument("room")

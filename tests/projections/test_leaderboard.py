@@ -8,7 +8,7 @@ from pathlib import Path
 from engine.codec import encode_event
 from engine.events import EndReason, Event, GameOver, GameStarted
 from engine.store import AppendRequest, NewEvent, SqliteEventStore
-from projections import Leaderboard, ProjectionRunner, SyncReadModels
+from projections import LeaderboardProjection, ProjectionRunner, SyncReadModels
 
 GAMES = [
     (("zed", "amy", "bob", "Bot 4"), (0, 1), (50, 50, 10, 5)),
@@ -33,13 +33,13 @@ def board(tmp_path: Path) -> SyncReadModels:
                         f"GAME0{number}", 0, tuple(NewEvent(*encode_event(e)) for e in events)
                     )
                 )
-            async with ProjectionRunner(store, [Leaderboard()], path) as runner:
+            async with ProjectionRunner(store, [LeaderboardProjection()], path) as runner:
                 assert await runner.wait_caught_up(timeout=10)
         finally:
             await store.close()
 
     asyncio.run(build())
-    return SyncReadModels(path, projections=[Leaderboard()])
+    return SyncReadModels(path, projections=[LeaderboardProjection()])
 
 
 def ranks(page: object) -> list[tuple[int, str]]:

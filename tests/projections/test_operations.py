@@ -13,12 +13,12 @@ from engine.events import Event, TrickWon
 from engine.store import AppendRequest, NewEvent, RecordedEvent, SqliteEventStore
 from projections import (
     FoldError,
-    Leaderboard,
-    Lobby,
+    LeaderboardProjection,
+    LobbyProjection,
     MarkArchived,
-    MatchHistory,
+    MatchHistoryProjection,
     Pause,
-    PlayerStats,
+    PlayerStatsProjection,
     ProjectionRunner,
     Rebuild,
     Refusal,
@@ -85,7 +85,7 @@ class ExplodingAt:
     """Player stats, except that folding the event at `position` raises."""
 
     def __init__(self, position: int) -> None:
-        self.inner = PlayerStats()
+        self.inner = PlayerStatsProjection()
         self.at = position
         self.name = self.inner.name
         self.version = self.inner.version
@@ -121,7 +121,7 @@ def test_a_poison_event_stops_its_projection_alone_and_is_reported_until_skipped
     async def scenario(store: SqliteEventStore, appender: Appender) -> None:
         poison = middle_trick(appender)
         head = await store.last_position()
-        chosen: list[Projection] = [Lobby(), Leaderboard(), ExplodingAt(poison), MatchHistory()]
+        chosen: list[Projection] = [LobbyProjection(), LeaderboardProjection(), ExplodingAt(poison), MatchHistoryProjection()]
         async with ProjectionRunner(store, chosen, path) as runner:
             assert await runner.wait_caught_up(timeout=30)
             stats = runner.status().of("player_stats")

@@ -11,7 +11,7 @@ from pathlib import Path
 from engine.events import GameOver, GameStarted
 from engine.store import SqliteEventStore
 from projections import (
-    Leaderboard,
+    LeaderboardProjection,
     ProjectionRunner,
     Rebuild,
     SyncReadModels,
@@ -124,7 +124,7 @@ def _run_with_appends(tmp_path: Path, start_rebuild: str) -> None:
     asyncio.run(main())
 
 
-class LeaderboardV2(Leaderboard):
+class LeaderboardV2(LeaderboardProjection):
     version = 2
 
 

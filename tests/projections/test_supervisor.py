@@ -7,6 +7,12 @@ from pathlib import Path
 
 from thespian.actors import ActorSystem
 
+from actors.projection_supervisor import (
+    ProjectionOrder,
+    ProjectionSupervisor,
+    SupervisorInit,
+    carry_out,
+)
 from engine.store import SqliteEventStore
 from projections import (
     Pause,
@@ -15,12 +21,6 @@ from projections import (
     RunnerStatus,
     StatusRequest,
     default_projections,
-)
-from projections.supervisor import (
-    ProjectionOrder,
-    ProjectionSupervisor,
-    SupervisorInit,
-    carry_out,
 )
 
 
