@@ -63,8 +63,8 @@ class Timers:
         """Fire due timers until `stop`."""
         # Stopped by `stopped` plus a wake-up, not by cancellation alone: Python 3.11's
         # asyncio.wait_for can swallow a cancel that arrives as its inner wait completes,
-        # and the loop then ran on forever, so the engine's stop never returned (seen in
-        # the SIGKILL campaign's finishing life). asyncio.timeout has no such race.
+        # and the loop would run on, so the engine's stop would never return.
+        # asyncio.timeout has no such race.
         while not self.stopped:
             now = self.clock()
             if self.fire_due(now):
@@ -80,7 +80,7 @@ class Timers:
     def fire_due(self, now: float) -> bool:
         """Fire the timers due at `now` for at most about `max_slice` of actor work; True
         when some are still due (1,000 rooms' bot timers bunch up: fired in one go, they
-        held the loop for ~10 ms while commits and callers waited)."""
+        hold the loop for ~10 ms while commits and callers wait)."""
         started = time.perf_counter()
         while self.heap and self.heap[0][0] <= now:
             _, _, timer = heapq.heappop(self.heap)

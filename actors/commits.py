@@ -79,14 +79,15 @@ class GroupCommit:
         started = time.perf_counter()
         try:
             while self.pending and self.in_flight < self.pipeline:
-                if time.perf_counter() - started > self.config.max_slice:
-                    self._flush_next_turn()
-                    return
                 batch = self._take()
                 if not self._commit_now(batch):
                     self.in_flight += 1
                     self.idle.clear()
                     self.spawn(self._commit(batch))
+                elif self.pending and time.perf_counter() - started > self.config.max_slice:
+                    # At least one batch a turn; the rest after others had the loop.
+                    self._flush_next_turn()
+                    return
         finally:
             self._flushing = False
 

@@ -29,6 +29,7 @@ from actors.messages import (
     Passivate,
     Quiesce,
     Recover,
+    Reload,
     Reply,
     RoomBroken,
     RoomIdle,
@@ -103,6 +104,8 @@ class RoomDirectory(Actor):  # type: ignore[misc]
             self._sweep(msg.now)
         elif kind is WatchRoom:
             self._watch(msg)
+        elif kind is Reload:
+            self._reload(msg)
         elif kind is Quiesce:
             for entry in self.rooms.values():
                 self._deliver(entry, msg)
@@ -262,6 +265,17 @@ class RoomDirectory(Actor):  # type: ignore[misc]
         pending, entry.pending = entry.pending, []
         for message in pending:
             self.send(entry.address, message)
+
+    def _reload(self, msg: Reload) -> None:
+        entry = self.rooms.get(msg.room_id)
+        if entry is None or not entry.ready:
+            return  # no actor, or one whose load reads the stream as it is now
+        del self.rooms[msg.room_id]
+        self.send(entry.address, ActorExitRequest())
+        self.send(self.driver, Lifecycle("passivate", msg.room_id, {"reason": "reload"}))
+        fresh = self._activate(msg.room_id)
+        fresh.pending.extend(entry.pending)
+        fresh.last_active = entry.last_active
 
     def _watch(self, msg: WatchRoom) -> None:
         if msg.watched:

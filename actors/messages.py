@@ -71,6 +71,12 @@ class WatchRoom(Struct):
     watched: bool
 
 
+class Reload(Struct):
+    """A room's stream was written beside its actor (a fork): a live actor of it is stale."""
+
+    room_id: str
+
+
 class MatchArchived(Struct):
     room_id: str
 

@@ -46,10 +46,9 @@ from engine.decider import execute, next_due
 from engine.events import Event
 from engine.rejections import Code, Rejection
 from engine.state import Phase, RoomState
-from engine.views import view
+from engine.views import view, viewer_seat
 
 log = logging.getLogger("actors.room")
-FINISHED = (Phase.GAME_OVER, Phase.CLOSED)
 # Seconds a room waits before its own next move after the store failed or a move of its
 # own was refused: retrying at once would spin against a failing disk.
 RETRY_AFTER = 0.25
@@ -112,7 +111,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         for command_id, first, last, body in msg.recent_commands:
             self._remember(command_id, first, last, body)
         self.ready = True
-        if self.state.phase in FINISHED:
+        if self.state.finished:
             # Completion may not have been recorded before a crash; marking it again is harmless.
             self.send(
                 self.links.archivist, MatchOver(self.room_id, self.state.ended_at or self.now)
@@ -145,7 +144,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.send(self.links.directory, RoomIdle(self.room_id, idle))
 
     def _has_work(self) -> bool:
-        return bool(seats_to_move(self.state)) or next_due(self.state) is not None
+        return bool(seats_to_move(self.state)) or next_due(self.state, self.now) is not None
 
     # --- commands ------------------------------------------------------------------------
 
@@ -220,7 +219,7 @@ class RoomActor(Actor):  # type: ignore[misc]
                 player=flight.command.player,
             )
             return self._next()
-        was_finished = self.state.phase in FINISHED
+        was_finished = self.state.finished
         self.state = flight.state
         self.now = max(self.now, msg.now)
         self.changed_at = self.now
@@ -244,7 +243,7 @@ class RoomActor(Actor):  # type: ignore[misc]
             self.send(
                 self.links.snapshotter, SaveSnapshot(self.room_id, self.state.version, self.state)
             )
-        if self.state.phase in FINISHED and not was_finished:
+        if self.state.finished and not was_finished:
             self.send(self.links.archivist, MatchOver(self.room_id, flight.command.at))
         self._next()
 
@@ -280,7 +279,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         driver reads them (`last_version`)."""
         if request is not None and self.links is not None:
             first = first_version or self.state.version + 1
-            seat = self.state.seat_of(player) if player else None
+            seat = viewer_seat(self.state, player) if player else None
             reply = Reply(request, self.room_id, outcome, first, duplicate, last_version, seat)
             self.send(self.links.driver, reply)
 
@@ -302,7 +301,7 @@ class RoomActor(Actor):  # type: ignore[misc]
             return self._schedule(self.hold_until)
         # Deadlines come first, as in the decider: a bot answering after a deadline would
         # be refused, since the deadline decided for it.
-        due = next_due(self.state)
+        due = next_due(self.state, self.now)
         if due is not None and due <= self.now:
             return self._run(
                 None, Tick(command_id=f"tick:{self.state.version}", player="", at=self.now)
