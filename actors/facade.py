@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from msgspec import Struct
 from msgspec.structs import replace
 
+from actors.clock import engine_clock
 from actors.config import EngineConfig
 from actors.driver import Clock, Driver
 from actors.messages import AskView, Published, Reload, Reply, Route, Wake, WatchRoom
@@ -104,9 +105,12 @@ def new_room_code() -> str:
 class Engine:
     """One embedded engine: rooms as actors over an SQLite event store."""
 
-    def __init__(self, config: EngineConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: EngineConfig, clock: Clock | None = None, monotonic: Clock | None = None
+    ) -> None:
         self.config = config
-        self.clock: Clock = clock or time.time
+        # Timers, rate limits and deadlines run on a steady clock (actors/clock.py).
+        self.clock: Clock = engine_clock(clock, monotonic)
         self.limiter = RateLimiter(
             config.rate_per_second, config.rate_burst, config.rate_limit_players
         )
@@ -123,11 +127,13 @@ class Engine:
         url: str | Path = "games.db",
         config: EngineConfig | None = None,
         clock: Clock | None = None,
+        monotonic: Clock | None = None,
     ) -> Engine:
         """An engine on the store `url` names (a SQLite path or `sqlite:///games.db`,
-        `postgresql://...`, `memory:`); use as `async with Engine.open(...) as engine`."""
+        `postgresql://...`, `memory:`); use as `async with Engine.open(...) as engine`.
+        `clock` (wall time) and `monotonic`: see `actors.clock.engine_clock`."""
         config = replace(config or EngineConfig(), path=str(url))
-        return cls(config, clock)
+        return cls(config, clock, monotonic)
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -498,13 +504,15 @@ class Engine:
 class SyncEngine:
     """The same operations for scripts and tests: an Engine on a private loop in a thread."""
 
-    def __init__(self, config: EngineConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: EngineConfig, clock: Clock | None = None, monotonic: Clock | None = None
+    ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="liaptui-engine", daemon=True
         )
         self._thread.start()
-        self.engine = Engine(config, clock)
+        self.engine = Engine(config, clock, monotonic)
         self._call(self.engine.start())
 
     @classmethod
@@ -513,9 +521,10 @@ class SyncEngine:
         url: str | Path = "games.db",
         config: EngineConfig | None = None,
         clock: Clock | None = None,
+        monotonic: Clock | None = None,
     ) -> SyncEngine:
         """A SyncEngine on the store `url` names (see `Engine.open`)."""
-        return cls(replace(config or EngineConfig(), path=str(url)), clock)
+        return cls(replace(config or EngineConfig(), path=str(url)), clock, monotonic)
 
     def __enter__(self) -> SyncEngine:
         return self

@@ -54,7 +54,7 @@ class Loaded(Struct):
 
     room_id: str
     state: RoomState
-    recent_commands: tuple[tuple[str, int, int], ...]
+    recent_commands: tuple[tuple[str, int, int, bytes], ...]
     snapshot_version: int
     now: float
 
@@ -95,7 +95,7 @@ class RoomInit(Struct):
 
 class Recover(Struct):
     state: RoomState
-    recent_commands: tuple[tuple[str, int, int], ...]
+    recent_commands: tuple[tuple[str, int, int, bytes], ...]
     snapshot_version: int
     now: float
 

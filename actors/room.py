@@ -40,7 +40,7 @@ from actors.messages import (
     Watch,
 )
 from engine.bots import bot_command, ready_at, seats_to_move
-from engine.codec import command_append
+from engine.codec import command_append, encode_command, same_command
 from engine.commands import Command, Tick, idempotency_key
 from engine.decider import execute, next_due
 from engine.events import Event
@@ -74,7 +74,8 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.broken = False
         self.in_flight: InFlight | None = None
         self.stash: deque[tuple[int | None, Command]] = deque()
-        self.recent: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        # Recent commands' versions and stored bodies, by idempotency key.
+        self.recent: OrderedDict[str, tuple[int, int, bytes]] = OrderedDict()
         self.snapshot_version = 0
         self.watched = False
         self.now = 0.0
@@ -107,8 +108,8 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.state = msg.state
         self.snapshot_version = msg.snapshot_version
         self.now = self.changed_at = msg.now
-        for command_id, first, last in msg.recent_commands:
-            self._remember(command_id, first, last)
+        for command_id, first, last, body in msg.recent_commands:
+            self._remember(command_id, first, last, body)
         self.ready = True
         if self.state.finished:
             # Completion may not have been recorded before a crash; marking it again is harmless.
@@ -178,7 +179,11 @@ class RoomActor(Actor):  # type: ignore[misc]
         key = idempotency_key(command)
         seen = self.recent.get(key) if request is not None else None
         if seen is not None and request is not None:
-            first, last = seen
+            first, last, body = seen
+            if not same_command(command, body):
+                reason = f"command id {command.command_id!r} was used for another command"
+                self._reply(request, Rejection(Code.MALFORMED_COMMAND, reason))
+                return True
             self._reply(request, (), first, True, command.player, last_version=last)
             return True
         result = execute(self.state, command)
@@ -218,7 +223,12 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.state = flight.state
         self.now = max(self.now, msg.now)
         self.changed_at = self.now
-        self._remember(idempotency_key(flight.command), result.first_version, result.last_version)
+        self._remember(
+            idempotency_key(flight.command),
+            result.first_version,
+            result.last_version,
+            encode_command(flight.command),
+        )
         self._reply(
             flight.request, flight.events, result.first_version, player=flight.command.player
         )
@@ -250,8 +260,8 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.hold_until = self.now + RETRY_AFTER  # the store failed: no own moves for a while
         self._next()
 
-    def _remember(self, command_id: str, first: int, last: int) -> None:
-        self.recent[command_id] = (first, last)
+    def _remember(self, command_id: str, first: int, last: int, body: bytes) -> None:
+        self.recent[command_id] = (first, last, body)
         while len(self.recent) > self.config.dedupe_window:
             self.recent.popitem(last=False)
 

@@ -83,7 +83,7 @@ class RoomStorage:
             self.tell_directory(LoadFailed(room_id, f"{type(exc).__name__}: {exc}"))
             return
         recent = tuple(
-            (c.command_id, c.first_version, c.last_version)
+            (c.command_id, c.first_version, c.last_version, c.command)
             for c in commands[-self.config.dedupe_window :]
         )
         self.metrics.recovery_seconds.observe(time.perf_counter() - started)

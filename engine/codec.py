@@ -139,6 +139,16 @@ def encode_command(command: Command) -> bytes:
     return _encoder.encode(command)
 
 
+def same_command(command: Command, stored: bytes) -> bool:
+    """Whether `stored` (a command's stored body) asks what `command` asks: a retry under
+    the same id, whatever time it was received at. Unreadable bytes are not the same."""
+    try:
+        earlier = decode_command(stored)
+    except MalformedCommand:
+        return False
+    return msgspec.structs.replace(earlier, at=0.0) == msgspec.structs.replace(command, at=0.0)
+
+
 def decode_command(data: bytes) -> Command:
     """A validated command, or MalformedCommand saying what is wrong with the bytes."""
     try:

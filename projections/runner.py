@@ -146,6 +146,7 @@ class ProjectionRunner:
                 raise
             await self.close()
             raise ReadModelsDamaged(os.fspath(self.path), exc) from exc
+        head = await self.store.last_position()
         for projection in self.projections:
             found = stored[projection.name]
             slot = Slot(projection, found.live, found.shadow, found.paused, found.skipped)
@@ -153,7 +154,20 @@ class ProjectionRunner:
             shadow = slot.shadow
             if shadow is not None and shadow.version != projection.version:
                 shadow = None
-            if shadow is None and slot.stale:
+            went_back = slot.live.position > head or (shadow is not None and shadow.position > head)
+            if went_back:
+                # Folded past the log's end: the log went back (a restore, a lost tail),
+                # so these rows may hold matches that no longer exist.
+                log.warning(
+                    "projection %s: folded to %d but the log ends at %d; rebuilding",
+                    projection.name,
+                    max(slot.live.position, shadow.position if shadow else 0),
+                    head,
+                )
+                shadow = await self._db(
+                    database.start_shadow, self._conn, projection, None, self.clock()
+                )
+            elif shadow is None and slot.stale:
                 log.info(
                     "projection %s: version %d -> %d, rebuilding",
                     projection.name,
@@ -164,7 +178,7 @@ class ProjectionRunner:
                     database.start_shadow, self._conn, projection, None, self.clock()
                 )
             slot.shadow = shadow
-        self._head = await self.store.last_position()
+        self._head = head
 
     async def start(self) -> None:
         """Open, then run the loop in a task of its own."""

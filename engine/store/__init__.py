@@ -2,6 +2,7 @@
 
 from engine.store.bundle import BundleHeader
 from engine.store.errors import (
+    ArchiveOutOfStep,
     BadStoreUrl,
     BundlesMissing,
     ConcurrencyConflict,
@@ -32,6 +33,7 @@ from engine.store.url import backend_of, open_store
 __all__ = [
     "AppendRequest",
     "AppendResult",
+    "ArchiveOutOfStep",
     "Archiving",
     "Backups",
     "BadStoreUrl",

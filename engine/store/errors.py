@@ -97,6 +97,26 @@ class BundlesMissing(CorruptData):
         self.archive_path = archive_path
 
 
+class ArchiveOutOfStep(CorruptData):
+    """The hot file and the archive file hold different events for the same streams: files
+    from different moments that cannot both be right (one put back from a backup, or a
+    lost write-ahead log). The open is refused and neither file is changed."""
+
+    code = "archive_out_of_step"
+
+    def __init__(self, stream_ids: tuple[str, ...], archive_path: str) -> None:
+        shown = ", ".join(repr(s) for s in stream_ids[:5])
+        more = f" and {len(stream_ids) - 5} more" if len(stream_ids) > 5 else ""
+        super().__init__(
+            None,
+            None,
+            f"{len(stream_ids)} stream(s) differ between the store and {archive_path}: "
+            f"{shown}{more}; put back both files from the same backup (docs/operations.md)",
+        )
+        self.stream_ids = stream_ids
+        self.archive_path = archive_path
+
+
 class StoreUnavailable(StoreError):
     """An I/O level failure (disk full, busy past timeout, I/O error); nothing half-written."""
 

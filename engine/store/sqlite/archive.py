@@ -154,9 +154,16 @@ class Archive:
                 ),
             )
 
-    def finish(self, header: BundleHeader, now: float) -> None:
-        """Step 3: in one hot transaction, mark the stream archived and drop its hot rows."""
+    def finish(
+        self, header: BundleHeader, now: float, expected: tuple[str, int] = ("completed", 0)
+    ) -> None:
+        """Step 3: in one hot transaction, mark the stream archived and drop its hot rows.
+
+        `expected`: the status and last version the stream had when it was bundled (the
+        last version defaults to the bundle's); any other means it moved on since.
+        """
         stream_id = header.stream_id
+        expected_status, expected_version = expected[0], expected[1] or header.last_version
         with write_transaction(self.hot):
             row = self.hot.execute(
                 "SELECT status, last_version FROM streams WHERE stream_id = ?", (stream_id,)
@@ -165,18 +172,24 @@ class Archive:
             if row is not None and row[0] == "archived" and actual == header.last_version:
                 # Another opener's recovery finished this archival already.
                 return
-            stale = row is None or row[0] != "completed" or actual != header.last_version
+            stale = row is None or (row[0], actual) != (expected_status, expected_version)
             if not stale:
                 self.hot.execute(
-                    "UPDATE streams SET status = 'archived', updated_at = ? WHERE stream_id = ?",
-                    (now, stream_id),
+                    "UPDATE streams SET status = 'archived', last_version = ?, updated_at = ? "
+                    "WHERE stream_id = ?",
+                    (header.last_version, now, stream_id),
                 )
                 self.hot.execute("DELETE FROM events WHERE stream_id = ?", (stream_id,))
                 self.hot.execute("DELETE FROM snapshots WHERE stream_id = ?", (stream_id,))
+                self.hot.execute(
+                    "UPDATE head SET last_position = max(last_position, ?)",
+                    (header.last_position,),
+                )
         if stale:
             # The stream moved on after it was bundled: the hot rows stay the truth.
-            self.delete(stream_id)
-            raise ConcurrencyConflict(stream_id, header.last_version, actual)
+            if row is not None and actual >= header.last_version:
+                self.delete(stream_id)
+            raise ConcurrencyConflict(stream_id, expected_version, actual)
 
     def delete(self, stream_id: str) -> None:
         """Remove a stream's bundle from the archive file."""
@@ -196,8 +209,12 @@ class Archive:
 
     # -- recovery, retention, import ----------------------------------------------
 
-    def recover(self, now: float) -> None:
-        """Finish or undo whatever an interrupted archival, import or retention left."""
+    def recover(self, now: float) -> tuple[str, ...]:
+        """Finish or undo whatever an interrupted archival, import or retention left, and
+        keep the bundles of a hot file put back from an earlier moment. Returns the
+        streams whose hot rows and bundle disagree (files from different moments), left
+        untouched: the caller refuses the open."""
+        out_of_step: list[str] = []
         bundle_ids = [r[0] for r in self.db.execute("SELECT stream_id FROM bundles")]
         for group in chunks(bundle_ids):
             statuses = dict(
@@ -208,19 +225,22 @@ class Archive:
                 ).fetchall()
             )
             for stream_id in group:
-                if statuses.get(stream_id) != "archived":
-                    self._recover_one(stream_id, now)
+                if statuses.get(stream_id) != "archived" and not self._recover_one(stream_id, now):
+                    out_of_step.append(stream_id)
         top = self.db.execute("SELECT max(last_position) FROM bundles").fetchone()[0]
         if top is not None:
             with write_transaction(self.hot):
                 self.hot.execute("UPDATE head SET last_position = max(last_position, ?)", (top,))
+        return tuple(sorted(out_of_step))
 
-    def _recover_one(self, stream_id: str, now: float) -> None:
+    def _recover_one(self, stream_id: str, now: float) -> bool:
+        """Settle a bundle whose stream is not marked archived; False when the hot rows and
+        the bundle hold different events (neither is deleted then)."""
         row = self.db.execute(
             "SELECT header, body FROM bundles WHERE stream_id = ?", (stream_id,)
         ).fetchone()
         if row is None:
-            return
+            return True
         try:
             header, events = decode_bundle(row[0], row[1])
         except CorruptData:
@@ -232,26 +252,40 @@ class Archive:
             if info is not None:
                 # The hot rows are intact, so a bad half-made bundle can simply go.
                 self.delete(stream_id)
-            return
+            return True
         if info is None:
             # An import (or a retention pass) stopped after touching only the archive.
             self._insert_archived_stream(header, now)
-            return
+            return True
         status, last_version = info
-        if status == "completed" and last_version == header.last_version:
-            try:
-                hot = self.hot_events(stream_id, last_version)
-            except CorruptData:
-                # The bundle may be the only good copy left: keep both for a person to look at.
-                log.warning("stream %r: damaged hot rows beside its bundle; left as is", stream_id)
-                return
-            if hot == events:
-                # finish re-checks inside its transaction, in case another writer
-                # appended meanwhile; then the bundle is stale and goes.
-                with suppress(ConcurrencyConflict):
-                    self.finish(header, now)
-                return
-        self.delete(stream_id)
+        try:
+            hot = self.hot_events(stream_id, last_version)
+        except CorruptData:
+            # The bundle may be the only good copy left: keep both for a person to look at.
+            log.warning("stream %r: damaged hot rows beside its bundle; left as is", stream_id)
+            return True
+        if events[: len(hot)] == hot:
+            if status != "completed" or len(events) > len(hot):
+                # Only a hot file from before the archival (a backup put back) gets here:
+                # the bundle is the newer copy, and it may be the only one.
+                log.warning(
+                    "stream %r: the hot file holds %d of its bundle's %d events (put back "
+                    "from an earlier moment); the bundle is kept",
+                    stream_id,
+                    len(hot),
+                    len(events),
+                )
+            # finish re-checks inside its transaction, in case another writer appended
+            # meanwhile; then the bundle is stale and goes.
+            with suppress(ConcurrencyConflict):
+                self.finish(header, now, expected=(status, last_version))
+            return True
+        if hot[: len(events)] == events:
+            # The stream moved on after it was bundled: every bundled event is hot too.
+            self.delete(stream_id)
+            return True
+        log.error("stream %r: the hot rows and the bundle hold different events", stream_id)
+        return False
 
     def _insert_archived_stream(self, header: BundleHeader, now: float) -> None:
         with write_transaction(self.hot):

@@ -58,6 +58,12 @@ def guarded(fn: Callable[[], T], file: str | None = None) -> T:
         if is_damaged_file(exc):
             where = "database file" if file is None else file
             raise CorruptData(None, None, f"{where} is damaged: {exc}") from exc
+        if code == sqlite3.SQLITE_CONSTRAINT:
+            # Our writes follow the metadata rows (head, streams.last_version): a clash
+            # means those rows disagree with the events the file holds.
+            raise CorruptData(
+                None, None, f"the store's metadata disagrees with its events: {exc}"
+            ) from exc
         raise
 
 
@@ -98,12 +104,15 @@ def connect_reader(path: str) -> sqlite3.Connection:
     return conn
 
 
-def connect_archive(path: str | os.PathLike[str], synchronous: Synchronous) -> sqlite3.Connection:
-    # Opened on the database thread, where every later use of it runs too.
+def connect_archive(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    # Opened on the database thread, where every later use of it runs too. Always
+    # synchronous=FULL: a bundle must be on the disk before the hot rows it replaces are
+    # deleted, or a power cut could keep the deletion and lose the bundle. One sync per
+    # archived match costs nothing a player waits for.
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(ARCHIVE_SCHEMA)
     except BaseException:
         conn.close()

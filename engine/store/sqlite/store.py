@@ -20,6 +20,7 @@ import lz4.frame
 from engine.store.batch import BatchPlan, StreamHead, plan_batch, validate_requests
 from engine.store.bundle import Bundle, encode_bundle, split_bundle
 from engine.store.errors import (
+    ArchiveOutOfStep,
     BundlesMissing,
     ConcurrencyConflict,
     CorruptData,
@@ -141,10 +142,11 @@ class SqliteEventStore:
             raise StoreUnavailable(exc) from exc
         hot = db._conn
         hop = cast(Callable[..., Awaitable[Any]], db._execute)
+        archive_db: sqlite3.Connection | None = None
         try:
             archive_db = await hop(
                 guarded,
-                partial(connect_archive, archive_file, synchronous),
+                partial(connect_archive, archive_file),
                 os.fspath(archive_file),
             )
             log = StoreReader(os.fspath(path), os.fspath(archive_file))
@@ -152,6 +154,8 @@ class SqliteEventStore:
             store._hot_file, store._archive_file = os.fspath(path), os.fspath(archive_file)
             await store._run(partial(store._setup, synchronous))
         except BaseException:
+            if archive_db is not None:
+                await hop(archive_db.close)
             await db.close()
             raise
         store._checkpointer = Checkpointer(path, db._thread.is_alive)
@@ -206,7 +210,9 @@ class SqliteEventStore:
 
     def _setup(self, synchronous: Synchronous) -> None:
         guarded(partial(self._setup_hot, synchronous), self._hot_file)
-        self._archive.recover(self._clock())
+        out_of_step = self._archive.recover(self._clock())
+        if out_of_step:
+            raise ArchiveOutOfStep(out_of_step, self._archive_file)
         self._missing = self._archive.missing_bundles()
         if self._missing:
             self._missing_reach = self._archive.reach_of(self._missing)
@@ -346,6 +352,16 @@ class SqliteEventStore:
                 ):
                     applied[(row[0], row[1])] = AppendResult(row[0], row[2], row[3], row[4], row[5])
             (last_position,) = hot.execute("SELECT last_position FROM head").fetchone()
+            (held,) = hot.execute("SELECT max(position) FROM events").fetchone()
+            if held is not None and held > last_position:
+                # A head row behind the events (edited, or put back alone): positions go on
+                # past every event held, never reusing one.
+                log.error(
+                    "head position %d is behind the events (%d); going on past them",
+                    last_position,
+                    held,
+                )
+                last_position = held
             plan = plan_batch(reqs, heads, applied, last_position, now)
             if plan.events:
                 hot.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", plan.events)
@@ -386,13 +402,24 @@ class SqliteEventStore:
             return []
         if status == "archived":
             return self._archive.read_stream(stream_id, last_version)[low:high]
-        events = events_from_rows(
-            self._hot.execute(
-                f"SELECT {EVENT_COLUMNS} FROM events "
-                "WHERE stream_id = ? AND version > ? AND version <= ? ORDER BY version",
-                (stream_id, low, high),
+        # Read to the end unless asked for less, so rows past a lowered last_version are
+        # noticed instead of silently left off.
+        whole = to_version is None or to_version >= last_version
+        query = f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ? AND version > ?"
+        rows = (
+            self._hot.execute(query + " ORDER BY version", (stream_id, low))
+            if whole
+            else self._hot.execute(
+                query + " AND version <= ? ORDER BY version", (stream_id, low, high)
             )
         )
+        events = events_from_rows(rows)
+        if whole and events and events[-1].version > last_version:
+            raise CorruptData(
+                stream_id,
+                events[-1].version,
+                f"event beyond the stream's last version {last_version}",
+            )
         check_contiguous(stream_id, events, low + 1, high)
         return events
 
