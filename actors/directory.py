@@ -2,7 +2,7 @@
 
 It creates rooms on first use (lazily, from the store), routes commands by room id,
 passivates idle rooms, rebuilds rooms that broke, and limits how many rooms recover at
-once. It also starts the snapshotter and archivist, and hands each room the outcome of
+once. It also starts the snapshot_relay and archive_scheduler, and hands each room the outcome of
 its append when a group commit is acknowledged.
 """
 
@@ -45,7 +45,7 @@ from actors.messages import (
 )
 from actors.projection_supervisor import ProjectionSupervisor, SupervisorInit
 from actors.room import RoomActor
-from actors.services import Archivist, Snapshotter
+from actors.services import ArchiveScheduler, SnapshotRelay
 from engine.rejections import Code, Rejection
 
 log = logging.getLogger("actors.directory")
@@ -67,8 +67,8 @@ class RoomDirectory(Actor):  # type: ignore[misc]
         super().__init__()
         self.config = EngineConfig()
         self.driver: Any = None
-        self.snapshotter: Any = None
-        self.archivist: Any = None
+        self.snapshot_relay: Any = None
+        self.archive_scheduler: Any = None
         self.rooms: dict[str, RoomEntry] = {}
         self.loading = 0
         self.load_queue: deque[str] = deque()
@@ -119,9 +119,9 @@ class RoomDirectory(Actor):  # type: ignore[misc]
     def _boot(self, msg: Boot, sender: Any) -> None:
         self.config = msg.config
         self.driver = sender
-        self.snapshotter = self.createActor(Snapshotter)
-        self.archivist = self.createActor(Archivist)
-        for service in (self.snapshotter, self.archivist):
+        self.snapshot_relay = self.createActor(SnapshotRelay)
+        self.archive_scheduler = self.createActor(ArchiveScheduler)
+        for service in (self.snapshot_relay, self.archive_scheduler):
             self.send(service, ServiceInit(self.driver, self.config))
         # The projection runner does I/O on the driver's loop; its supervisor is its home here.
         projections = self.createActor(ProjectionSupervisor)
@@ -150,8 +150,8 @@ class RoomDirectory(Actor):  # type: ignore[misc]
             RoomInit(
                 room_id,
                 self.myAddress,
-                self.snapshotter,
-                self.archivist,
+                self.snapshot_relay,
+                self.archive_scheduler,
                 self.driver,
                 self.config,
             ),

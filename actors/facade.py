@@ -219,7 +219,7 @@ class Engine:
 
     @property
     def projections(self) -> ProjectionRunner:
-        """The projection runner: status, pause/resume/reset/skip/rebuild via `execute`."""
+        """The projection runner: status, pause/resume/reset/skip/rebuild via `instruct`."""
         if self._runner is None:
             raise RuntimeError("the engine is not open, or runs without projections")
         return self._runner

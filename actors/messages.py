@@ -87,8 +87,8 @@ class MatchArchived(Struct):
 class RoomInit(Struct):
     room_id: str
     directory: Any
-    snapshotter: Any
-    archivist: Any
+    snapshot_relay: Any
+    archive_scheduler: Any
     driver: Any
     config: Any
 
@@ -246,7 +246,7 @@ class Lifecycle(Struct):
 
 
 class ServiceInit(Struct):
-    """Directory → snapshotter/archivist: where the driver is, and the configuration."""
+    """Directory → snapshot_relay/archive_scheduler: where the driver is, and the configuration."""
 
     driver: Any
     config: Any
@@ -259,7 +259,7 @@ class Booted(Struct):
 
 
 class ArchiveLater(Struct):
-    """Archivist → driver: mark the stream completed now, archive it at `at` (None: never)."""
+    """ArchiveScheduler → driver: mark the stream completed now, archive it at `at` (None: never)."""
 
     room_id: str
     at: float | None

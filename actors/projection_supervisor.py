@@ -80,7 +80,7 @@ class ProjectionSupervisor(Actor):  # type: ignore[misc]
 async def carry_out(runner: ProjectionRunner, order: ProjectionOrder) -> ProjectionOrderDone:
     """The driver's half: run the order on the runner; failures come back as a Refusal."""
     try:
-        outcome = await runner.execute(order.instruction)
+        outcome = await runner.instruct(order.instruction)
     except Exception as exc:  # the asker gets an answer whatever happens
         outcome = Refusal("failed", f"{type(exc).__name__}: {exc}")
     return ProjectionOrderDone(order.request, outcome)

@@ -114,7 +114,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         if self.state.finished:
             # Completion may not have been recorded before a crash; marking it again is harmless.
             self.send(
-                self.links.archivist, MatchOver(self.room_id, self.state.ended_at or self.now)
+                self.links.archive_scheduler, MatchOver(self.room_id, self.state.ended_at or self.now)
             )
         self._plan()
 
@@ -139,7 +139,7 @@ class RoomActor(Actor):  # type: ignore[misc]
             and self.state.phase is not Phase.NEW
         ):
             self.send(
-                self.links.snapshotter, SaveSnapshot(self.room_id, self.state.version, self.state)
+                self.links.snapshot_relay, SaveSnapshot(self.room_id, self.state.version, self.state)
             )
         self.send(self.links.directory, RoomIdle(self.room_id, idle))
 
@@ -241,10 +241,10 @@ class RoomActor(Actor):  # type: ignore[misc]
         if self.state.version - self.snapshot_version >= self.config.snapshot_every:
             self.snapshot_version = self.state.version
             self.send(
-                self.links.snapshotter, SaveSnapshot(self.room_id, self.state.version, self.state)
+                self.links.snapshot_relay, SaveSnapshot(self.room_id, self.state.version, self.state)
             )
         if self.state.finished and not was_finished:
-            self.send(self.links.archivist, MatchOver(self.room_id, flight.command.at))
+            self.send(self.links.archive_scheduler, MatchOver(self.room_id, flight.command.at))
         self._next()
 
     def _conflicted(self, msg: Conflicted) -> None:

@@ -1,6 +1,7 @@
-"""Small supervisor-side actors: the snapshotter and the archivist.
+"""Small supervisor-side actors: the snapshot relay and the archive scheduler.
 
-Both decide *what* to do and hand the I/O to the driver, which owns the store.
+Neither writes: the relay passes room states on to be saved, the scheduler decides when a
+finished match is archived; the driver, which owns the store, does the I/O.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from thespian.actors import Actor
 from actors.messages import ArchiveLater, MatchOver, SaveSnapshot, ServiceInit
 
 
-class Snapshotter(Actor):  # type: ignore[misc]
+class SnapshotRelay(Actor):  # type: ignore[misc]
     """Receives room states every N events (and on passivation) and has them saved."""
 
     def __init__(self) -> None:
@@ -28,7 +29,7 @@ class Snapshotter(Actor):  # type: ignore[misc]
             self.send(self.driver, msg)
 
 
-class Archivist(Actor):  # type: ignore[misc]
+class ArchiveScheduler(Actor):  # type: ignore[misc]
     """Learns that matches are over and has them archived after the configured delay."""
 
     def __init__(self) -> None:

@@ -143,5 +143,5 @@ class RoomStorage:
         self.archive_failures.pop(room_id, None)
         self.metrics.counters["archived"] += 1
         if self.runner is not None:
-            await self.runner.execute(MarkArchived(room_id))
+            await self.runner.instruct(MarkArchived(room_id))
         return True

@@ -112,7 +112,7 @@ async def rebuild_in_shadow(path: Path, target: Path) -> float:
             assert await runner.wait_caught_up()
             started = time.perf_counter()
             for projection in runner.projections:
-                await runner.execute(Rebuild(projection.name))
+                await runner.instruct(Rebuild(projection.name))
             assert await runner.wait_caught_up()
             return events / (time.perf_counter() - started)
     finally:

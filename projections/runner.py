@@ -232,7 +232,7 @@ class ProjectionRunner:
         """Whether the loop is running (or about to, after `start`)."""
         return self._running or (self._task is not None and not self._task.done())
 
-    async def execute(self, instruction: Instruction) -> Outcome:
+    async def instruct(self, instruction: Instruction) -> Outcome:
         """Carry out an instruction between batches; the status after it, or a refusal."""
         if not self.running:
             return await self._carry_out(instruction)

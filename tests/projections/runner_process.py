@@ -18,7 +18,7 @@ async def main(store_path: str, projections_path: str, batch: int, rebuild: bool
     await runner.open()
     if rebuild:
         for projection in runner.projections:
-            await runner.execute(Rebuild(projection.name))
+            await runner.instruct(Rebuild(projection.name))
     await runner.start()
     print("started", flush=True)
     await runner.wait_caught_up()

@@ -142,7 +142,7 @@ def test_live_read_models_go_on_past_lost_bundles_a_rebuild_stops_and_metrics_sa
             page = await engine.read_models.match_history(limit=10)
             assert {m.room_id for m in page.items} == {lost, room}
             # A rebuild from 0 would leave the lost match out: it stops, and says why.
-            await engine.projections.execute(Rebuild("match_history"))
+            await engine.projections.instruct(Rebuild("match_history"))
 
             async def stopped() -> bool:
                 return engine.projections.status().error is not None

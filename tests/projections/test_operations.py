@@ -68,7 +68,7 @@ async def clean_build(
     runner = ProjectionRunner(source, default_projections(), path)
     await runner.open()
     for name, position in skips:
-        assert not isinstance(await runner.execute(Skip(name, position, "same")), Refusal)
+        assert not isinstance(await runner.instruct(Skip(name, position, "same")), Refusal)
     await runner.start()
     try:
         assert await runner.wait_caught_up(timeout=60)
@@ -141,10 +141,10 @@ def test_a_poison_event_stops_its_projection_alone_and_is_reported_until_skipped
             assert await runner.wait_caught_up(timeout=30)
             assert runner.status().of("player_stats").fault == stats.fault
             # Resume retries the event, which fails again.
-            await runner.execute(Resume("player_stats"))
+            await runner.instruct(Resume("player_stats"))
             assert await runner.wait_caught_up(timeout=30)
             assert runner.status().of("player_stats").fault == stats.fault
-            after = status_of(await runner.execute(Skip("player_stats", poison, "bad fixture")))
+            after = status_of(await runner.instruct(Skip("player_stats", poison, "bad fixture")))
             assert await runner.wait_caught_up(timeout=30)
             final = runner.status().of("player_stats")
             assert (final.fault, final.position) == (None, head)
@@ -215,11 +215,11 @@ def test_instructions_that_make_no_sense_are_refused(tmp_path: Path) -> None:
         async with ProjectionRunner(store, default_projections(), tmp_path / "p.db") as runner:
             assert await runner.wait_caught_up(timeout=30)
             outcomes = [
-                await runner.execute(Skip("lobby", head - 10, "already folded")),
-                await runner.execute(Skip("lobby", head + 10, "not in the log")),
-                await runner.execute(Reset("lobby", head + 1)),
-                await runner.execute(Reset("lobby", -1)),
-                await runner.execute(Pause("no_such_projection")),
+                await runner.instruct(Skip("lobby", head - 10, "already folded")),
+                await runner.instruct(Skip("lobby", head + 10, "not in the log")),
+                await runner.instruct(Reset("lobby", head + 1)),
+                await runner.instruct(Reset("lobby", -1)),
+                await runner.instruct(Pause("no_such_projection")),
             ]
         assert [o.code for o in outcomes if isinstance(o, Refusal)] == [
             "already_folded",
@@ -241,8 +241,8 @@ def test_reset_rebuilds_up_to_a_position_then_folds_on_from_there(tmp_path: Path
         async with ProjectionRunner(store, default_projections(), path) as runner:
             assert await runner.wait_caught_up(timeout=30)
             full = dump(path)
-            await runner.execute(Pause("match_history"))
-            resetting = status_of(await runner.execute(Reset("match_history", middle)))
+            await runner.instruct(Pause("match_history"))
+            resetting = status_of(await runner.instruct(Reset("match_history", middle)))
             rebuild = resetting.of("match_history").rebuild
             assert rebuild is not None and rebuild.target == middle
             assert await runner.wait_caught_up(timeout=30)
@@ -250,7 +250,7 @@ def test_reset_rebuilds_up_to_a_position_then_folds_on_from_there(tmp_path: Path
             assert (history.position, history.paused, history.rebuild) == (middle, True, None)
             at_middle = await clean_build(store, tmp_path / "middle.db", middle)
             assert only(dump(path), HISTORY_TABLES) == only(at_middle, HISTORY_TABLES)
-            await runner.execute(Resume("match_history"))
+            await runner.instruct(Resume("match_history"))
             assert await runner.wait_caught_up(timeout=30)
             assert runner.status().of("match_history").position == head
             assert dump(path) == full
@@ -270,7 +270,7 @@ def test_a_pause_holds_a_projection_back_across_restarts_and_its_lag_shows(
         ) as runner:
             assert await runner.wait_caught_up(timeout=30)
             assert runner.status().of("lobby").lag_seconds == 0.0
-            await runner.execute(Pause("lobby"))
+            await runner.instruct(Pause("lobby"))
             await appender.append(matches(40)[30:])
             assert await runner.wait_caught_up(timeout=30)
             lobby = runner.status().of("lobby")
@@ -281,7 +281,7 @@ def test_a_pause_holds_a_projection_back_across_restarts_and_its_lag_shows(
         async with ProjectionRunner(store, default_projections(), path) as runner:
             assert await runner.wait_caught_up(timeout=30)
             assert runner.status().of("lobby").position == before
-            await runner.execute(Resume("lobby"))
+            await runner.instruct(Resume("lobby"))
             assert await runner.wait_caught_up(timeout=30)
             assert runner.status().of("lobby").position == head
         assert dump(path) == await clean_build(store, tmp_path / "clean.db")
@@ -303,12 +303,12 @@ def test_archived_matches_are_rebuilt_from_the_archive_and_marked_archived(
             for room in archived:
                 await store.set_status(room, "completed")
                 await store.archive_stream(room)
-                await runner.execute(MarkArchived(room))
+                await runner.instruct(MarkArchived(room))
             for room in finished:
                 detail = models.match(room)
                 assert detail is not None and detail.summary.archived == (room in archived)
             # Archival is not an event: a rebuild keeps what mark_archived recorded.
-            await runner.execute(Rebuild("match_history"))
+            await runner.instruct(Rebuild("match_history"))
             assert await runner.wait_caught_up(timeout=30)
             assert [m.archived for m in models.match_history(limit=100).items] == [
                 room in archived for room in finished

@@ -92,7 +92,7 @@ def _run_with_appends(tmp_path: Path, start_rebuild: str) -> None:
         await runner.open()
         if start_rebuild == "instruction":
             for name in ("leaderboard", "match_history", "player_stats"):
-                await runner.execute(Rebuild(name))
+                await runner.instruct(Rebuild(name))
         querying = asyncio.ensure_future(
             asyncio.to_thread(_query_until, models, runner, done, samples)
         )
