@@ -2,7 +2,7 @@
 
 It creates rooms on first use (lazily, from the store), routes commands by room id,
 passivates idle rooms, rebuilds rooms that broke, and limits how many rooms recover at
-once. It also starts the snapshot_relay and archive_scheduler, and hands each room the outcome of
+once. It also starts the snapshot relay and archive scheduler, and hands each room the outcome of
 its append when a group commit is acknowledged.
 """
 

@@ -246,7 +246,7 @@ class Lifecycle(Struct):
 
 
 class ServiceInit(Struct):
-    """Directory → snapshot_relay/archive_scheduler: where the driver is, and the configuration."""
+    """Directory → snapshot relay and archive scheduler: where the driver is, and the configuration."""
 
     driver: Any
     config: Any
