@@ -3,14 +3,17 @@
     python -m examples.server --db games.db --port 8765
 
 One JSON object per WebSocket text message; docs/protocol.md describes every message.
+The same port serves the web client at / and the replay viewer at /replay/ROOM
+(examples/http_routes.py).
 
 The engine does the game: rules, bots in empty and disconnected seats, timers, durability
 and per-player redaction. This server only
   * names each connection (`hello`) and remembers the rooms it created (the lobby),
+  * hands each seated player a secret seat token, without which nobody returns to that seat,
   * turns client messages into engine commands and answers `ok` or `error`,
   * pushes each connection its player's updates from `engine.subscribe`, in version order,
   * tells the engine when a socket drops (`Disconnect`: a bot takes the seat over).
-Names are trusted as given: a real server would authenticate them.
+Names are public (the lobby lists them); a seat is claimed back only with its token.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hmac
+import secrets
 import signal
+from itertools import combinations
 from typing import Annotated, cast
 
 import msgspec
-from msgspec import Meta, Struct
-from websockets.asyncio.server import ServerConnection, serve
+from msgspec import UNSET, Meta, Struct, UnsetType
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from actors.config import EngineConfig
@@ -31,11 +37,14 @@ from actors.facade import Accepted, Engine, SubscriptionLost
 from engine import commands as cmd
 from engine.events import AnyEvent
 from engine.pieces import Piece
+from engine.plays import valid_plays
 from engine.rejections import Code, Rejection
 from engine.state import Phase
 from engine.views import PlayerView
+from examples.http_routes import WebRoutes
 
 Ref = Annotated[str, Meta(max_length=60)]
+Token = Annotated[str, Meta(max_length=100)]
 
 # --- client -> server ------------------------------------------------------------------------
 
@@ -47,6 +56,7 @@ class ClientMessage(Struct, frozen=True, kw_only=True, tag_field="type"):
 class Hello(ClientMessage, frozen=True, kw_only=True, tag="hello"):
     name: Annotated[str, Meta(min_length=1, max_length=64)]  # the engine checks it further
     room: str | None = None  # set when coming back to a room: catch up after last_version
+    token: Token | None = None  # the seat token from create_room/join_room; needed with room
     last_version: Annotated[int, Meta(ge=0)] = 0
 
 
@@ -130,6 +140,7 @@ class Ok(ServerMessage, frozen=True, kw_only=True, tag="ok"):
     room: str
     first_version: int  # the command's events are versions first_version..last_version
     last_version: int
+    token: str | UnsetType = UNSET  # only after create_room/join_room: this seat's secret
 
 
 class Left(ServerMessage, frozen=True, kw_only=True, tag="left"):
@@ -149,6 +160,22 @@ class UpdateMessage(ServerMessage, frozen=True, kw_only=True, tag="update"):
     last_version: int  # first_version - 1 when there are no events (a bare view)
     events: tuple[AnyEvent, ...]  # already redacted for this player
     view: PlayerView
+    legal_plays: tuple[tuple[Piece, ...], ...] = ()  # what this player may play now
+
+
+def legal_plays(seen: PlayerView) -> tuple[tuple[Piece, ...], ...]:
+    """Every distinct play (sorted pieces) the viewer may make now; empty when not their move.
+
+    A lead is any valid play type; a follow is any `required` pieces of the hand.
+    """
+    me = seen.my_seat
+    if seen.phase is not Phase.TURN or me is None or seen.turn != me:
+        return ()
+    if not seen.seats[me].connected:
+        return ()  # a bot plays this seat until the player reconnects
+    if not seen.plays:
+        return tuple(valid_plays(seen.hand))
+    return tuple(sorted(set(combinations(sorted(seen.hand), seen.required))))
 
 
 DECODER = msgspec.json.Decoder(AnyClientMessage)
@@ -187,6 +214,43 @@ def to_command(msg: ClientMessage, player: str) -> cmd.Command | None:
     return None
 
 
+BAD_TOKEN = "no seat in that room for that name and token"
+
+
+def ok_of(ref: str | None, outcome: Accepted, token: str | UnsetType = UNSET) -> Ok:
+    return Ok(
+        ref=ref,
+        room=outcome.room_id,
+        first_version=outcome.first_version,
+        last_version=outcome.last_version,
+        token=token,
+    )
+
+
+class SeatTokens:
+    """The secret this server handed out for each seat: only its holder returns to the seat.
+
+    Kept in this process's memory (like the lobby list): after a restart nobody can reclaim a
+    seat through this server. A real server would tie seats to its own logins instead.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[str, str], bytes] = {}  # (room, name) -> token
+
+    def issue(self, room: str, name: str) -> str:
+        """A fresh token for `name`'s seat in `room`; any earlier one for it stops working."""
+        token = secrets.token_urlsafe(32)  # 256 random bits
+        self._tokens[(room, name)] = token.encode()
+        return token
+
+    def check(self, room: str, name: str, token: str | None) -> bool:
+        """True only for the token last issued for that seat (compared in constant time)."""
+        expected = self._tokens.get((room, name), b"")
+        given = (token or "").encode()
+        # Compared even when no token is known, so the time taken does not tell which case.
+        return hmac.compare_digest(expected, given) and bool(expected)
+
+
 class Session:
     """One WebSocket connection: who it speaks for and the room it is attached to."""
 
@@ -209,6 +273,7 @@ class GameServer:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.rooms: list[str] = []  # rooms created through this server, for `list_rooms`
+        self.tokens = SeatTokens()
         self.sessions: dict[tuple[str, str], Session] = {}  # (room, name) -> live connection
         self.closing: set[asyncio.Task[None]] = set()  # replaced sockets being closed
 
@@ -237,18 +302,7 @@ class GameServer:
             infos = [await self.room_info(room) for room in self.rooms]
             return await s.send(Rooms(ref=msg.ref, rooms=tuple(i for i in infos if i)))
         if isinstance(msg, CreateRoom | JoinRoom):
-            if s.room is not None:
-                return await s.error(msg.ref, "already_in_room", f"leave {s.room} first")
-            if isinstance(msg, CreateRoom):
-                outcome = await self.engine.create_room(s.name)
-            else:
-                outcome = await self.engine.send(msg.room, cmd.JoinRoom(player=s.name))
-            await self.reply(s, msg.ref, outcome)
-            if isinstance(outcome, Accepted):
-                if isinstance(msg, CreateRoom):
-                    self.rooms.append(outcome.room_id)
-                await self.attach(s, outcome.room_id, 0)  # the whole history, from version 1
-            return None
+            return await self.take_seat(s, msg)
         if s.room is None:
             return await s.error(msg.ref, "no_room", "create or join a room first")
         if isinstance(msg, Leave):  # back to the lobby; the events say what the room made of it
@@ -259,10 +313,30 @@ class GameServer:
         assert command is not None
         return await self.reply(s, msg.ref, await self.engine.send(s.room, command))
 
+    async def take_seat(self, s: Session, msg: CreateRoom | JoinRoom) -> None:
+        """Create or join a room; the `ok` carries the new seat's token, then updates follow."""
+        assert s.name is not None
+        if s.room is not None:
+            return await s.error(msg.ref, "already_in_room", f"leave {s.room} first")
+        if isinstance(msg, CreateRoom):
+            outcome = await self.engine.create_room(s.name)
+        else:
+            outcome = await self.engine.send(msg.room, cmd.JoinRoom(player=s.name))
+        if isinstance(outcome, Rejection):
+            return await s.error(msg.ref, outcome.code, outcome.message)
+        token = self.tokens.issue(outcome.room_id, s.name)
+        await s.send(ok_of(msg.ref, outcome, token))
+        if isinstance(msg, CreateRoom):
+            self.rooms.append(outcome.room_id)
+        await self.attach(s, outcome.room_id, 0)  # the whole history, from version 1
+        return None
+
     async def hello(self, s: Session, msg: Hello) -> None:
         if s.name is not None:
             return await s.error(msg.ref, "already_greeted", f"this connection is {s.name}")
         if msg.room is not None:
+            if not self.tokens.check(msg.room, msg.name, msg.token):
+                return await s.error(msg.ref, "bad_token", BAD_TOKEN)
             seen = await self.engine.view(msg.room, msg.name)
             if isinstance(seen, Rejection):
                 return await s.error(msg.ref, seen.code, seen.message)
@@ -281,14 +355,7 @@ class GameServer:
     async def reply(self, s: Session, ref: str | None, outcome: Accepted | Rejection) -> None:
         if isinstance(outcome, Rejection):
             return await s.error(ref, outcome.code, outcome.message)
-        return await s.send(
-            Ok(
-                ref=ref,
-                room=outcome.room_id,
-                first_version=outcome.first_version,
-                last_version=outcome.last_version,
-            )
-        )
+        return await s.send(ok_of(ref, outcome))
 
     async def room_info(self, room: str) -> RoomInfo | None:
         seen = await self.engine.view(room)  # a spectator's view: no hands
@@ -344,12 +411,18 @@ class GameServer:
                             # Every Event is one of AnyEvent's kinds (the schema lists them).
                             events=cast(tuple[AnyEvent, ...], update.events),
                             view=update.view,
+                            legal_plays=legal_plays(update.view),
                         )
                     )
                     version = last
                 return
             except SubscriptionLost:
                 continue  # this socket fell far behind: resubscribe from the last version sent
+
+
+def serving(engine: Engine, host: str, port: int) -> Server:
+    """The game's WebSocket and, on the same port, the web pages (`async with` it)."""
+    return serve(GameServer(engine).handle, host, port, process_request=WebRoutes(engine))
 
 
 async def run(host: str, port: int, config: EngineConfig) -> None:
@@ -361,10 +434,11 @@ async def run(host: str, port: int, config: EngineConfig) -> None:
     # Exits in reverse: the sockets close first (each sends Disconnect), then the engine.
     async with (
         Engine.open(config.path, config) as engine,
-        serve(GameServer(engine).handle, host, port) as server,
+        serving(engine, host, port) as server,
     ):
         bound = server.sockets[0].getsockname()[1]
-        print(f"listening on ws://{host}:{bound} (store {config.path})", flush=True)
+        print(f"listening on ws://{host}:{bound} (store {config.path})")
+        print(f"play in a browser: http://{host}:{bound}/", flush=True)
         await stop
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from engine.codec import STATE_SCHEMA_VERSION
 from engine.store import EventStore
 from engine.store.errors import CorruptData, StoreError
 from engine.store.records import StreamStatus
@@ -32,7 +31,8 @@ from replay_tool.stepping import HELP, Stepper
 from replay_tool.store_access import reading, writing
 from replay_tool.timeline import build_timeline
 from replay_tool.timeline_view import show_match
-from replay_tool.verification import Report, Unreadable, verify
+from replay_tool.verification import Report, Unreadable
+from replay_tool.web_view import verified_match, viewer_link
 
 Command = Callable[[argparse.Namespace, Output], Coroutine[Any, Any, int]]
 
@@ -70,6 +70,11 @@ async def run_show(args: argparse.Namespace, out: Output) -> int:
             played = f"rounds 1-{max(rounds)}" if rounds else "no round yet"
             raise ToolError(f"{recording.room_id} has {played}; there is no round {args.round}")
     show_match(out, recording, args.round)
+    out.line("")
+    out.line(
+        f"replay viewer: {viewer_link(args.web, recording.room_id)}"
+        f"  (served by python -m examples.server --db {args.db})"
+    )
     return 0
 
 
@@ -129,10 +134,7 @@ def _print_step(
 
 
 async def _verify_one(store: EventStore, room_id: str, origin: str) -> Report:
-    recording = await load_match(store, room_id, origin)
-    snapshot = await store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
-    tail = [] if snapshot is None else await store.read_stream(room_id, snapshot.version)
-    return verify(recording, snapshot, tail)
+    return (await verified_match(store, room_id, origin))[1]
 
 
 async def run_verify(args: argparse.Namespace, out: Output) -> int:
@@ -301,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     show = command("show", run_show, "print a match as a timeline")
     show.add_argument("room")
     show.add_argument("--round", type=_positive, help="only this round")
+    show.add_argument(
+        "--web",
+        default=os.environ.get("LIAPTUI_WEB_URL", "http://127.0.0.1:8765"),
+        help="the example server the viewer link points at (default $LIAPTUI_WEB_URL, "
+        "else http://127.0.0.1:8765)",
+    )
 
     step = command("step", run_step, "the state and every view after an event")
     step.add_argument("room")

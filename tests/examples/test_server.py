@@ -20,7 +20,6 @@ from typing import Any
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from actors.config import EngineConfig
@@ -45,7 +44,7 @@ from engine.plays import evaluate, valid_plays
 from engine.rules import legal_declarations
 from engine.state import Phase
 from engine.views import PlayerView, redact
-from examples.server import GameServer
+from examples.server import serving
 
 Message = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +56,7 @@ async def running_server(tmp_path: Path) -> AsyncIterator[tuple[Engine, str]]:
     config = EngineConfig.fast(str(tmp_path / "games.db"), bot_delay=0.01, archive_after=None)
     async with (
         Engine.open(config.path, config) as engine,
-        serve(GameServer(engine).handle, "127.0.0.1", 0) as server,
+        serving(engine, "127.0.0.1", 0) as server,
     ):
         port = server.sockets[0].getsockname()[1]
         yield engine, f"ws://127.0.0.1:{port}"
@@ -81,6 +80,7 @@ class Client:
         self.replies: asyncio.Queue[Message] = asyncio.Queue()
         self.changed = asyncio.Event()
         self.refs = count(1)
+        self.token: str | None = None  # the seat token of the last create_room/join_room
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -117,6 +117,10 @@ class Client:
     async def ok(self, kind: str, **fields: Any) -> Message:
         reply = await self.request(kind, **fields)
         assert reply["type"] == "ok", reply
+        if kind in ("create_room", "join_room"):
+            self.token = reply["token"]
+        else:
+            assert "token" not in reply, reply
         return reply
 
     async def wait_for(self, check: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -291,7 +295,9 @@ def test_a_dropped_player_catches_up_exactly_and_takes_the_seat_back(tmp_path: P
             # Back on a new socket: the app kept its events and the last version it saw.
             again = Client(await connect(url), "Ben")
             again.events, again.version = list(ben.events), last_seen
-            welcome = await again.request("hello", name="Ben", room=room, last_version=last_seen)
+            welcome = await again.request(
+                "hello", name="Ben", room=room, token=ben.token, last_version=last_seen
+            )
             assert welcome == {
                 "type": "welcome",
                 "ref": welcome["ref"],
@@ -332,7 +338,7 @@ def test_a_second_socket_for_the_same_player_replaces_the_first(tmp_path: Path) 
             await ann.wait_for(lambda: ann.version == 1)
             # A refresh before the server noticed the old socket die: no Disconnect is sent
             # for the old one (in the lobby it would close the host's room).
-            again = await greet(url, "Ann", room=room, last_version=1)
+            again = await greet(url, "Ann", room=room, token=ann.token, last_version=1)
             await ann.reader
             assert ann.ws.close_reason == "replaced by a newer connection"
             await again.ok("remove_player", seat=3)

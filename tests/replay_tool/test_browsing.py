@@ -112,6 +112,13 @@ def test_show_prints_deals_with_hands_and_redeals(tool: Tool, played: PlayedStor
     assert "deal 2" in out and "GENERAL_RED" in out and "weak" in out
 
 
+def test_show_links_the_match_in_the_replay_viewer(tool: Tool, played: PlayedStore) -> None:
+    out = tool("--db", played.db, "show", played.plain_room).stdout
+    assert f"replay viewer: http://127.0.0.1:8765/replay/{played.plain_room}" in out
+    elsewhere = tool("--db", played.db, "show", played.plain_room, "--web", "http://h:1/").stdout
+    assert f"replay viewer: http://h:1/replay/{played.plain_room}" in elsewhere
+
+
 def test_show_round_prints_only_that_round(tool: Tool, played: PlayedStore) -> None:
     out = tool("--db", played.db, "show", played.plain_room, "--round", "2").stdout
     assert "Round 2" in out and "Round 1 " not in out and "Round 3" not in out
