@@ -18,6 +18,9 @@ class RateLimit(Struct, frozen=True, kw_only=True):
     per_second: float = 20.0
     burst: float = 40.0
     lobby_cost: float = 5.0  # a `list_rooms` reads the lobby; other messages cost 1
+    # After a refusal the socket is not read until the bucket could pay again (at most this
+    # long): a flood then waits in TCP buffers instead of costing one answer per message.
+    max_pause: float = 1.0
 
 
 class TokenBucket:
@@ -28,6 +31,15 @@ class TokenBucket:
         self.clock = clock
         self.tokens = limit.burst
         self.checked = clock()
+
+    def wait_for(self, cost: float) -> float:
+        """Seconds until `cost` tokens will be there (0: now), at most `limit.max_pause`."""
+        missing = cost - self.tokens
+        if missing <= 0:
+            return 0.0
+        if self.limit.per_second <= 0:
+            return self.limit.max_pause
+        return min(missing / self.limit.per_second, self.limit.max_pause)
 
     def take(self, cost: float) -> bool:
         """Spend `cost` tokens if there are that many; False (nothing spent) if not."""

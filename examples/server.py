@@ -32,6 +32,8 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from msgspec.structs import replace
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.protocol import State
 
 from actors.config import EngineConfig
 from actors.facade import Accepted, Engine, SubscriptionLost
@@ -49,6 +51,8 @@ from projections.lobby import LobbyRoom
 DEFAULT_MOVE_TIMEOUT = 30.0  # seconds a player may take per move before a bot plays it
 MAX_PAGE = 100  # rooms in one `list_rooms` page at most
 LOBBY_CATCH_UP = 2.0  # seconds list_rooms waits for the lobby to fold the caller's commands
+MESSAGE_LIMIT = 64 * 1024  # bytes: the largest client message read (game messages are < 1 KiB)
+FRAME_CAP = 4 * 1024 * 1024  # bytes: beyond this websockets closes (1009) without reading
 RATE_LIMITED = "too many messages on this connection: wait and resend"
 
 Ref = Annotated[str, Meta(max_length=60)]
@@ -107,6 +111,14 @@ class Play(ClientMessage, frozen=True, kw_only=True, tag="play"):
     pieces: tuple[Piece, ...] | None = None  # ...or piece kinds
 
 
+class Rejoin(ClientMessage, frozen=True, kw_only=True, tag="rejoin"):
+    """From the lobby, back to a match this name has a seat in (after `leave`, say)."""
+
+    room: str
+    token: Token  # the seat token from create_room/join_room
+    last_version: Annotated[int, Meta(ge=0)] = 0
+
+
 class Reconnect(ClientMessage, frozen=True, kw_only=True, tag="reconnect"):
     pass
 
@@ -117,7 +129,7 @@ class Leave(ClientMessage, frozen=True, kw_only=True, tag="leave"):
 
 AnyClientMessage = (
     Hello | ListRooms | CreateRoom | JoinRoom | AddBot | RemovePlayer | Start | Redeal
-    | Declare | Play | Reconnect | Leave
+    | Declare | Play | Rejoin | Reconnect | Leave
 )  # fmt: skip
 
 # --- server -> client ------------------------------------------------------------------------
@@ -233,6 +245,7 @@ def to_command(msg: ClientMessage, player: str) -> cmd.Command | None:
     return None
 
 
+TOO_LARGE = f"a message may be at most {MESSAGE_LIMIT} bytes; closing this connection"
 BAD_TOKEN = "no seat in that room for that name and token"
 
 
@@ -311,6 +324,11 @@ class GameServer:
         session = Session(ws, TokenBucket(self.rate_limit))
         try:
             async for raw in ws:
+                if len(raw) > MESSAGE_LIMIT:
+                    # Said before the close, so the client knows why its socket went away.
+                    await session.error(None, "message_too_large", TOO_LARGE)
+                    await ws.close(CloseCode.MESSAGE_TOO_BIG, "message_too_large")
+                    break
                 msg: ClientMessage | None = None
                 problem = ""
                 try:
@@ -318,8 +336,12 @@ class GameServer:
                 except msgspec.MsgspecError as exc:
                     problem = str(exc)
                 # Every message pays, a bad one too; one the bucket cannot pay does nothing.
-                if not session.bucket.take(cost_of(msg, self.rate_limit)):
+                cost = cost_of(msg, self.rate_limit)
+                if not session.bucket.take(cost):
                     await session.error(ref_of(raw), "rate_limited", RATE_LIMITED)
+                    await asyncio.sleep(session.bucket.wait_for(cost))
+                    if ws.state is not State.OPEN:
+                        break  # a flood still buffered from a socket already gone: drop it
                 elif msg is None:
                     await session.error(ref_of(raw), "bad_message", problem)
                 else:
@@ -338,6 +360,8 @@ class GameServer:
             return await self.list_rooms(s, msg)
         if isinstance(msg, CreateRoom | JoinRoom):
             return await self.take_seat(s, msg)
+        if isinstance(msg, Rejoin):
+            return await self.rejoin(s, msg)
         if s.room is None:
             return await s.error(msg.ref, "no_room", "create or join a room first")
         if isinstance(msg, Leave):  # back to the lobby; the events say what the room made of it
@@ -364,6 +388,27 @@ class GameServer:
         token = self.tokens.issue(outcome.room_id, s.name)
         await s.send(ok_of(msg.ref, outcome, token))
         await self.attach(s, outcome.room_id, 0)  # the whole history, from version 1
+        return None
+
+    async def rejoin(self, s: Session, msg: Rejoin) -> None:
+        """Back to a seat on the same socket: the engine's Reconnect takes it from the bot,
+        its `ok` is the reply, then updates follow from `last_version`."""
+        assert s.name is not None
+        if s.room is not None:
+            return await s.error(msg.ref, "already_in_room", f"leave {s.room} first")
+        if not self.tokens.check(msg.room, s.name, msg.token):
+            return await s.error(msg.ref, "bad_token", BAD_TOKEN)
+        seen = await self.engine.view(msg.room, s.name)
+        if isinstance(seen, Rejection):
+            return await s.error(msg.ref, seen.code, seen.message)
+        if msg.last_version > seen.version:
+            return await s.error(msg.ref, "bad_version", f"the room is at v{seen.version}")
+        s.wrote = True
+        outcome = await self.engine.send(msg.room, cmd.Reconnect(player=s.name))
+        if isinstance(outcome, Rejection):
+            return await s.error(msg.ref, outcome.code, outcome.message)
+        await s.send(ok_of(msg.ref, outcome))
+        await self.attach(s, msg.room, msg.last_version)
         return None
 
     async def hello(self, s: Session, msg: Hello) -> None:
@@ -484,7 +529,10 @@ def serving(
 ) -> Server:
     """The game's WebSocket and, on the same port, the web pages (`async with` it)."""
     game = GameServer(engine, rate_limit=rate_limit, move_timeout=move_timeout)
-    return serve(game.handle, host, port, process_request=WebRoutes(engine))
+    # websockets' own cap sits above MESSAGE_LIMIT, so an oversized message is answered.
+    return serve(
+        game.handle, host, port, process_request=WebRoutes(engine), max_size=FRAME_CAP
+    )
 
 
 async def run(

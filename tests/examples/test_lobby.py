@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from engine.events import Declared
-from examples.rate_limit import RateLimit
+from examples.rate_limit import RateLimit, TokenBucket
 from tests.examples.test_server import greet, running_server
 
 GENEROUS = RateLimit(per_second=1000.0, burst=1000.0)
@@ -53,7 +56,7 @@ def test_the_lobby_lists_open_rooms_paged_and_filtered(tmp_path: Path) -> None:
 
 def test_every_message_kind_pays_the_connection_s_rate_limit(tmp_path: Path) -> None:
     # Next to no refill: a connection has its burst of tokens and then nothing.
-    tight = RateLimit(per_second=1e-6, burst=7.0, lobby_cost=5.0)
+    tight = RateLimit(per_second=1e-6, burst=7.0, lobby_cost=5.0, max_pause=0.0)
 
     async def scenario() -> None:
         async with running_server(tmp_path, rate_limit=tight) as (engine, url):
@@ -101,3 +104,29 @@ def test_a_player_who_stalls_has_the_bot_make_that_move(tmp_path: Path) -> None:
             assert ann.view is not None and ann.view.seats[0].connected  # still her seat
 
     asyncio.run(scenario())
+
+
+def test_the_lobby_flood_bench_prints_its_ratio_in_quick_mode() -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "lobby_bench.py"), "--quick"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+    )
+    assert re.search(r"list_rooms flood / alone, command p99: \d+\.\d\d", done.stdout), done.stdout
+    assert re.search(r"[1-9][\d,]*/s rate_limited", done.stdout), done.stdout  # the limit held
+
+
+def test_a_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
+    now = [0.0]
+    bucket = TokenBucket(RateLimit(per_second=2.0, burst=4.0, max_pause=1.0), lambda: now[0])
+    assert bucket.take(3) and not bucket.take(3)  # 1 left: a refusal spends nothing
+    assert bucket.wait_for(3) == 1.0  # 2 missing at 2/s
+    now[0] = 0.5
+    assert bucket.take(2) and bucket.tokens == 0
+    now[0] = 100.0
+    assert bucket.take(4) and not bucket.take(1)  # never more than the burst
+    assert bucket.wait_for(100) == 1.0  # capped at max_pause
