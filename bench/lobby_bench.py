@@ -72,13 +72,14 @@ def flood_process(url: str, seconds: float, out: Queue[dict[str, int]]) -> None:
     async def flood() -> None:
         stop = asyncio.Event()
         asyncio.get_running_loop().call_later(seconds, stop.set)
-        await flooder(url, stop, answers)
+        await flooder(url, stop, answers, out)
 
     asyncio.run(flood())
-    out.put(answers)
 
 
-async def flooder(url: str, stop: asyncio.Event, answers: dict[str, int]) -> None:
+async def flooder(
+    url: str, stop: asyncio.Event, answers: dict[str, int], out: Queue[dict[str, int]]
+) -> None:
     """Send `list_rooms` as fast as the socket takes them; count the replies by kind."""
     async with connect(url, max_queue=None, close_timeout=1.0) as ws:
         await request(ws, {"type": "hello", "name": "Flood"})
@@ -99,6 +100,7 @@ async def flooder(url: str, stop: asyncio.Event, answers: dict[str, int]) -> Non
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        out.put(answers)  # before the close, which may wait for the server's pause
 
 
 async def measure(url: str, players: int, seconds: float, flood: bool, round_: int) -> tuple[
@@ -123,7 +125,9 @@ async def measure(url: str, players: int, seconds: float, flood: bool, round_: i
     await asyncio.gather(*tasks)
     if flooding is not None:
         answers = await asyncio.to_thread(counted.get, timeout=30)
-        flooding.join(30)
+        flooding.join(5)
+        if flooding.is_alive():
+            flooding.terminate()
     return samples, answers
 
 

@@ -32,6 +32,7 @@ from replay_tool.store_access import reading, writing
 from replay_tool.timeline import build_timeline
 from replay_tool.timeline_view import show_match
 from replay_tool.verification import Report, Unreadable
+from replay_tool.web_server import serve_viewer
 from replay_tool.web_view import verified_match, viewer_link
 
 Command = Callable[[argparse.Namespace, Output], Coroutine[Any, Any, int]]
@@ -73,7 +74,7 @@ async def run_show(args: argparse.Namespace, out: Output) -> int:
     out.line("")
     out.line(
         f"replay viewer: {viewer_link(args.web, recording.room_id)}"
-        f"  (served by python -m examples.server --db {args.db})"
+        f"  (served by replay-tool --db {args.db} serve)"
     )
     return 0
 
@@ -204,6 +205,12 @@ async def run_diff(args: argparse.Namespace, out: Output) -> int:
     return 0 if divergence is None else 1
 
 
+async def run_serve(args: argparse.Namespace, out: Output) -> int:
+    async with reading(args.db, args.archive) as store:
+        await serve_viewer(store, str(args.db), args.host, args.port)
+    return 0
+
+
 async def run_export(args: argparse.Namespace, out: Output) -> int:
     recording = await _recording(args)
     fmt = cast(ExportFormat, args.format)
@@ -278,7 +285,7 @@ def _store_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Debug recorded Liap Tui matches: list, show, step, verify, diff, "
+        description="Debug recorded Liap Tui matches: list, show, step, verify, serve, diff, "
         "export and import.",
     )
     _store_options(parser, top=True)
@@ -328,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("b", help="room code, or an export file")
     diff.add_argument("--other-db", help="the store of B (default: --db)")
     diff.add_argument("--exact", action="store_true", help="compare times and room codes too")
+
+    serve = command("serve", run_serve, "the web replay viewer for every match (Ctrl-C stops)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_not_negative, default=8765, help="0 picks a free port")
 
     export = command("export", run_export, "write a match to a file")
     export.add_argument("room")
