@@ -44,7 +44,7 @@ from engine.plays import valid_plays
 from engine.rejections import Code, Rejection
 from engine.state import Phase
 from engine.views import PlayerView
-from examples.http_routes import WebRoutes
+from examples.ops_routes import OpsRoutes
 from examples.rate_limit import DEFAULT_RATE_LIMIT, RateLimit, TokenBucket
 from projections.lobby import LobbyRoom
 
@@ -531,7 +531,7 @@ def serving(
     game = GameServer(engine, rate_limit=rate_limit, move_timeout=move_timeout)
     # websockets' own cap sits above MESSAGE_LIMIT, so an oversized message is answered.
     return serve(
-        game.handle, host, port, process_request=WebRoutes(engine), max_size=FRAME_CAP
+        game.handle, host, port, process_request=OpsRoutes(engine), max_size=FRAME_CAP
     )
 
 
