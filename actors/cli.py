@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from msgspec.structs import replace
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -20,7 +23,7 @@ from actors.facade import Engine
 from engine.rejections import Rejection
 from engine.state import Phase
 from engine.store import EventStore, StoreError, backend_of, open_store
-from engine.store.url import sqlite_path
+from engine.store.url import redacted_url, sqlite_path
 from engine.views import PlayerView
 
 
@@ -42,6 +45,15 @@ async def simulate(rooms: int, db: str, seed: int, console: Console) -> int:
     if rooms < 1:
         raise SimulationFailed(f"--rooms must be at least 1, not {rooms}")
     config = EngineConfig.fast(db, archive_after=0.0, sweep_interval=1.0)
+    with contextlib.ExitStack() as scratch:
+        if backend_of(db) == "postgresql":
+            # A server store has no file to keep read models beside: fold them afresh here.
+            folder = scratch.enter_context(tempfile.TemporaryDirectory(prefix="liaptui-"))
+            config = replace(config, projections_path=f"{folder}/projections.db")
+        return await _simulate(rooms, db, seed, console, config)
+
+
+async def _simulate(rooms: int, db: str, seed: int, console: Console, config: EngineConfig) -> int:
     started = time.perf_counter()
     columns = (
         TextColumn("{task.description:>8}"),
@@ -140,7 +152,7 @@ def _summary(
         table.add_row("database", f"{path} ({_size(path) / 1e6:.1f} MB)")
         table.add_row("archive", f"{archive} ({_size(archive) / 1e6:.1f} MB)")
     else:
-        table.add_row("store", db)
+        table.add_row("store", redacted_url(db))
     console.print(table)
     top = Table(title="leaderboard (top 5 by wins, from the projections)")
     for column in ("player", "wins", "points", "games"):

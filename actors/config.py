@@ -36,6 +36,9 @@ class EngineConfig(Struct, frozen=True, kw_only=True):
     retention_days: float | None = None  # delete archived bundles older than this; None = keep
     projections: bool = True  # keep the read models (lobby, leaderboard, ...) up to date
     projections_path: str | None = None  # default: "<path>.projections.db"
+    count_forks: bool = False  # forks count in the leaderboard and player statistics
+    spectator_flush: float = 0.1  # seconds between wake-ups of a room's spectators
+    spectator_max_lag: int = 256  # commits a spectator may leave unread before it is dropped
     projections_gather: float = 0.05  # seconds new events gather before the read models fold them
     max_slice: float = 0.0002  # seconds of actor work per event-loop turn before yielding
 

@@ -2,7 +2,8 @@
 
 It creates rooms on first use (lazily, from the store), routes commands by room id,
 passivates idle rooms, rebuilds rooms that broke, and limits how many rooms recover at
-once. It also starts the journal, snapshotter and archivist.
+once. It also starts the snapshotter and archivist, and hands each room the outcome of
+its append when a group commit is acknowledged.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from msgspec import Struct
 from thespian.actors import Actor, ActorExitRequest, ChildActorExited, PoisonMessage
 
 from actors.config import EngineConfig
-from actors.journal import Journal
 from actors.messages import (
+    Acknowledge,
     AskView,
     Boot,
     Booted,
@@ -28,6 +29,7 @@ from actors.messages import (
     Passivate,
     Quiesce,
     Recover,
+    Reload,
     Reply,
     RoomBroken,
     RoomIdle,
@@ -65,7 +67,6 @@ class RoomDirectory(Actor):  # type: ignore[misc]
         super().__init__()
         self.config = EngineConfig()
         self.driver: Any = None
-        self.journal: Any = None
         self.snapshotter: Any = None
         self.archivist: Any = None
         self.rooms: dict[str, RoomEntry] = {}
@@ -76,7 +77,11 @@ class RoomDirectory(Actor):  # type: ignore[misc]
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
         kind = type(msg)
-        if kind is Route:
+        if kind is Acknowledge:
+            # One message from the driver acknowledges a whole commit slice.
+            for room, outcome in msg.outcomes:
+                self.send(room, outcome)
+        elif kind is Route:
             self._route(msg.room_id, Deliver(msg.request, msg.command), msg.command.at)
         elif kind is Wake:
             self._route(msg.room_id, msg, msg.now)
@@ -99,6 +104,8 @@ class RoomDirectory(Actor):  # type: ignore[misc]
             self._sweep(msg.now)
         elif kind is WatchRoom:
             self._watch(msg)
+        elif kind is Reload:
+            self._reload(msg)
         elif kind is Quiesce:
             for entry in self.rooms.values():
                 self._deliver(entry, msg)
@@ -112,15 +119,14 @@ class RoomDirectory(Actor):  # type: ignore[misc]
     def _boot(self, msg: Boot, sender: Any) -> None:
         self.config = msg.config
         self.driver = sender
-        self.journal = self.createActor(Journal)
         self.snapshotter = self.createActor(Snapshotter)
         self.archivist = self.createActor(Archivist)
-        for service in (self.journal, self.snapshotter, self.archivist):
+        for service in (self.snapshotter, self.archivist):
             self.send(service, ServiceInit(self.driver, self.config))
         # The projection runner does I/O on the driver's loop; its supervisor is its home here.
         projections = self.createActor(ProjectionSupervisor)
         self.send(projections, SupervisorInit(self.driver))
-        self.send(self.driver, Booted(self.journal, projections))
+        self.send(self.driver, Booted(projections))
 
     # --- routing and activation -------------------------------------------------------------
 
@@ -144,7 +150,6 @@ class RoomDirectory(Actor):  # type: ignore[misc]
             RoomInit(
                 room_id,
                 self.myAddress,
-                self.journal,
                 self.snapshotter,
                 self.archivist,
                 self.driver,
@@ -260,6 +265,17 @@ class RoomDirectory(Actor):  # type: ignore[misc]
         pending, entry.pending = entry.pending, []
         for message in pending:
             self.send(entry.address, message)
+
+    def _reload(self, msg: Reload) -> None:
+        entry = self.rooms.get(msg.room_id)
+        if entry is None or not entry.ready:
+            return  # no actor, or one whose load reads the stream as it is now
+        del self.rooms[msg.room_id]
+        self.send(entry.address, ActorExitRequest())
+        self.send(self.driver, Lifecycle("passivate", msg.room_id, {"reason": "reload"}))
+        fresh = self._activate(msg.room_id)
+        fresh.pending.extend(entry.pending)
+        fresh.last_active = entry.last_active
 
     def _watch(self, msg: WatchRoom) -> None:
         if msg.watched:

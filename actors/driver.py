@@ -1,39 +1,36 @@
 """The driver: runs the actor system on the embedding asyncio loop and performs its I/O.
 
 thespian's simpleSystemBase runs actors synchronously inside `tell`, on the calling
-thread, and fires no timers by itself. The driver therefore owns the clock (a timer heap
-that sends `Wake`s), drains what actors send to the outside after every `tell`, performs
-the store I/O actors ask for (group commits, recoveries, snapshots, archival) with
-aiosqlite, and reports outcomes back as messages. Work handed to actors is sliced so that
-the event loop is never held for long.
+thread, and fires no timers by itself. The driver is the composition root of what the
+actors cannot do themselves: it drains what they send to the outside after every
+`tell`, hands appends to the group commit (`actors/commits.py`) and flushes it once the
+actors are quiet, keeps the clock (`actors/clock.py`), performs the other store I/O they
+ask for (`actors/storage.py`) and delivers published events to subscribers. Work handed
+to actors is sliced so that the event loop is never held for long.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import heapq
 import itertools
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from thespian.actors import ActorSystem
 
+from actors.clock import ArchiveMatch, SweepRooms, Timer, Timers, WakeRoom
+from actors.commits import Acknowledged, GroupCommit
 from actors.config import EngineConfig
 from actors.directory import RoomDirectory
 from actors.messages import (
+    Acknowledge,
     Append,
     ArchiveLater,
     Boot,
     Booted,
-    Flush,
-    Flushed,
     Lifecycle,
     Load,
-    Loaded,
-    LoadFailed,
     Published,
     Quiesce,
     Reply,
@@ -45,41 +42,17 @@ from actors.messages import (
 )
 from actors.metrics import Metrics
 from actors.projection_supervisor import ProjectionOrder, ProjectionOrderDone, carry_out
-from engine.codec import STATE_SCHEMA_VERSION, decode_records, decode_state, encode_state
-from engine.evolve import evolve
+from actors.storage import RoomStorage, recover_room
+from engine.codec import decode_records
 from engine.rejections import Code, Rejection
 from engine.state import RoomState
-from engine.store.errors import OperationRefused, StoreError
-from engine.store.protocol import EventStore, InlineCommits
-from engine.store.records import AppendResult, Snapshot
-from projections import MarkArchived, ProjectionRunner, Refusal
+from engine.store.protocol import EventStore
+from projections import ProjectionRunner, Refusal
 
 log = logging.getLogger("actors.lifecycle")
-# Outcomes told to the journal at once: enough to amortize a tell, few enough to stay short.
-SETTLE_CHUNK = 4
 Clock = Callable[[], float]
 
-
-async def recover_room(store: EventStore, room_id: str) -> tuple[RoomState, int]:
-    """A room's state from its latest usable snapshot plus the tail of its stream.
-
-    Returns the state and the version of the snapshot used (0: folded from the start).
-    """
-    state = RoomState()
-    snapshot_version = 0
-    snap, records = await store.load_latest(room_id, STATE_SCHEMA_VERSION)
-    if snap is not None:
-        restored = decode_state(snap.schema_version, snap.payload)
-        if restored is not None and restored.version == snap.version:
-            state, snapshot_version = restored, snap.version
-        else:
-            records = await store.read_stream(room_id, 0)  # unusable: replay it all
-    for event in decode_records(records):
-        state = evolve(state, event)
-    return state, snapshot_version
-
-
-ARCHIVE_RETRY_MAX = 600.0  # seconds: the longest wait between two archival attempts
+__all__ = ["Clock", "Driver", "recover_room", "skip_idle_wakeups"]
 
 
 def skip_idle_wakeups(asys: Any) -> bool:
@@ -117,30 +90,43 @@ class Driver:
     ) -> None:
         self.config = config
         self.store = store
-        # The embedded backend's commit on this thread (see `_commit_now`); None elsewhere.
-        self.inline: InlineCommits | None = store if isinstance(store, InlineCommits) else None
         self.runner = runner
         self.projection_supervisor: Any = None
         self.clock = clock
         self.metrics = Metrics()
         self.asys: Any = None
         self.directory: Any = None
-        self.journal: Any = None
         self.requests: dict[int, asyncio.Future[Any]] = {}
         self.request_ids = itertools.count(1)
-        self.timers: list[tuple[float, int, str, str]] = []
-        self.archive_failures: dict[str, int] = {}  # room id -> failed archivals in a row
-        self.timer_seq = itertools.count()
-        self.timer_changed = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.subscribers: dict[str, set[Callable[[Published], None]]] = {}
-        self.commits_idle = asyncio.Event()
-        self.commits_idle.set()
-        self.commits_in_flight = 0
-        self.committing_now = False  # a batch is being settled by `_commit_now`
         self.closing = False
         self.clock_task: asyncio.Task[None] | None = None
-        self.clock_stopped = False
+        self.clock_ticks = Timers(clock, config.max_slice, self._fire)
+        self.commits = GroupCommit(store, config, clock, self.metrics, self._acknowledge, self._spawn)
+        self.storage = RoomStorage(
+            store, config, clock, self.metrics, self._tell_directory, self.add_timer, runner
+        )
+
+    # What tests and tools watch to know the engine is quiet.
+
+    @property
+    def timers(self) -> list[tuple[float, int, Timer]]:
+        """The timer heap: (due time, sequence, timer), earliest first."""
+        return self.clock_ticks.heap
+
+    @property
+    def timer_changed(self) -> asyncio.Event:
+        return self.clock_ticks.changed
+
+    @property
+    def commits_idle(self) -> asyncio.Event:
+        return self.commits.idle
+
+    @property
+    def archive_failures(self) -> dict[str, int]:
+        """Room id -> failed archivals in a row, for matches waiting to be retried."""
+        return self.storage.archive_failures
 
     # --- start and stop ----------------------------------------------------------------------
 
@@ -149,8 +135,8 @@ class Driver:
         skip_idle_wakeups(self.asys)
         self.directory = self.asys.createActor(RoomDirectory)
         self.tell(self.directory, Boot(self.config))
-        self.clock_task = asyncio.get_running_loop().create_task(self._run_clock())
-        self.add_timer(self.clock() + self.config.sweep_interval, "sweep", "")
+        self.clock_task = asyncio.get_running_loop().create_task(self.clock_ticks.run())
+        self.add_timer(self.clock() + self.config.sweep_interval, SweepRooms())
         self._spawn(self._resume_active())
 
     async def _resume_active(self) -> None:
@@ -166,7 +152,7 @@ class Driver:
                     elif self.config.archive_after is not None:
                         # Counted from now: the store's timestamps are not the engine's clock.
                         at = self.clock() + self.config.archive_after
-                        self.add_timer(at, "archive", info.stream_id)
+                        self.add_timer(at, ArchiveMatch(info.stream_id))
                 if len(page) < 500:
                     break
                 offset += len(page)
@@ -174,14 +160,16 @@ class Driver:
     async def stop(self) -> None:
         """Finish in-flight commits and I/O, then stop the actors; nothing acknowledged is lost."""
         self.closing = True
+        self.storage.closing = True
         self.tell(self.directory, Quiesce())
         # Commands already with the rooms still finish; nothing new starts by itself.
-        while self.tasks or not self.commits_idle.is_set():
+        while self.tasks or not self.commits_idle.is_set() or self.commits.pending:
+            self.commits.flush()
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
             await self.commits_idle.wait()
+            await asyncio.sleep(0)
         if self.clock_task is not None:
-            self.clock_stopped = True
-            self.timer_changed.set()
+            self.clock_ticks.stop()
             self.clock_task.cancel()
             await asyncio.gather(self.clock_task, return_exceptions=True)
         for future in self.requests.values():
@@ -194,10 +182,16 @@ class Driver:
     # --- talking to the actors ---------------------------------------------------------------
 
     def tell(self, address: Any, message: Any) -> None:
-        """Deliver `message` (actors run now, synchronously) and handle what they send out."""
+        """Deliver `message` (actors run now, synchronously), handle what they send out,
+        then commit the appends they made."""
         self.asys.tell(address, message)
         while (out := self.asys.listen(0)) is not None:
             self._dispatch(out)
+        self.commits.flush()
+
+    def _tell_directory(self, message: Any) -> None:
+        if self.asys is not None:
+            self.tell(self.directory, message)
 
     def request(self, message_for: Callable[[int], Any]) -> asyncio.Future[Any]:
         """Send a message that expects a reply; the future resolves with the reply."""
@@ -211,29 +205,32 @@ class Driver:
         kind = type(out)
         if kind is Reply:
             self._reply(out)
-        elif kind is Flush:
-            if not self._commit_now(out):
-                self._spawn(self._commit(out))
+        elif kind is Append:
+            self.commits.add(out)
         elif kind is Schedule:
-            self.add_timer(out.at, "wake", out.room_id)
+            self.add_timer(out.at, WakeRoom(out.room_id))
         elif kind is Published:
             for deliver in list(self.subscribers.get(out.room_id, ())):
                 deliver(out)
         elif kind is ViewReply:
             self._resolve(out.request, out.view)
         elif kind is Load:
-            self._spawn(self._load(out.room_id))
+            self._spawn(self.storage.load(out.room_id))
         elif kind is SaveSnapshot:
-            self._spawn(self._save_snapshot(out))
+            self._spawn(self.storage.save_snapshot(out))
         elif kind is ArchiveLater:
-            self._spawn(self._complete(out))
+            self._spawn(self.storage.complete(out))
         elif kind is Lifecycle:
             self._lifecycle(out)
         elif kind is Booted:
-            self.journal = out.journal
             self.projection_supervisor = out.projection_supervisor
         elif kind is ProjectionOrder:
             self._spawn(self._projection_order(out))
+
+    def _acknowledge(self, outcomes: Acknowledged) -> None:
+        """One message acknowledges a slice of a commit to every room in it."""
+        if self.asys is not None:
+            self.tell(self.directory, Acknowledge(outcomes))
 
     async def _projection_order(self, order: ProjectionOrder) -> None:
         if self.runner is None:
@@ -273,7 +270,7 @@ class Driver:
         if future is not None and not future.done():
             future.set_result(value)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -283,172 +280,14 @@ class Driver:
         if not task.cancelled() and task.exception() is not None:
             log.error("engine task failed", exc_info=task.exception())
 
-    # --- group commit ------------------------------------------------------------------------
-
-    def _commit_now(self, flush: Flush) -> bool:
-        """Commit a small batch at once, on this thread, and settle it, if the store can do
-        it without waiting (an inline commit: see docs/store.md); False if the batch must
-        take the asynchronous way (`_commit`).
-
-        Spares the batch its wait for a task of its own behind whatever else the loop has
-        queued. Not while another batch settles this way: the rooms it wakes may append
-        again, and their batch takes the asynchronous way rather than nesting deeper.
-        """
-        if self.committing_now or self.inline is None:
-            return False
-        started = time.perf_counter()
-        requests = [a.request for a in flush.appends]
-        done: list[Any] | None
-        try:
-            done = self.inline.append_batch_now(requests)
-        except StoreError as exc:
-            done = [exc] * len(requests)
-        if done is None:
-            return False
-        outcomes = self._committed(flush, list(done), started)
-        if any(isinstance(o, tuple) and o[0].duplicate for _, o in outcomes):
-            self._spawn(self._settle(flush.batch, outcomes))  # originals are read first
-            return True
-        self.committing_now = True
-        try:
-            self.tell(self.journal, Flushed(flush.batch, outcomes, True))
-        finally:
-            self.committing_now = False
-        return True
-
-    async def _commit(self, flush: Flush) -> None:
-        self.commits_in_flight += 1
-        self.commits_idle.clear()
-        try:
-            started = time.perf_counter()
-            requests = [a.request for a in flush.appends]
-            try:
-                results: list[Any] = list(await self.store.append_batch(requests))
-            except StoreError as exc:
-                results = [exc] * len(requests)
-            await self._settle(flush.batch, self._committed(flush, results, started))
-        finally:
-            self.commits_in_flight -= 1
-            if not self.commits_in_flight:
-                self.commits_idle.set()
-
-    def _committed(
-        self, flush: Flush, results: list[Any], started: float
-    ) -> list[tuple[Append, Any]]:
-        """Count a finished commit in the metrics; each append's outcome: (result, None,
-        now) when it is durable (`_settle` reads a duplicate's original events), or the
-        failure."""
-        self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        self.metrics.batch_size.observe(len(results))
-        self.metrics.counters["commits"] += 1
-        now = self.clock()
-        durable_at = time.perf_counter()
-        outcomes: list[tuple[Append, Any]] = []
-        for append, result in zip(flush.appends, results, strict=True):
-            if isinstance(result, AppendResult):
-                self.metrics.durable_latency.observe(durable_at - append.queued_at)
-                outcomes.append((append, (result, None, now)))
-            else:
-                self.metrics.counters["append_failures"] += 1
-                outcomes.append((append, result))
-        return outcomes
-
-    async def _settle(self, batch: int, outcomes: list[tuple[Append, Any]]) -> None:
-        """Tell the journal the outcome a few rooms at a time, yielding to the loop whenever
-        about `max_slice` of actor work has run, so the loop stays responsive. A retried
-        command's outcome carries its original events, read from the store first."""
-        for i, (append, outcome) in enumerate(outcomes):
-            if isinstance(outcome, tuple) and outcome[0].duplicate:
-                result, _, now = outcome
-                records = await self.store.read_stream(
-                    append.room_id, result.first_version - 1, result.last_version
-                )
-                outcomes[i] = (append, (result, tuple(decode_records(records)), now))
-        slice_started = time.perf_counter()
-        i = 0
-        while i < len(outcomes):
-            part = outcomes[i : i + SETTLE_CHUNK]
-            i += len(part)
-            self.tell(self.journal, Flushed(batch, part, i >= len(outcomes)))
-            if i < len(outcomes) and time.perf_counter() - slice_started > self.config.max_slice:
-                await asyncio.sleep(0)
-                slice_started = time.perf_counter()
-
-    # --- recovery, snapshots, archival --------------------------------------------------------
-
-    async def _load(self, room_id: str) -> None:
-        started = time.perf_counter()
-        try:
-            state, snapshot_version = await self._recover_state(room_id)
-            # The room answers retries of its latest commands from memory, as before the restart.
-            commands = await self.store.read_commands(room_id) if state.version else []
-        except Exception as exc:  # a store or decoding failure: the room stays unavailable
-            log.exception("room %s could not be loaded", room_id)
-            self.tell(self.directory, LoadFailed(room_id, f"{type(exc).__name__}: {exc}"))
-            return
-        recent = tuple(
-            (c.command_id, c.first_version, c.last_version)
-            for c in commands[-self.config.dedupe_window :]
-        )
-        self.metrics.recovery_seconds.observe(time.perf_counter() - started)
-        self.tell(self.directory, Loaded(room_id, state, recent, snapshot_version, self.clock()))
+    # --- rooms' lives -------------------------------------------------------------------------
 
     async def _recover_state(self, room_id: str) -> tuple[RoomState, int]:
         return await recover_room(self.store, room_id)
 
-    async def _save_snapshot(self, msg: SaveSnapshot) -> None:
-        version, payload = encode_state(msg.state)
-        try:
-            await self.store.save_snapshot(Snapshot(msg.room_id, msg.version, version, payload))
-            self.metrics.counters["snapshots"] += 1
-        except OperationRefused as exc:
-            # e.g. the match was archived meanwhile: a snapshot is only an optimisation.
-            log.debug("snapshot of %s at v%d not taken: %s", msg.room_id, msg.version, exc)
-        except StoreError:
-            log.warning("snapshot of %s at v%d not saved", msg.room_id, msg.version, exc_info=True)
-
-    async def _complete(self, msg: ArchiveLater) -> None:
-        try:
-            info = await self.store.stream_info(msg.room_id)
-            if info is None or info.status != "active":
-                return  # already completed (and perhaps archived) before a restart
-            await self.store.set_status(msg.room_id, "completed")
-        except StoreError:
-            log.warning("could not mark %s completed", msg.room_id, exc_info=True)
-            return
-        self.metrics.counters["matches_completed"] += 1
-        if msg.at is not None:
-            self.add_timer(msg.at, "archive", msg.room_id)
-
     async def _archive(self, room_id: str) -> None:
-        try:
-            info = await self.store.stream_info(room_id)
-            if info is None or info.status != "completed":
-                self.archive_failures.pop(room_id, None)
-                return  # archived already (two timers may name one match after a restart)
-            await self.store.archive_stream(room_id)
-        except StoreError:
-            # The match stays whole in the hot store; try again later, less often each time.
-            failures = self.archive_failures.get(room_id, 0) + 1
-            self.archive_failures[room_id] = failures
-            delay = min(self.config.archive_retry * 2 ** (failures - 1), ARCHIVE_RETRY_MAX)
-            self.metrics.counters["archive_failed"] += 1
-            log.warning(
-                "archival of %s failed (%d in a row); the match stays in the hot store, "
-                "retrying in %.1f s",
-                room_id,
-                failures,
-                delay,
-                exc_info=True,
-            )
-            if not self.closing:
-                self.add_timer(self.clock() + delay, "archive", room_id)
-            return
-        self.archive_failures.pop(room_id, None)
-        self.metrics.counters["archived"] += 1
-        self._log("archive", room_id, {})
-        if self.runner is not None:
-            await self.runner.execute(MarkArchived(room_id))
+        if await self.storage.archive(room_id):
+            self._log("archive", room_id, {})
 
     def _lifecycle(self, msg: Lifecycle) -> None:
         if msg.kind in ("start", "recover"):
@@ -465,48 +304,16 @@ class Driver:
 
     # --- the clock ----------------------------------------------------------------------------
 
-    def add_timer(self, at: float, kind: str, key: str) -> None:
-        first = self.timers[0][0] if self.timers else None
-        heapq.heappush(self.timers, (at, next(self.timer_seq), kind, key))
-        if first is None or at < first:
-            self.timer_changed.set()
+    def add_timer(self, at: float, timer: Timer) -> None:
+        self.clock_ticks.add(at, timer)
 
-    async def _run_clock(self) -> None:
-        # Stopped by `clock_stopped` plus a wake-up, not by cancellation alone: Python
-        # 3.11's asyncio.wait_for can swallow a cancel that arrives as its inner wait
-        # completes, and the loop then ran on forever, so `stop()` never returned (seen
-        # in the SIGKILL campaign's finishing life). asyncio.timeout has no such race.
-        while not self.clock_stopped:
-            now = self.clock()
-            if self._fire_due(now):
-                # More is due than one slice of the loop's time: let commits and callers in.
-                await asyncio.sleep(0)
-                continue
-            self.timer_changed.clear()
-            delay = self.timers[0][0] - now if self.timers else 3600.0
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(delay, 0.0)):
-                    await self.timer_changed.wait()
-
-    def _fire_due(self, now: float) -> bool:
-        """Fire the timers due at `now` for at most about `max_slice` of actor work; True
-        when some are still due (1,000 rooms' bot timers bunch up: fired in one go, they
-        held the loop for ~10 ms while commits and callers waited)."""
-        started = time.perf_counter()
-        while self.timers and self.timers[0][0] <= now:
-            _, _, kind, key = heapq.heappop(self.timers)
-            self._fire(kind, key, now)
-            if time.perf_counter() - started > self.config.max_slice:
-                return bool(self.timers) and self.timers[0][0] <= now
-        return False
-
-    def _fire(self, kind: str, key: str, now: float) -> None:
-        if kind == "wake":
-            self.tell(self.directory, Wake(key, now))
-        elif kind == "sweep":
+    def _fire(self, timer: Timer, now: float) -> None:
+        if isinstance(timer, WakeRoom):
+            self.tell(self.directory, Wake(timer.room_id, now))
+        elif isinstance(timer, SweepRooms):
             self.tell(self.directory, Sweep(now))
-            self.add_timer(now + self.config.sweep_interval, "sweep", "")
+            self.add_timer(now + self.config.sweep_interval, SweepRooms())
             if self.config.retention_days is not None:
                 self._spawn(self.store.apply_retention(self.config.retention_days))
-        elif kind == "archive" and not self.closing:
-            self._spawn(self._archive(key))
+        elif isinstance(timer, ArchiveMatch) and not self.closing:
+            self._spawn(self._archive(timer.room_id))

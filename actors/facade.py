@@ -24,19 +24,21 @@ from msgspec.structs import replace
 
 from actors.config import EngineConfig
 from actors.driver import Clock, Driver
-from actors.messages import AskView, Published, Reply, Route, WatchRoom
+from actors.messages import AskView, Published, Reload, Reply, Route, Wake, WatchRoom
 from actors.ratelimit import RateLimiter
+from actors.spectators import Delay, SpectatorRooms
 from engine.codec import MalformedCommand, decode_command, decode_records, encode_command
 from engine.commands import Command, CreateRoom, Deal, Disconnect, StartGame
 from engine.decider import ROOM_ID
 from engine.events import Event
 from engine.evolve import evolve
+from engine.forking import write_fork
 from engine.rejections import Code, Rejection
 from engine.settings import RoomSettings
 from engine.state import RoomState
 from engine.store import EventStore, backend_of, open_store
 from engine.store.url import sqlite_path
-from engine.views import PlayerView, view
+from engine.views import PlayerView, view, viewer_seat
 from engine.views import redact as redact_event
 from projections import (
     ProjectionRunner,
@@ -113,6 +115,7 @@ class Engine:
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._runner: ProjectionRunner | None = None
         self._read_models: ReadModels | None = None
+        self._spectator_rooms: SpectatorRooms[Update] | None = None
 
     @classmethod
     def open(
@@ -153,7 +156,7 @@ class Engine:
             path = self._projections_path()
             self._runner = ProjectionRunner(
                 self._store,
-                default_projections(),
+                default_projections(self.config.count_forks),
                 path,
                 gather_for=self.config.projections_gather,
             )
@@ -304,6 +307,26 @@ class Engine:
             events = tuple(redact_event(event, reply.seat) for event in events)
         return Accepted(room_id, events, reply.first_version, reply.duplicate)
 
+    async def fork(self, room_id: str, at_version: int, *, new_code: str | None = None) -> str:
+        """Open a new room whose history is `room_id`'s first `at_version` events, live from
+        there, and return its id (`new_code`, or a fresh code). See docs/embedding.md.
+
+        The source, live or archived, is only read. Raises ForkRefused (nothing written) for
+        an unknown room, a version outside 1..its last, a match over or closed at that
+        version, or a `new_code` that is taken or malformed.
+        """
+        if self._driver is None or self._driver.closing:
+            raise RuntimeError("the engine is not open")
+        fork = await write_fork(
+            self.store, room_id, at_version, self.clock(), new_room_code, new_code
+        )
+        self.driver.metrics.counters["forks"] += 1
+        # A live actor of that id (someone looked at the free code) still holds version 0.
+        self.driver.tell(self.driver.directory, Reload(fork.room_id))
+        # Bots, timers and deadlines resume from the fork's state as the room loads.
+        self.driver.tell(self.driver.directory, Wake(fork.room_id, self.clock()))
+        return fork.room_id
+
     async def view(self, room_id: str, player: str | None = None) -> PlayerView | Rejection:
         """The room as `player` sees it (None: a spectator)."""
         if not ROOM_ID.fullmatch(room_id):
@@ -314,13 +337,28 @@ class Engine:
         return result
 
     async def subscribe(
-        self, room_id: str, player: str | None, from_version: int = 0, max_queue: int = 10_000
+        self,
+        room_id: str,
+        player: str | None = None,
+        from_version: int = 0,
+        max_queue: int = 10_000,
+        *,
+        spectator: bool = False,
+        delay: Delay | None = None,
     ) -> AsyncGenerator[Update, None]:
         """Every event of the room after `from_version`, in order, as `player` may see it.
 
         Starts with one catch-up update from the store, then follows live commits. A
-        subscriber more than `max_queue` commits behind gets SubscriptionLost.
+        subscriber more than `max_queue` commits behind gets SubscriptionLost. A spectator
+        (`spectator=True`, or any `delay`) sees no hand, `delay` behind the room
+        (`Seconds(s)` or `Events(n)`); see `_spectate`.
         """
+        if spectator or delay is not None:
+            if player is not None:
+                raise ValueError("a spectator watches as nobody: pass player=None")
+            async for update in self._spectate(room_id, delay, from_version):
+                yield update
+            return
         driver = self.driver
         queue: asyncio.Queue[Published | None] = asyncio.Queue()
 
@@ -342,7 +380,7 @@ class Engine:
                 state = evolve(state, event)
                 if state.version > from_version:
                     caught_up.append(event)
-            seat = state.seat_of(player) if player is not None else None
+            seat = viewer_seat(state, player)
             if caught_up or state.version == from_version:
                 yield Update(
                     room_id,
@@ -367,7 +405,7 @@ class Engine:
                     raise SubscriptionLost(f"gap in {room_id} after v{state.version}")
                 for _, event in fresh:
                     state = evolve(state, event)
-                seat = state.seat_of(player) if player is not None else None
+                seat = viewer_seat(state, player)
                 yield Update(
                     room_id,
                     fresh[0][0],
@@ -379,6 +417,29 @@ class Engine:
             if not listeners and self._driver is not None:
                 driver.subscribers.pop(room_id, None)
                 driver.tell(driver.directory, WatchRoom(room_id, False))
+
+    def _spectate(
+        self, room_id: str, delay: Delay | None, from_version: int
+    ) -> AsyncGenerator[Update, None]:
+        """The room as a spectator sees it (no seat's hand; docs/embedding.md, "Spectators"),
+        each update only once `delay` has passed. Updates coalesce every commit due since
+        the last one and are shared by the spectators who take the same commits; a
+        spectator that leaves `spectator_max_lag` commits unread gets SpectatorDropped."""
+        if not ROOM_ID.fullmatch(room_id):
+            raise ValueError("a room id is 6 uppercase letters or digits")
+        if self._spectator_rooms is None:
+
+            async def history(room: str) -> list[Event]:
+                return decode_records(await self.store.read_stream(room))
+
+            self._spectator_rooms = SpectatorRooms(
+                self.driver,
+                history,
+                Update,
+                flush_every=self.config.spectator_flush,
+                max_lag=self.config.spectator_max_lag,
+            )
+        return self._spectator_rooms.watch(room_id, delay, from_version)
 
     # --- operations ----------------------------------------------------------------------------
 
@@ -477,14 +538,25 @@ class SyncEngine:
     def send(self, room_id: str, command: Command, **kwargs: Any) -> Accepted | Rejection:
         return self._call(self.engine.send(room_id, command, **kwargs))
 
+    def fork(self, room_id: str, at_version: int, *, new_code: str | None = None) -> str:
+        return self._call(self.engine.fork(room_id, at_version, new_code=new_code))
+
     def view(self, room_id: str, player: str | None = None) -> PlayerView | Rejection:
         return self._call(self.engine.view(room_id, player))
 
     def subscribe(
-        self, room_id: str, player: str | None, from_version: int = 0
+        self,
+        room_id: str,
+        player: str | None = None,
+        from_version: int = 0,
+        *,
+        spectator: bool = False,
+        delay: Delay | None = None,
     ) -> Iterator[Update]:
         """A blocking iterator over the room's updates (closing it ends the subscription)."""
-        agen = self.engine.subscribe(room_id, player, from_version)
+        agen = self.engine.subscribe(
+            room_id, player, from_version, spectator=spectator, delay=delay
+        )
         try:
             while True:
                 try:

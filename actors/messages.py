@@ -71,6 +71,12 @@ class WatchRoom(Struct):
     watched: bool
 
 
+class Reload(Struct):
+    """A room's stream was written beside its actor (a fork): a live actor of it is stale."""
+
+    room_id: str
+
+
 class MatchArchived(Struct):
     room_id: str
 
@@ -81,7 +87,6 @@ class MatchArchived(Struct):
 class RoomInit(Struct):
     room_id: str
     directory: Any
-    journal: Any
     snapshotter: Any
     archivist: Any
     driver: Any
@@ -135,43 +140,46 @@ class RoomActive(Struct):
     now: float
 
 
-# --- room → journal → driver ----------------------------------------------------------------
+# --- room → driver (group commit) → directory → room ----------------------------------------
 
 
 class Append(Struct):
+    """Room → driver: commit these events; the outcome goes back to `room`."""
+
     room_id: str
     request: AppendRequest
     queued_at: float  # perf_counter() when the room decided: for durable-latency figures
+    room: Any  # the room actor's address
 
 
-class Flush(Struct):
-    """The journal hands a batch to the driver to commit in one transaction."""
-
-    batch: int
-    appends: list[Append]
-
-
-class Flushed(Struct):
-    """The driver's commit outcome for part of a batch (`last` ends the batch)."""
-
-    batch: int
-    outcomes: list[tuple[Append, Any]]
-    last: bool
-
-
-class Durable(Struct):
-    """Journal → room: the append is committed (`original` holds a duplicate's first events)."""
+class Committed(Struct, tag=True):
+    """The append is durable (`original` holds a duplicate's first events)."""
 
     result: AppendResult
     original: tuple[Event, ...] | None
     now: float
 
 
-class AppendFailed(Struct):
-    """Journal → room: the append was not written; `conflict` means another writer moved ahead."""
+class Conflicted(Struct, tag=True):
+    """Not written: another writer moved the stream ahead; the room rebuilds from the store."""
 
-    conflict: bool
     reason: str
+
+
+class NotWritten(Struct, tag=True):
+    """Not written: the store failed (full disk, I/O, locked); the command may be retried."""
+
+    reason: str
+
+
+CommitOutcome = Committed | Conflicted | NotWritten
+"""What became of one room's append in a group commit."""
+
+
+class Acknowledge(Struct):
+    """Driver → directory: a commit's outcomes, each forwarded to the room that appended."""
+
+    outcomes: list[tuple[Any, CommitOutcome]]
 
 
 # --- to the driver ----------------------------------------------------------------------------
@@ -238,7 +246,7 @@ class Lifecycle(Struct):
 
 
 class ServiceInit(Struct):
-    """Directory → journal/snapshotter/archivist: where the driver is, and the configuration."""
+    """Directory → snapshotter/archivist: where the driver is, and the configuration."""
 
     driver: Any
     config: Any
@@ -247,7 +255,6 @@ class ServiceInit(Struct):
 class Booted(Struct):
     """Directory → driver: the actor tree is up."""
 
-    journal: Any
     projection_supervisor: Any
 
 

@@ -1,7 +1,7 @@
 """The room actor: owns one room's state and turns its commands into durable events.
 
-One command at a time: decide → hand the events to the journal → when durable, evolve,
-reply, publish. Commands that arrive meanwhile wait in a bounded stash. The actor never
+One command at a time: decide → hand the events to the driver's group commit → when
+durable, evolve, reply, publish. Commands that arrive meanwhile wait in a bounded stash. The actor never
 trusts itself after a failure: it reports itself broken and the directory rebuilds it
 from the store.
 """
@@ -19,10 +19,11 @@ from thespian.actors import Actor
 from actors.config import EngineConfig
 from actors.messages import (
     Append,
-    AppendFailed,
+    Committed,
+    Conflicted,
     Deliver,
-    Durable,
     MatchOver,
+    NotWritten,
     Passivate,
     Published,
     Quiesce,
@@ -45,17 +46,16 @@ from engine.decider import execute, next_due
 from engine.events import Event
 from engine.rejections import Code, Rejection
 from engine.state import Phase, RoomState
-from engine.views import view
+from engine.views import view, viewer_seat
 
 log = logging.getLogger("actors.room")
-FINISHED = (Phase.GAME_OVER, Phase.CLOSED)
 # Seconds a room waits before its own next move after the store failed or a move of its
 # own was refused: retrying at once would spin against a failing disk.
 RETRY_AFTER = 0.25
 
 
 class InFlight(Struct):
-    """The command whose events are with the journal, and the state they lead to."""
+    """The command whose events are being committed, and the state they lead to."""
 
     request: int | None
     command: Command
@@ -110,7 +110,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         for command_id, first, last in msg.recent_commands:
             self._remember(command_id, first, last)
         self.ready = True
-        if self.state.phase in FINISHED:
+        if self.state.finished:
             # Completion may not have been recorded before a crash; marking it again is harmless.
             self.send(
                 self.links.archivist, MatchOver(self.room_id, self.state.ended_at or self.now)
@@ -143,7 +143,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.send(self.links.directory, RoomIdle(self.room_id, idle))
 
     def _has_work(self) -> bool:
-        return bool(seats_to_move(self.state)) or next_due(self.state) is not None
+        return bool(seats_to_move(self.state)) or next_due(self.state, self.now) is not None
 
     # --- commands ------------------------------------------------------------------------
 
@@ -173,7 +173,7 @@ class RoomActor(Actor):  # type: ignore[misc]
             self._next()
 
     def _decide(self, request: int | None, command: Command) -> bool:
-        """Answer `command` now (True), or hand its events to the journal (False)."""
+        """Answer `command` now (True), or hand its events to the group commit (False)."""
         assert self.links is not None
         key = idempotency_key(command)
         seen = self.recent.get(key) if request is not None else None
@@ -194,10 +194,13 @@ class RoomActor(Actor):  # type: ignore[misc]
         events, new_state = result
         append = command_append(self.room_id, self.state.version, key, command, events)
         self.in_flight = InFlight(request, command, tuple(events), new_state)
-        self.send(self.links.journal, Append(self.room_id, append, time.perf_counter()))
+        self.send(
+            self.links.driver,
+            Append(self.room_id, append, time.perf_counter(), self.myAddress),
+        )
         return False
 
-    def _durable(self, msg: Durable) -> None:
+    def _committed(self, msg: Committed) -> None:
         assert self.links is not None and self.in_flight is not None
         flight, self.in_flight = self.in_flight, None
         result = msg.result
@@ -211,7 +214,7 @@ class RoomActor(Actor):  # type: ignore[misc]
                 player=flight.command.player,
             )
             return self._next()
-        was_finished = self.state.phase in FINISHED
+        was_finished = self.state.finished
         self.state = flight.state
         self.now = max(self.now, msg.now)
         self.changed_at = self.now
@@ -230,16 +233,19 @@ class RoomActor(Actor):  # type: ignore[misc]
             self.send(
                 self.links.snapshotter, SaveSnapshot(self.room_id, self.state.version, self.state)
             )
-        if self.state.phase in FINISHED and not was_finished:
+        if self.state.finished and not was_finished:
             self.send(self.links.archivist, MatchOver(self.room_id, flight.command.at))
         self._next()
 
-    def _append_failed(self, msg: AppendFailed) -> None:
+    def _conflicted(self, msg: Conflicted) -> None:
         assert self.in_flight is not None
         flight, self.in_flight = self.in_flight, None
-        if msg.conflict:
-            self._reply(flight.request, Rejection(Code.CONFLICT, msg.reason))
-            return self._break(f"stream moved: {msg.reason}")
+        self._reply(flight.request, Rejection(Code.CONFLICT, msg.reason))
+        self._break(f"stream moved: {msg.reason}")
+
+    def _not_written(self, msg: NotWritten) -> None:
+        assert self.in_flight is not None
+        flight, self.in_flight = self.in_flight, None
         self._reply(flight.request, Rejection(Code.UNAVAILABLE, msg.reason))
         self.hold_until = self.now + RETRY_AFTER  # the store failed: no own moves for a while
         self._next()
@@ -263,7 +269,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         driver reads them (`last_version`)."""
         if request is not None and self.links is not None:
             first = first_version or self.state.version + 1
-            seat = self.state.seat_of(player) if player else None
+            seat = viewer_seat(self.state, player) if player else None
             reply = Reply(request, self.room_id, outcome, first, duplicate, last_version, seat)
             self.send(self.links.driver, reply)
 
@@ -285,7 +291,7 @@ class RoomActor(Actor):  # type: ignore[misc]
             return self._schedule(self.hold_until)
         # Deadlines come first, as in the decider: a bot answering after a deadline would
         # be refused, since the deadline decided for it.
-        due = next_due(self.state)
+        due = next_due(self.state, self.now)
         if due is not None and due <= self.now:
             return self._run(
                 None, Tick(command_id=f"tick:{self.state.version}", player="", at=self.now)
@@ -342,8 +348,9 @@ _HANDLERS: dict[type, Any] = {
     RoomInit: RoomActor._init,
     Recover: RoomActor._recover,
     Deliver: RoomActor._deliver,
-    Durable: RoomActor._durable,
-    AppendFailed: RoomActor._append_failed,
+    Committed: RoomActor._committed,
+    Conflicted: RoomActor._conflicted,
+    NotWritten: RoomActor._not_written,
     Wake: RoomActor._wake,
     Passivate: RoomActor._passivate,
     ViewRequest: RoomActor._view,

@@ -26,8 +26,8 @@ from msgspec.structs import replace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors.config import EngineConfig  # noqa: E402
-from actors.driver import recover_room  # noqa: E402
 from actors.facade import Accepted, Engine  # noqa: E402
+from actors.storage import recover_room  # noqa: E402
 from engine.codec import command_append  # noqa: E402
 from engine.commands import idempotency_key  # noqa: E402
 from engine.decider import execute  # noqa: E402
@@ -80,8 +80,11 @@ async def run_load(
     group_commit: bool = True,
     bot_delay: float = 0.0,
     synchronous: str = "NORMAL",
+    projections_path: str | None = None,
 ) -> dict[str, float]:
     """Durable commands/s and latency of bot commands over `seconds` with `rooms` live matches.
+
+    `projections_path`: where the read models live (a server store has no file beside it).
 
     `live_at_end` counts the rooms still mid-match when the window closed: the figures
     are for that many live rooms only if it equals `rooms`.
@@ -93,6 +96,7 @@ async def run_load(
         archive_after=None,
         synchronous=synchronous,
         room_settings=ENDLESS,
+        projections_path=projections_path,
     )
     async with Engine.open(path, config) as engine:
         room_ids = await _start_rooms(engine, rooms, seed=1, spread=bot_delay)

@@ -62,8 +62,11 @@ def interleaved(records: list[MatchRecord]) -> list[tuple[int, Any]]:
     return out
 
 
-def peer_rate(records: list[MatchRecord], folder: str, commands: int) -> float:
-    """Durable commands/s of the eventsourcing library storing the same events."""
+def peer_rate(
+    records: list[MatchRecord], folder: str, commands: int, env: dict[str, str] | None = None
+) -> float:
+    """Durable commands/s of the eventsourcing library storing the same events (in SQLite
+    in `folder`, or in the persistence `env` names)."""
     from eventsourcing.application import Application
     from eventsourcing.domain import Aggregate, event
 
@@ -76,7 +79,8 @@ def peer_rate(records: list[MatchRecord], folder: str, commands: int) -> float:
         def happened(self, kind: str, data: dict[str, Any]) -> None:
             pass
 
-    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{folder}/peer.db"}
+    if env is None:
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{folder}/peer.db"}
     app: Application[Any] = Application(env=env)
     rooms = [Room(code=f"R{i}") for i in range(len(records))]
     states = [RoomState() for _ in records]

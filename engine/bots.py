@@ -11,6 +11,7 @@ from bisect import bisect_left, bisect_right
 from itertools import combinations
 
 from engine.commands import Command, DecideRedeal, Declare, Play
+from engine.deadlines import lead_opens_at
 from engine.pieces import POINTS, SEATS, Piece, contains, hand_points
 from engine.plays import (
     EVERY_PLAY,
@@ -63,9 +64,8 @@ def seats_to_move(state: RoomState) -> list[int]:
 
 def ready_at(state: RoomState) -> float:
     """The earliest time a bot's move would be accepted (a lead waits for the trick display)."""
-    if not state.plays and state.phase is _TURN:
-        return state.lead_not_before
-    return 0.0
+    opens = lead_opens_at(state)
+    return 0.0 if opens is None else opens
 
 
 def bot_command(state: RoomState, seat: int, at: float, command_id: str) -> Command:

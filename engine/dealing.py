@@ -25,10 +25,17 @@ def shuffled_deal(seed: int, deal_number: int) -> Deal:
     return tuple(hand_order(deck[i * HAND_SIZE : (i + 1) * HAND_SIZE]) for i in range(SEATS))
 
 
-def next_deal(seed: int, script: tuple[Deal, ...], deal_number: int) -> tuple[Deal, bool]:
-    """The hands for the room's `deal_number`-th deal (0-based) and whether they were scripted."""
+def next_deal(
+    seed: int, script: tuple[Deal, ...], deal_number: int, sort_scripted: bool = True
+) -> tuple[Deal, bool]:
+    """The hands for the room's `deal_number`-th deal (0-based) and whether they were scripted.
+
+    A scripted hand is sorted like a shuffled one unless `sort_scripted` is False; then it
+    keeps the order the script gives it.
+    """
     if deal_number < len(script):
-        return tuple(hand_order(h) for h in script[deal_number]), True
+        given = script[deal_number]
+        return (tuple(hand_order(h) for h in given) if sort_scripted else given), True
     return shuffled_deal(seed, deal_number), False
 
 

@@ -27,6 +27,7 @@ from engine.commands import (
     StartGame,
     Tick,
 )
+from engine.deadlines import deal_pause_end, lead_opens_at, redeal_deadline
 from engine.dealing import next_deal, script_problem
 from engine.events import (
     BotAdded,
@@ -67,10 +68,9 @@ from engine.rules import (
     winners,
 )
 from engine.settings import RoomSettings
-from engine.state import IN_GAME, Phase, RoomState, bot_name
+from engine.state import IN_GAME, Phase, RoomState, bot_name, reserved_for_bots
 
 ROOM_ID = re.compile(r"[A-Z0-9]{6}")
-RESERVED_NAME = re.compile(r"bot\s*\d+", re.IGNORECASE)
 MAX_NAME = 32
 # The names bots act under ("Bot 1".."Bot 4"); checked on every move, so a dict, not a regex.
 _BOT_SEATS = {bot_name(seat): seat for seat in range(SEATS)}
@@ -173,7 +173,7 @@ def _host_seat(state: RoomState, player: str) -> int | Rejection:
 def _name_problem(state: RoomState, name: str) -> Rejection | None:
     if not (1 <= len(name) <= MAX_NAME) or not name.isprintable() or name != name.strip():
         return Rejection(Code.INVALID_NAME, f"a name is 1-{MAX_NAME} printable characters")
-    if RESERVED_NAME.fullmatch(name):
+    if reserved_for_bots(name):
         return Rejection(Code.NAME_RESERVED, "names like 'Bot 2' are reserved for bots")
     if any(s.name is not None and s.name.casefold() == name.casefold() for s in state.seats):
         return Rejection(Code.NAME_TAKEN, f"{name!r} is already in this room")
@@ -381,7 +381,8 @@ def _play(state: RoomState, c: Play) -> list[Event] | Rejection:
         return seat
     if seat != state.turn:
         return Rejection(Code.NOT_YOUR_TURN, f"P{state.turn + 1} plays now")
-    if not state.plays and c.at < state.lead_not_before:
+    opens = lead_opens_at(state)
+    if opens is not None and c.at < opens:
         return Rejection(Code.TOO_EARLY, "the last trick is still on show")
     pieces = _pieces_named(state.seats[seat].hand, c)
     if isinstance(pieces, Rejection):
@@ -432,27 +433,26 @@ def automatic_steps(state: RoomState, now: float) -> list[Event]:
     return phase_step(state, now)
 
 
-def next_due(state: RoomState) -> float | None:
-    """The earliest time at which `automatic_steps` may have something to do (for timers)."""
+def next_due(state: RoomState, now: float) -> float | None:
+    """When a timer (the room's, or an outside driver's) must next act, seen at `now`.
+
+    That is the earliest deadline of an automatic step (one already passed is due now: a
+    `Tick` runs it), or, while it lasts, a wait during which a command is refused as too
+    early (after it, the command goes through; no `Tick` is needed). None: only players move.
+    """
     if state.phase not in IN_GAME:
         return None
     times = [t for t in (state.abandon_at, state.due_at) if t is not None]
-    settings = state.settings
     if state.phase is Phase.PREPARATION and not state.needs_deal:
-        undecided = any(s.weak and s.redeal is None for s in state.seats)
-        wait = (
-            settings.redeal_timeout
-            if undecided
-            else (settings.redeal_pause if state.multiplier > 1 else settings.deal_pause)
-        )
-        times.append(state.dealt_at + wait)
+        deadline = redeal_deadline(state)
+        times.append(deal_pause_end(state) if deadline is None else deadline)
     turn = state.turn
-    if (
-        settings.move_timeout is not None
-        and turn is not None
-        and not state.seats[turn].bot_controlled
-    ):
-        times.append(state.turn_since + settings.move_timeout)
+    timeout = state.settings.move_timeout
+    if timeout is not None and turn is not None and not state.seats[turn].bot_controlled:
+        times.append(state.turn_since + timeout)
+    lead = lead_opens_at(state)
+    if lead is not None and lead > now:
+        times.append(lead)
     return min(times) if times else None
 
 
@@ -463,7 +463,8 @@ def _preparation_step(state: RoomState, now: float) -> list[Event]:
     weak = [i for i, s in enumerate(state.seats) if s.weak]
     undecided = [i for i in weak if state.seats[i].redeal is None]
     if undecided:
-        if now >= state.dealt_at + state.settings.redeal_timeout:
+        deadline = redeal_deadline(state)
+        if deadline is not None and now >= deadline:
             return [RedealDecided(at=now, seat=i, accept=False, timed_out=True) for i in undecided]
         return []
     accepters = [i for i in weak if state.seats[i].redeal]
@@ -475,8 +476,7 @@ def _preparation_step(state: RoomState, now: float) -> list[Event]:
         )
         first = first_in_play_order(accepters, counted_from)
         return [RedealGranted(at=now, seat=first, multiplier=state.multiplier + 1)]
-    pause = state.settings.redeal_pause if state.multiplier > 1 else state.settings.deal_pause
-    if now < state.dealt_at + pause:
+    if now < deal_pause_end(state):
         return []
     starter, reason = round_starter(state)
     return [
@@ -487,7 +487,9 @@ def _preparation_step(state: RoomState, now: float) -> list[Event]:
 
 
 def _deal(state: RoomState, round_number: int, now: float) -> HandsDealt:
-    hands, scripted = next_deal(state.seed, state.script, state.deals)
+    hands, scripted = next_deal(
+        state.seed, state.script, state.deals, state.settings.sort_scripted_hands
+    )
     return HandsDealt(
         at=now, round=round_number, deal=state.deals + 1, hands=hands, scripted=scripted
     )

@@ -157,6 +157,16 @@ class PlayerReconnected(Event, frozen=True, kw_only=True):
     name: str
 
 
+class ForkedFrom(Event, frozen=True, kw_only=True):
+    """This stream's events so far are `source_room`'s first `source_version`, copied; the
+    room lives on from here as `room_id`, its deadlines moved by `at - source_at`."""
+
+    room_id: str
+    source_room: str
+    source_version: int
+    source_at: float
+
+
 AnyEvent = (
     RoomCreated
     | PlayerJoined
@@ -178,6 +188,12 @@ AnyEvent = (
     | GameOver
     | PlayerDisconnected
     | PlayerReconnected
+    | ForkedFrom
 )
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.__name__: cls for cls in AnyEvent.__args__}
+
+
+def ends_room(event: Event) -> bool:
+    """Whether `event` ends the room's life (its state is then `finished`): nothing follows it."""
+    return isinstance(event, GameOver | RoomClosed)

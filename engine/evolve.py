@@ -13,6 +13,7 @@ from engine.events import (
     DeclarationStarted,
     Declared,
     Event,
+    ForkedFrom,
     GameOver,
     GameStarted,
     HandsDealt,
@@ -320,6 +321,22 @@ def _player_reconnected(state: RoomState, e: PlayerReconnected) -> RoomState:
     )
 
 
+def _forked_from(state: RoomState, e: ForkedFrom) -> RoomState:
+    # Every time a deadline or pause is counted from moves by the same amount, so what was
+    # due k seconds after the source's event is due k seconds after the fork.
+    shift = e.at - e.source_at
+    return replace(
+        state,
+        version=state.version + 1,
+        room_id=e.room_id,
+        dealt_at=state.dealt_at + shift,
+        turn_since=state.turn_since + shift,
+        lead_not_before=state.lead_not_before + shift,
+        due_at=None if state.due_at is None else state.due_at + shift,
+        abandon_at=None if state.abandon_at is None else state.abandon_at + shift,
+    )
+
+
 _EVOLVERS: dict[type[Event], Callable[[RoomState, Any], RoomState]] = {
     RoomCreated: _room_created,
     PlayerJoined: _player_joined,
@@ -341,4 +358,5 @@ _EVOLVERS: dict[type[Event], Callable[[RoomState, Any], RoomState]] = {
     GameOver: _game_over,
     PlayerDisconnected: _player_disconnected,
     PlayerReconnected: _player_reconnected,
+    ForkedFrom: _forked_from,
 }

@@ -9,7 +9,8 @@ class RoomSettings(Struct, frozen=True, kw_only=True, gc=False):
     """Everything about a room's rules and timing that a server may choose; recorded at creation.
 
     Display pauses are presentation, not rules: set them to 0 for simulations and tests.
-    `None` disables an optional deadline.
+    `None` disables an optional deadline. `sort_scripted_hands` False deals a script's hands
+    in the order given, so a recording from elsewhere replays with its hand indices.
     """
 
     target_score: int = 50
@@ -23,6 +24,8 @@ class RoomSettings(Struct, frozen=True, kw_only=True, gc=False):
     trick_pause: float = 5.0
     round_end_pause: float = 7.0
     scoring_pause: float = 7.0
+    # True, as rooms recorded before the setting existed were dealt: their replays verify.
+    sort_scripted_hands: bool = True
 
     @classmethod
     def fast(cls) -> RoomSettings:

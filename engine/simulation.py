@@ -16,7 +16,7 @@ from engine.decider import execute, next_due
 from engine.events import Event
 from engine.rejections import Rejection
 from engine.settings import RoomSettings
-from engine.state import Phase, RoomState
+from engine.state import RoomState
 
 Policy = Callable[[RoomState, int, float, str], Command]
 HOST = "Host"
@@ -75,7 +75,7 @@ def run_match(
     apply(StartGame(command_id="c1", player=HOST, at=now))
     apply(Disconnect(command_id="c2", player=HOST, at=now))
     counter = 3
-    while state.phase not in (Phase.GAME_OVER, Phase.CLOSED):
+    while not state.finished:
         if counter > max_commands:
             raise SimulationStuck(f"no end after {max_commands} commands")
         movers = seats_to_move(state)
@@ -85,7 +85,7 @@ def run_match(
                 apply(chosen[seat](state, seat, now, f"c{counter}"))
                 counter += 1
             continue
-        due = next_due(state)
+        due = next_due(state, now)
         if due is None:
             raise SimulationStuck(f"nothing to do in phase {state.phase.value}")
         now = max(now, due)

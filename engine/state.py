@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from msgspec import Struct
@@ -30,9 +31,19 @@ IN_GAME = frozenset(
 )
 
 
+# A room's life has ended in these phases: its game is over, or the room closed.
+FINISHED = frozenset({Phase.GAME_OVER, Phase.CLOSED})
+_BOT_LIKE = re.compile(r"bot\s*\d+", re.IGNORECASE)
+
+
 def bot_name(seat: int) -> str:
     """The name a bot in `seat` plays under (also when it stands in for a disconnected human)."""
     return f"Bot {seat + 1}"
+
+
+def reserved_for_bots(name: str) -> bool:
+    """Whether `name` reads like a bot's ("Bot 2", "bot3"): no human may take it."""
+    return _BOT_LIKE.fullmatch(name) is not None
 
 
 class Seat(Struct, frozen=True, kw_only=True, gc=False):
@@ -106,6 +117,11 @@ class RoomState(Struct, frozen=True, kw_only=True, gc=False):
     end_reason: EndReason | None = None
     winners: tuple[int, ...] = ()
     redeals: int = 0
+
+    @property
+    def finished(self) -> bool:
+        """Whether the room's life has ended (game over or closed): nothing more happens in it."""
+        return self.phase in FINISHED
 
     def seat_of(self, name: str) -> int | None:
         """The seat of a human named `name`, if seated."""

@@ -1,7 +1,9 @@
 """Per-player views: what one player may see of a room, and of each event.
 
 Nobody's hand reaches anyone else: a player sees their own hand and the sizes of the
-others; a spectator (player None) sees no hand at all.
+others; a spectator (player None) sees no hand at all. A name is seen as the seat it sits
+in, a human's or a bot's ("Bot 2"); `seat_view` is the same view addressed by seat number,
+for drivers that act for any seat (an oracle, a bot farm, a replay).
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 from msgspec import Struct
 from msgspec.structs import replace
 
+from engine.deadlines import redeal_deadline
 from engine.events import Event, HandsDealt, RoomCreated
-from engine.pieces import Piece
+from engine.pieces import SEATS, Piece
 from engine.rules import legal_declarations
 from engine.state import Phase, RoomState, TrickPlay
 
@@ -56,14 +59,34 @@ class PlayerView(Struct, frozen=True, kw_only=True, gc=False):
     legal_declarations: tuple[int, ...]  # what the viewer may declare now (empty if not asked)
 
 
+class NoSuchSeat(ValueError):
+    """A seat number outside 0-3 was asked for."""
+
+
 def viewer_seat(state: RoomState, player: str | None) -> int | None:
-    """The seat whose private information `player` may see (None for spectators)."""
-    return None if player is None else state.seat_of(player)
+    """The seat whose private information `player` may see: the seat that name sits in,
+    a human's or a bot's; None for spectators and for names with no seat here."""
+    if player is None:
+        return None
+    for i, seat in enumerate(state.seats):
+        if seat.name == player:
+            return i
+    return None
 
 
 def view(state: RoomState, player: str | None) -> PlayerView:
-    """The room seen by `player` (a seated human's name) or by a spectator (None)."""
-    mine = viewer_seat(state, player)
+    """The room seen by `player` (the name of a seated human or bot) or by a spectator (None)."""
+    return _view(state, player, viewer_seat(state, player))
+
+
+def seat_view(state: RoomState, seat: int) -> PlayerView:
+    """The room as the occupant of `seat` sees it, whoever sits there (a trusted view)."""
+    if not 0 <= seat < SEATS:
+        raise NoSuchSeat(f"seat {seat} is not one of 0-{SEATS - 1}")
+    return _view(state, state.seats[seat].name, seat)
+
+
+def _view(state: RoomState, player: str | None, mine: int | None) -> PlayerView:
     seats = tuple(
         SeatView(
             seat=i,
@@ -81,7 +104,6 @@ def view(state: RoomState, player: str | None) -> PlayerView:
         )
         for i, s in enumerate(state.seats)
     )
-    undecided = any(s.weak and s.redeal is None for s in state.seats)
     asked = state.phase is Phase.DECLARATION and mine is not None and state.turn == mine
     legal: tuple[int, ...] = ()
     if asked and mine is not None:
@@ -108,11 +130,7 @@ def view(state: RoomState, player: str | None) -> PlayerView:
         seats=seats,
         winners=state.winners,
         lead_not_before=state.lead_not_before,
-        redeal_deadline=(
-            state.dealt_at + state.settings.redeal_timeout
-            if state.phase is Phase.PREPARATION and not state.needs_deal and undecided
-            else None
-        ),
+        redeal_deadline=redeal_deadline(state),
         legal_declarations=legal,
     )
 

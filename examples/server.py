@@ -37,12 +37,13 @@ from websockets.protocol import State
 
 from actors.config import EngineConfig
 from actors.facade import Accepted, Engine, SubscriptionLost
+from actors.spectators import Delay, Events, Seconds, SpectatorDropped
 from engine import commands as cmd
 from engine.events import AnyEvent
 from engine.pieces import Piece
 from engine.plays import valid_plays
 from engine.rejections import Code, Rejection
-from engine.state import Phase
+from engine.state import Phase, reserved_for_bots
 from engine.views import PlayerView
 from examples.ops_routes import OpsRoutes
 from examples.rate_limit import DEFAULT_RATE_LIMIT, RateLimit, TokenBucket
@@ -127,9 +128,21 @@ class Leave(ClientMessage, frozen=True, kw_only=True, tag="leave"):
     pass
 
 
+# --- spectators: `watch` (one handler, `GameServer.watch`; docs/protocol.md) ---------------
+
+
+class Watch(ClientMessage, frozen=True, kw_only=True, tag="watch"):
+    room: str
+    delay_seconds: Annotated[float, Meta(ge=0, le=86_400)] | None = None  # at most one delay
+    delay_events: Annotated[int, Meta(ge=0, le=100_000)] | None = None
+    last_version: Annotated[int, Meta(ge=0)] = 0  # watching again: catch up after it
+
+
+# --- end of spectators ----------------------------------------------------------------------
+
 AnyClientMessage = (
     Hello | ListRooms | CreateRoom | JoinRoom | AddBot | RemovePlayer | Start | Redeal
-    | Declare | Play | Rejoin | Reconnect | Leave
+    | Declare | Play | Rejoin | Reconnect | Leave | Watch
 )  # fmt: skip
 
 # --- server -> client ------------------------------------------------------------------------
@@ -202,6 +215,13 @@ def legal_plays(seen: PlayerView) -> tuple[tuple[Piece, ...], ...]:
     if not seen.plays:
         return tuple(valid_plays(seen.hand))
     return tuple(sorted(set(combinations(sorted(seen.hand), seen.required))))
+
+
+class Watching(ServerMessage, frozen=True, kw_only=True, tag="watching"):
+    """Reply to `watch`: spectator updates of `room` follow (spectators, docs/protocol.md)."""
+
+    ref: str | None
+    room: str
 
 
 DECODER = msgspec.json.Decoder(AnyClientMessage)
@@ -358,6 +378,8 @@ class GameServer:
             return await s.error(msg.ref, "hello_first", "send hello before anything else")
         if isinstance(msg, ListRooms):
             return await self.list_rooms(s, msg)
+        if isinstance(msg, Watch):
+            return await self.watch(s, msg)
         if isinstance(msg, CreateRoom | JoinRoom):
             return await self.take_seat(s, msg)
         if isinstance(msg, Rejoin):
@@ -368,6 +390,8 @@ class GameServer:
             room = s.room
             await self.detach(s, disconnect=True)
             return await s.send(Left(ref=msg.ref, room=room))
+        if (s.room, s.name) not in self.sessions:  # a spectator (`watch`) has no seat to play
+            return await s.error(msg.ref, "watching", f"{s.name} watches {s.room}: leave first")
         command = to_command(msg, s.name)
         assert command is not None
         s.wrote = True
@@ -414,6 +438,8 @@ class GameServer:
     async def hello(self, s: Session, msg: Hello) -> None:
         if s.name is not None:
             return await s.error(msg.ref, "already_greeted", f"this connection is {s.name}")
+        if reserved_for_bots(msg.name):  # a bot's name would see and move for a bot's seat
+            return await s.error(msg.ref, Code.NAME_RESERVED, f"{msg.name!r} is a bot's name")
         if msg.room is not None:
             if not self.tokens.check(msg.room, msg.name, msg.token):
                 return await s.error(msg.ref, "bad_token", BAD_TOKEN)
@@ -506,6 +532,55 @@ class GameServer:
                 return
             except SubscriptionLost:
                 continue  # this socket fell far behind: resubscribe from the last version sent
+
+    # --- spectators: `watch` -------------------------------------------------------------------
+
+    async def watch(self, s: Session, msg: Watch) -> None:
+        """Attach `s` to a room as a spectator: it is pushed the room with no hand in it, the
+        given delay behind; `leave` (or closing the socket) stops it. It has no seat, so
+        it sends no game commands and its leaving is no Disconnect."""
+        if s.room is not None:
+            return await s.error(msg.ref, "already_in_room", f"leave {s.room} first")
+        if msg.delay_seconds is not None and msg.delay_events is not None:
+            return await s.error(msg.ref, "bad_message", "give delay_seconds or delay_events")
+        seen = await self.engine.view(msg.room)
+        if isinstance(seen, Rejection):
+            return await s.error(msg.ref, seen.code, seen.message)
+        if msg.last_version > seen.version:
+            return await s.error(msg.ref, "bad_version", f"the room is at v{seen.version}")
+        delay: Delay | None = None
+        if msg.delay_seconds is not None:
+            delay = Seconds(msg.delay_seconds)
+        elif msg.delay_events is not None:
+            delay = Events(msg.delay_events)
+        await s.send(Watching(ref=msg.ref, room=msg.room))
+        s.room = msg.room
+        s.pump = asyncio.create_task(self.spectate(s, msg.room, delay, msg.last_version))
+        return None
+
+    async def spectate(self, s: Session, room: str, delay: Delay | None, version: int) -> None:
+        """Push the room as a spectator sees it after `version`, `delay` behind."""
+        while True:
+            try:
+                async for update in self.engine.subscribe(
+                    room, from_version=version, spectator=True, delay=delay
+                ):
+                    last = update.first_version + len(update.events) - 1
+                    await s.send(
+                        UpdateMessage(
+                            room=room,
+                            first_version=update.first_version,
+                            last_version=last,
+                            events=cast(tuple[AnyEvent, ...], update.events),
+                            view=update.view,
+                        )
+                    )
+                    version = last
+                return
+            except SpectatorDropped:
+                continue  # this socket stopped reading for long: watch again from its last
+
+    # --- end of spectators -----------------------------------------------------------------
 
 
 def room_info(room: LobbyRoom) -> RoomInfo:

@@ -6,7 +6,7 @@ Everything an embedding program needs, from one import::
 
 The engine (`Engine`, `SyncEngine`, `EngineConfig`), the commands a player sends, the
 events a room records, what a refusal says (`Rejection`, `Code`), what a player sees
-(`PlayerView`, `view`), the read models' results, the store's URL factory and errors,
+(`PlayerView`, `view`, `seat_view`), the read models' results, the store's URL factory and errors,
 and the pure core (`decide`, `evolve`, `RoomState`) for a driver of one's own.
 """
 
@@ -56,6 +56,7 @@ from engine.events import (
     RoundStarted,
     StarterReason,
     TrickWon,
+    ends_room,
 )
 from engine.evolve import evolve
 from engine.pieces import Colour, Name, Piece
@@ -63,7 +64,7 @@ from engine.rejections import Code, Rejection
 from engine.settings import RoomSettings
 from engine.state import Phase, RoomState
 from engine.store import EventStore, StoreError, open_store
-from engine.views import PlayerView, SeatView, view
+from engine.views import NoSuchSeat, PlayerView, SeatView, seat_view, view
 from projections import (
     LeaderboardEntry,
     LobbyRoom,
@@ -108,6 +109,7 @@ __all__ = [
     "MatchDetail",
     "MatchSummary",
     "Name",
+    "NoSuchSeat",
     "Page",
     "Phase",
     "Piece",
@@ -141,8 +143,10 @@ __all__ = [
     "Tick",
     "TrickWon",
     "decide",
+    "ends_room",
     "evolve",
     "next_due",
     "open_store",
+    "seat_view",
     "view",
 ]

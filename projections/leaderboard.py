@@ -8,17 +8,18 @@ from typing import Any, Literal
 
 from msgspec import Struct
 
-from engine.decider import RESERVED_NAME
-from engine.events import Event, GameOver, GameStarted, RoomClosed
+from engine.events import Event, ForkedFrom, GameOver, GameStarted, RoomClosed
 from engine.pieces import SEATS
+from engine.state import reserved_for_bots
 from engine.store.records import RecordedEvent
+from projections.forks import fold_version, forks_schema, is_fork, mark_fork
 from projections.pages import Page, read_page
 from projections.protocol import FoldError
 
 
 def is_bot_name(name: str) -> bool:
     """Whether a seat name is a bot's: humans may not take names like `Bot 2` (rule decision)."""
-    return RESERVED_NAME.fullmatch(name) is not None
+    return reserved_for_bots(name)
 
 
 @cache
@@ -37,15 +38,20 @@ def _sql(prefix: str) -> dict[str, str]:
 class LeaderboardProjection:
     """Per player name: finished games, wins (every player tied at the top wins) and points.
 
-    Only finished games (GameOver) count; an abandoned game counts for nobody. Bots are
-    kept under their seat names (`Bot 2`...) with `is_bot` set; queries leave them out
-    unless asked.
+    Only finished games (GameOver) count; an abandoned game counts for nobody, and a fork
+    (ForkedFrom) for nobody unless `count_forks`. Bots are kept under their seat names
+    (`Bot 2`...) with `is_bot` set; queries leave them out unless asked.
     """
 
     name = "leaderboard"
-    version = 1
-    handles = frozenset({"GameStarted", "GameOver", "RoomClosed"})
-    tables = ("leaderboard_players", "leaderboard_seats")
+    version = 2
+    tables = ("leaderboard_players", "leaderboard_seats", "leaderboard_forks")
+
+    def __init__(self, count_forks: bool = False) -> None:
+        self.count_forks = count_forks
+        self.version = fold_version(self.version, count_forks)
+        counted = {"GameStarted", "GameOver", "RoomClosed"}
+        self.handles = frozenset(counted if count_forks else counted | {"ForkedFrom"})
 
     def schema(self, prefix: str) -> list[str]:
         return [
@@ -63,6 +69,7 @@ class LeaderboardProjection:
                 name TEXT NOT NULL,
                 PRIMARY KEY (room_id, seat)
             ) WITHOUT ROWID""",
+            forks_schema(prefix, self.name),
             f"CREATE INDEX {prefix}leaderboard_by_wins "
             f"ON {prefix}leaderboard_players (is_bot, wins DESC, name)",
             f"CREATE INDEX {prefix}leaderboard_by_points "
@@ -74,6 +81,13 @@ class LeaderboardProjection:
     ) -> None:
         sql = _sql(prefix)
         room = record.stream_id
+        if not self.count_forks:
+            if isinstance(event, ForkedFrom):
+                mark_fork(conn, prefix, self.name, room)
+                conn.execute(sql["forget"], (room,))
+                return
+            if is_fork(conn, prefix, self.name, room):
+                return
         if isinstance(event, GameStarted):
             if len(event.seats) != SEATS:
                 raise FoldError(f"{room} started with {len(event.seats)} seats")

@@ -8,7 +8,15 @@ from typing import Any
 
 from msgspec import Struct
 
-from engine.events import Event, GameOver, GameStarted, RedealGranted, RoomClosed, RoundScored
+from engine.events import (
+    Event,
+    ForkedFrom,
+    GameOver,
+    GameStarted,
+    RedealGranted,
+    RoomClosed,
+    RoundScored,
+)
 from engine.pieces import SEATS
 from engine.store.records import RecordedEvent
 from projections.pages import Page, read_page
@@ -29,7 +37,10 @@ def _sql(prefix: str) -> dict[str, str]:
     matches = f"{prefix}history_matches"
     players = f"{prefix}history_players"
     rounds = f"{prefix}history_rounds"
+    forks = f"{prefix}history_forks"
     return {
+        # A fork of a fork copies its source's ForkedFrom first: the last one names its source.
+        "fork": f"INSERT OR REPLACE INTO {forks} VALUES (?,?,?,?)",
         "match": f"INSERT INTO {matches} VALUES (?,?,?,NULL,'{PLAYING}',NULL,0,0)",
         "player": f"INSERT INTO {players} VALUES (?,?,?,?,NULL,0)",
         "redeal": f"UPDATE {matches} SET redeals = redeals + 1 "
@@ -52,9 +63,11 @@ class MatchHistoryProjection:
     """
 
     name = "match_history"
-    version = 1
-    handles = frozenset({"GameStarted", "RedealGranted", "RoundScored", "GameOver", "RoomClosed"})
-    tables = ("history_matches", "history_players", "history_rounds")
+    version = 2
+    handles = frozenset(
+        {"GameStarted", "RedealGranted", "RoundScored", "GameOver", "RoomClosed", "ForkedFrom"}
+    )
+    tables = ("history_matches", "history_players", "history_rounds", "history_forks")
 
     def schema(self, prefix: str) -> list[str]:
         return [
@@ -87,6 +100,12 @@ class MatchHistoryProjection:
                 score INTEGER NOT NULL,
                 total INTEGER NOT NULL,
                 PRIMARY KEY (room_id, round, seat)
+            ) WITHOUT ROWID""",
+            f"""CREATE TABLE {prefix}history_forks (
+                room_id TEXT PRIMARY KEY,
+                source_room TEXT NOT NULL,
+                source_version INTEGER NOT NULL,
+                forked_at REAL NOT NULL
             ) WITHOUT ROWID""",
             f"CREATE INDEX {prefix}history_matches_by_start "
             f"ON {prefix}history_matches (started_position)",
@@ -144,6 +163,10 @@ class MatchHistoryProjection:
         elif isinstance(event, RoomClosed):
             # A room closed before its game started was never a match: nothing to update.
             conn.execute(sql["closed"], (event.at, event.reason.value, room))
+        elif isinstance(event, ForkedFrom):
+            conn.execute(
+                sql["fork"], (room, event.source_room, event.source_version, event.at)
+            )
 
 
 # --- queries ---------------------------------------------------------------------------------
@@ -164,6 +187,8 @@ class MatchSummary(Struct, frozen=True):
     ended_at: float | None
     duration: float | None
     archived: bool
+    forked_from: str | None = None  # a fork: the room it was forked from...
+    forked_at: int | None = None  # ...and the source's version it starts from
 
 
 class SeatScore(Struct, frozen=True):
@@ -230,7 +255,9 @@ def match(conn: sqlite3.Connection, room_id: str) -> MatchDetail | None:
 
 _MATCH_COLUMNS = (
     "m.room_id, m.outcome, m.end_reason, m.rounds, m.redeals, m.started_at, m.ended_at, "
-    f"EXISTS (SELECT 1 FROM {ARCHIVED_TABLE} a WHERE a.room_id = m.room_id)"
+    f"EXISTS (SELECT 1 FROM {ARCHIVED_TABLE} a WHERE a.room_id = m.room_id), "
+    "(SELECT f.source_room FROM history_forks f WHERE f.room_id = m.room_id), "
+    "(SELECT f.source_version FROM history_forks f WHERE f.room_id = m.room_id)"
 )
 
 
@@ -245,7 +272,18 @@ def _matches(conn: sqlite3.Connection, rows: list[Any]) -> list[MatchSummary]:
         ):
             players[room_id].append((name, final_score, won))
     summaries = []
-    for room_id, outcome, end_reason, rounds, redeals, started_at, ended_at, archived in rows:
+    for (
+        room_id,
+        outcome,
+        end_reason,
+        rounds,
+        redeals,
+        started_at,
+        ended_at,
+        archived,
+        forked_from,
+        forked_at,
+    ) in rows:
         seated = players[room_id]
         finished = outcome == FINISHED
         summaries.append(
@@ -262,6 +300,8 @@ def _matches(conn: sqlite3.Connection, rows: list[Any]) -> list[MatchSummary]:
                 ended_at=ended_at,
                 duration=None if ended_at is None else ended_at - started_at,
                 archived=bool(archived),
+                forked_from=forked_from,
+                forked_at=forked_at,
             )
         )
     return summaries

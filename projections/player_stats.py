@@ -9,6 +9,7 @@ from msgspec import Struct
 
 from engine.events import (
     Event,
+    ForkedFrom,
     GameOver,
     GameStarted,
     RedealDecided,
@@ -18,6 +19,7 @@ from engine.events import (
 )
 from engine.pieces import SEATS
 from engine.store.records import RecordedEvent
+from projections.forks import fold_version, forks_schema, is_fork, mark_fork
 from projections.leaderboard import is_bot_name
 from projections.protocol import FoldError, expect_rows
 
@@ -66,6 +68,7 @@ def _sql(prefix: str) -> dict[str, str]:
         "ON CONFLICT (name) DO UPDATE SET abandoned = abandoned + 1",
         "abandon": f"UPDATE {games} SET outcome = '{ABANDONED}' "
         f"WHERE room_id = ? AND outcome = '{PLAYING}'",
+        "forget": f"DELETE FROM {games} WHERE room_id = ?",
     }
 
 
@@ -78,15 +81,27 @@ class PlayerStatsProjection:
     a trick; a declaration is met when captured == declared (0 included); a perfect
     round is one declared > 0 and met. A seat's player is the name in GameStarted.seats,
     so a human who disconnects keeps the seat (a bot standing in plays for them). Bots
-    are kept under their seat names with `is_bot` set.
+    are kept under their seat names with `is_bot` set. A fork (ForkedFrom) counts for
+    nobody, and keeps no per-game rows, unless `count_forks`.
     """
 
     name = "player_stats"
-    version = 1
-    handles = frozenset(
-        {"GameStarted", "RedealDecided", "TrickWon", "RoundScored", "GameOver", "RoomClosed"}
-    )
-    tables = ("player_games", "player_totals")
+    tables = ("player_games", "player_totals", "player_stats_forks")
+
+    version = 2
+
+    def __init__(self, count_forks: bool = False) -> None:
+        self.count_forks = count_forks
+        self.version = fold_version(self.version, count_forks)
+        counted = {
+            "GameStarted",
+            "RedealDecided",
+            "TrickWon",
+            "RoundScored",
+            "GameOver",
+            "RoomClosed",
+        }
+        self.handles = frozenset(counted if count_forks else counted | {"ForkedFrom"})
 
     def schema(self, prefix: str) -> list[str]:
         figures = ",\n".join(f"{f} INTEGER NOT NULL" for f in FIGURES)
@@ -113,6 +128,7 @@ class PlayerStatsProjection:
                 abandoned INTEGER NOT NULL,
                 {figures}
             ) WITHOUT ROWID""",
+            forks_schema(prefix, self.name),
             f"CREATE INDEX {prefix}player_games_by_name "
             f"ON {prefix}player_games (name, started_position)",
         ]
@@ -123,6 +139,13 @@ class PlayerStatsProjection:
         sql = _sql(prefix)
         room = record.stream_id
         kind = type(event)
+        if not self.count_forks:
+            if kind is ForkedFrom:
+                mark_fork(conn, prefix, self.name, room)
+                conn.execute(sql["forget"], (room,))
+                return
+            if is_fork(conn, prefix, self.name, room):
+                return
         if kind is TrickWon:
             assert isinstance(event, TrickWon)
             cursor = conn.execute(sql["trick"], (event.piles, room, event.seat))

@@ -34,12 +34,13 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 
-def default_projections() -> list[Projection]:
-    """The engine's read models: lobby, leaderboard, player stats and match history."""
+def default_projections(count_forks: bool = False) -> list[Projection]:
+    """The engine's read models: lobby, leaderboard, player stats and match history;
+    forks count in the leaderboard and player statistics only with `count_forks`."""
     return [
         LobbyProjection(),
-        LeaderboardProjection(),
-        PlayerStatsProjection(),
+        LeaderboardProjection(count_forks),
+        PlayerStatsProjection(count_forks),
         MatchHistoryProjection(),
     ]
 

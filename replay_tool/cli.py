@@ -12,13 +12,16 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from engine.store import EventStore
+from engine.forking import ForkRefused, write_fork
+from engine.store import EventStore, backend_of, open_store
 from engine.store.errors import CorruptData, StoreError
 from engine.store.records import StreamStatus
+from engine.store.url import sqlite_path
 from replay_tool.comparison import first_divergence
 from replay_tool.errors import PROG, ToolError, warn
 from replay_tool.exchange import ExportFormat, export_text, import_match, read_export
@@ -230,6 +233,30 @@ async def run_export(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+async def run_fork(args: argparse.Namespace, out: Output) -> int:
+    db: str = args.db
+    if backend_of(db) == "sqlite" and not sqlite_path(db).is_file():
+        raise ToolError(f"store not found: {db}")  # a fork needs its source: never create
+    room = normalise_room(args.room)
+    new_code = None if args.new_code is None else normalise_room(args.new_code)
+    # Imported here: the engine's facade brings the actor system, which only fork needs.
+    from actors.facade import new_room_code
+
+    store = await open_store(db, archive_path=args.archive)
+    try:
+        fork = await write_fork(store, room, args.at, time.time(), new_room_code, new_code)
+    except ForkRefused as exc:
+        raise ToolError(f"cannot fork {room} at v{args.at}: {exc}") from None
+    finally:
+        await store.close()
+    out.line(
+        f"forked {room} at v{args.at} into {fork.room_id} "
+        f"(phase {fork.state.phase.value}, v{fork.state.version}); "
+        f"an engine on {db} resumes it when it starts or the room is next used"
+    )
+    return 0
+
+
 async def run_import(args: argparse.Namespace, out: Output) -> int:
     recording = read_export(args.file)
     target: str = args.into
@@ -286,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Debug recorded Liap Tui matches: list, show, step, verify, serve, diff, "
-        "export and import.",
+        "export, import and fork.",
     )
     _store_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -344,6 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("room")
     export.add_argument("--format", choices=["jsonl", "json"], default="jsonl")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+
+    fork = command("fork", run_fork, "make a new playable room from a match at an event")
+    fork.add_argument("room")
+    fork.add_argument("--at", type=_positive, required=True, help="the event version to fork at")
+    fork.add_argument("--as", dest="new_code", metavar="CODE", help="the new room's code")
 
     import_ = command("import", run_import, "write an exported match into a scratch store")
     import_.add_argument("file", type=Path)

@@ -11,6 +11,7 @@ from engine.events import (
     DeclarationStarted,
     Declared,
     Event,
+    ForkedFrom,
     GameOver,
     GameStarted,
     HandsDealt,
@@ -157,6 +158,14 @@ def _reconnected(e: PlayerReconnected, names: Names) -> str:
     return f"P{e.seat + 1} {e.name} reconnected"
 
 
+def _forked_from(e: ForkedFrom, names: Names) -> str:
+    return (
+        f"forked as {e.room_id} from {e.source_room} at v{e.source_version}: "
+        f"the events before are {e.source_room}'s, the room lives on from here "
+        f"(deadlines moved {e.at - e.source_at:+.1f} s)"
+    )
+
+
 _DESCRIBERS: dict[type[Event], Callable[[Any, Names], str]] = {
     RoomCreated: _room_created,
     PlayerJoined: _player_joined,
@@ -178,4 +187,5 @@ _DESCRIBERS: dict[type[Event], Callable[[Any, Names], str]] = {
     GameOver: _game_over,
     PlayerDisconnected: _disconnected,
     PlayerReconnected: _reconnected,
+    ForkedFrom: _forked_from,
 }

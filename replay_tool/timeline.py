@@ -10,7 +10,6 @@ from engine.events import (
     BotAdded,
     Declared,
     Event,
-    GameOver,
     GameStarted,
     HandsDealt,
     PiecesPlayed,
@@ -19,11 +18,11 @@ from engine.events import (
     PlayerRemoved,
     RedealDecided,
     RedealGranted,
-    RoomClosed,
     RoomCreated,
     RoundScored,
     RoundStarted,
     TrickWon,
+    ends_room,
 )
 from engine.pieces import SEATS
 
@@ -126,7 +125,7 @@ def _place(timeline: Timeline, lobby_names: list[str | None], version: int, even
             )
         else:
             current.deals.append(deal)
-    elif isinstance(event, GameOver | RoomClosed):
+    elif ends_room(event):
         timeline.ending.append(Versioned(version, event))
     elif current is None:
         _lobby_change(lobby_names, event)

@@ -8,6 +8,7 @@ from functools import partial
 from rich.text import Text
 
 from engine.events import GameOver, RoomClosed, RoundStarted
+from engine.forking import provenance
 from engine.pieces import is_weak
 from replay_tool.narration import Names, describe, format_time, seat_label, signed
 from replay_tool.output import Output, pieces_markup, status_text
@@ -55,6 +56,13 @@ def _header(out: Output, recording: MatchRecording, timeline: Timeline) -> None:
         + (f", {len(created.script)} scripted deals" if created.script else "")
     )
     out.line("seats: " + ", ".join(seat_label(i, timeline.seats) for i in range(4)))
+    forked = provenance(recording.decoded)
+    if forked is not None:
+        out.line(
+            ("fork ", "bold magenta"),
+            f"of {forked.source_room} at v{forked.source_version}, made "
+            f"{format_time(forked.at)} UTC: v1-v{forked.source_version} are the source's",
+        )
 
 
 def _events(out: Output, title: str, entries: list[Versioned], names: Names) -> None:

@@ -19,6 +19,7 @@ from engine.events import (
     BotAdded,
     Declared,
     Event,
+    ForkedFrom,
     GameOver,
     HandsDealt,
     HostChanged,
@@ -34,11 +35,11 @@ from engine.events import (
     RoundStarted,
     TrickWon,
 )
+from engine.evolve import fold
 from engine.pieces import DECK, HAND_SIZE, SEATS, Piece, contains, remove
 from engine.plays import evaluate
 from engine.rejections import Rejection
 from engine.rules import MAX_DECLARATION, round_score, winners
-from engine.state import RoomState
 from engine.store.records import RecordedEvent, Snapshot
 from replay_tool.fields import compact, differences_text, field_differences, field_map
 from replay_tool.folding import FoldFailure, fold_checked
@@ -83,8 +84,10 @@ def verify(
     recording: MatchRecording,
     snapshot: Snapshot | None,
     tail: Sequence[RecordedEvent],
+    source: MatchRecording | None = None,
 ) -> Report:
-    """Run every check on a match; `snapshot` and `tail` are what recovery would read."""
+    """Run every check on a match; `snapshot` and `tail` are what recovery would read, and
+    `source` is the match a fork was made from (when it is in the same store)."""
     return Report(
         room_id=recording.room_id,
         origin=recording.origin,
@@ -94,6 +97,7 @@ def verify(
             check_redecide(recording),
             check_recovery(recording, snapshot, tail),
             check_invariants(recording.events),
+            check_fork(recording, source),
         ),
     )
 
@@ -112,10 +116,16 @@ def check_redecide(recording: MatchRecording) -> Check:
     """Feed the recorded commands to the decider from an empty room: the same events must come."""
     name = "re-decide"
     events = recording.events
+    # A fork's events up to its ForkedFrom were decided in its source (checked there, and
+    # against the source by `check_fork`); its own commands re-decide from the copy.
+    fork_version = _fork_version(recording)
+    copied = f", after v1-v{fork_version} copied from the source" if fork_version else ""
+    if not recording.commands and fork_version == recording.last_version and fork_version:
+        return Check(name=name, status="pass", summary=f"no commands yet{copied}")
     if not recording.commands:
         return Check(name=name, status="fail", summary="no recorded commands to re-decide")
-    state = RoomState()
-    expected = 1
+    state = fold(recording.decoded[:fork_version])
+    expected = fork_version + 1
     for recorded in recording.commands:
         span = f"v{recorded.first_version}-v{recorded.last_version}"
         if recorded.first_version != expected:
@@ -155,7 +165,43 @@ def check_redecide(recording: MatchRecording) -> Check:
         name=name,
         status="pass",
         summary=f"{len(recording.commands)} commands re-decided into "
-        f"{len(events)} identical events",
+        f"{len(events) - fork_version} identical events{copied}",
+    )
+
+
+def _fork_version(recording: MatchRecording) -> int:
+    """The version of a fork's own ForkedFrom (0 when the match is not a fork)."""
+    for stored in reversed(recording.events):
+        if isinstance(stored.event, ForkedFrom):
+            return stored.version
+    return 0
+
+
+def check_fork(recording: MatchRecording, source: MatchRecording | None) -> Check:
+    """A fork's copied events must be its source's first N, byte for byte."""
+    name = "fork"
+    fork_version = _fork_version(recording)
+    if not fork_version:
+        return Check(name=name, status="skip", summary="not a fork")
+    forked = recording.events[fork_version - 1].event
+    assert isinstance(forked, ForkedFrom)
+    origin = f"{forked.source_room} at v{forked.source_version}"
+    if forked.source_version != fork_version - 1:
+        return _failed(name, f"ForkedFrom at v{fork_version} names {origin}")
+    if source is None:
+        return Check(name=name, status="skip", summary=f"forked from {origin}, not in this store")
+    theirs = source.events[: forked.source_version]
+    if len(theirs) < forked.source_version:
+        return _failed(name, f"{forked.source_room} has only {len(theirs)} events, not {origin}")
+    for mine, original in zip(recording.events, theirs, strict=False):
+        if (mine.type, mine.schema_version, mine.data) != (
+            original.type,
+            original.schema_version,
+            original.data,
+        ):
+            return _failed(name, f"v{mine.version} {mine.type} differs from {forked.source_room}'s")
+    return Check(
+        name=name, status="pass", summary=f"v1-v{forked.source_version} are {origin}, unchanged"
     )
 
 

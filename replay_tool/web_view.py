@@ -10,6 +10,7 @@ import msgspec
 from msgspec import Struct
 
 from engine.codec import STATE_SCHEMA_VERSION
+from engine.forking import provenance
 from engine.pieces import Piece
 from engine.store.protocol import EventStore
 from engine.views import PlayerView, view
@@ -67,11 +68,16 @@ def viewer_link(base_url: str, room_id: str) -> str:
 async def verified_match(
     store: EventStore, room_id: str, origin: str
 ) -> tuple[MatchRecording, Report]:
-    """A match read from `store` and the report of `verify` on it (with its snapshot)."""
+    """A match read from `store` and the report of `verify` on it (with its snapshot, and
+    a fork's source when the store holds it)."""
     recording = await load_match(store, room_id, origin)
     snapshot = await store.load_snapshot(room_id, STATE_SCHEMA_VERSION)
     tail = [] if snapshot is None else await store.read_stream(room_id, snapshot.version)
-    return recording, verify(recording, snapshot, tail)
+    forked = provenance(recording.decoded)
+    source = None
+    if forked is not None and await store.stream_info(forked.source_room) is not None:
+        source = await load_match(store, forked.source_room, origin)
+    return recording, verify(recording, snapshot, tail, source)
 
 
 def replay_document(recording: MatchRecording, verification: Report | None) -> ReplayDocument:

@@ -14,6 +14,8 @@ import threading
 
 import pytest
 
+pytest_plugins = ["tests.pg"]
+
 _GRACE_S = 5.0
 
 

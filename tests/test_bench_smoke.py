@@ -53,3 +53,9 @@ def test_the_benchmark_table_prints_every_row_in_smoke_mode() -> None:
         "pure core: complete 4-bot matches/s",
     ):
         assert row in out, f"missing row {row!r} in:\n{out}"
+
+
+def test_the_spectator_bench_quick_mode_prints_the_p99_ratio() -> None:
+    out = output_of(str(ROOT / "bench" / "spectator_bench.py"), "--quick", timeout=180)
+    assert "p99 ratio, 200 spectators / none:" in out
+    assert "events delivered to the spectators: 0" not in out

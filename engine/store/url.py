@@ -86,3 +86,13 @@ async def open_store(
         inline_batch=inline_batch,
         inline_reads=inline_reads,
     )
+
+
+def redacted_url(url: str | os.PathLike[str]) -> str:
+    """A store URL fit to print or log: any password replaced by `***`."""
+    text = os.fspath(url)
+    scheme, sep, rest = text.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return text
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import actors.room
+from actors.clock import WakeRoom
 from actors.facade import Accepted, Engine, Update
 from actors.messages import Route
 from engine.commands import AddBot, Declare, JoinRoom, Play, RemovePlayer, StartGame
@@ -260,7 +261,9 @@ def test_a_burst_of_due_timers_is_fired_a_slice_at_a_time(tmp_path: Path) -> Non
     config = fast_config(tmp_path, bot_delay=1.0, max_slice=0.0, projections=False)
 
     def due(engine: Engine) -> int:
-        return sum(1 for at, _, kind, _ in engine.driver.timers if kind == "wake" and at <= clock())
+        return sum(
+            1 for at, _, timer in engine.driver.timers if isinstance(timer, WakeRoom) and at <= clock()
+        )
 
     async def scenario() -> None:
         async with Engine.open(tmp_path / "games.db", config, clock=clock) as engine:

@@ -38,6 +38,24 @@ def by_css(driver: Driver, selector: str) -> list[Any]:
     return list(driver.find_elements(By.CSS_SELECTOR, selector))
 
 
+def type_into(driver: Driver, selector: str, text: str, timeout: float = 15.0) -> None:
+    """Type into the element `selector` names, finding it again if the page redrew it."""
+    from selenium.common.exceptions import (
+        ElementNotInteractableException,
+        StaleElementReferenceException,
+    )
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            by_css(driver, selector)[0].send_keys(text)
+            return
+        except (IndexError, StaleElementReferenceException, ElementNotInteractableException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def data(driver: Driver, name: str) -> str | None:
     value: str | None = driver.execute_script(f"return document.body.dataset.{name} ?? null")
     return value
@@ -150,7 +168,7 @@ def test_a_person_plays_a_whole_match_reloads_and_replays_it(
 ) -> None:
     driver = browser
     driver.get(server.url + "/")
-    by_css(driver, "#name")[0].send_keys("Ann")
+    type_into(driver, "#name", "Ann")
     click(driver, "#enter")
     wait_until(driver, lambda: by_css(driver, "#create"), "the lobby")
     click(driver, "#create")

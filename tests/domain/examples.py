@@ -25,6 +25,7 @@ from engine.events import (
     Declared,
     EndReason,
     Event,
+    ForkedFrom,
     GameOver,
     GameStarted,
     HandsDealt,
@@ -85,6 +86,9 @@ EVENTS: list[Event] = [
     HostChanged(at=90.0, seat=1, name="Ben"),
     PlayerReconnected(at=95.0, seat=0, name="Ann"),
     RoomClosed(at=130.0, reason=CloseReason.ABANDONED),
+    ForkedFrom(
+        at=5000.0, room_id="M4T8PW", source_room="K7Q2XZ", source_version=41, source_at=612.5
+    ),
 ]
 
 COMMANDS: list[Command] = [

@@ -2,10 +2,24 @@
 
 from collections import Counter
 
+from msgspec.structs import replace
+
+from engine.commands import Deal
 from engine.dealing import hand_order, next_deal, shuffled_deal
-from engine.events import HandsDealt
+from engine.events import HandsDealt, PiecesPlayed
 from engine.pieces import DECK
-from tests.domain.support import EVERYONE_STRONG, GB, GR, SB, SR, all_strong_to, of_type, seated
+from tests.domain.support import (
+    EVERYONE_STRONG,
+    FAST,
+    GB,
+    GR,
+    SB,
+    SR,
+    all_strong_to,
+    of_type,
+    one,
+    seated,
+)
 
 
 def test_a_seeded_deal_gives_each_seat_8_of_the_32_pieces() -> None:
@@ -41,3 +55,26 @@ def test_the_dealt_hands_are_recorded_in_the_event() -> None:
     assert (first.scripted, first.hands) == (True, tuple(hand_order(h) for h in EVERYONE_STRONG))
     assert (second.round, second.deal, second.scripted) == (2, 2, False)
     assert second.hands == shuffled_deal(11, 1)
+
+
+def weakest_first(deal: Deal) -> Deal:
+    return tuple(tuple(reversed(hand_order(h))) for h in deal)
+
+
+def test_a_script_s_hands_are_sorted_unless_the_room_keeps_them_as_given() -> None:
+    script = (weakest_first(EVERYONE_STRONG),)
+    assert next_deal(5, script, 0) == (tuple(hand_order(h) for h in script[0]), True)
+    assert next_deal(5, script, 0, sort_scripted=False) == (script[0], True)
+
+
+def test_a_room_that_keeps_scripted_order_deals_and_plays_by_the_given_indices() -> None:
+    script = (weakest_first(all_strong_to(0)),)
+    table = seated(script, settings=replace(FAST, sort_scripted_hands=False))
+    dealt = of_type(table.events, HandsDealt)[0]
+    assert dealt.hands == script[0]
+    assert table.hand(0) == script[0][0]
+    table.decline_all_redeals()
+    table.declare_all((8, 0, 0, 1))
+    last = len(table.hand(0)) - 1
+    played = one(table.send(table.play_indices("Ann", last)), PiecesPlayed)
+    assert played.pieces == (script[0][0][last],)

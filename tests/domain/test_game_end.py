@@ -2,11 +2,13 @@
 
 from msgspec.structs import replace
 
-from engine.events import EndReason, GameOver, RoundScored
+from engine.events import EndReason, GameOver, RoundScored, ends_room
+from engine.evolve import evolve
 from engine.rejections import Code
 from engine.rules import game_end, winners
 from engine.settings import RoomSettings
-from engine.state import Phase
+from engine.simulation import run_match
+from engine.state import Phase, RoomState
 from tests.domain.support import (
     EVERYONE_STRONG,
     FAST,
@@ -116,3 +118,21 @@ def test_after_game_over_every_command_but_tick_is_refused() -> None:
     assert table.refuse(table.reconnect("Ann")) is Code.GAME_OVER
     assert table.refuse(table.join("Eve")) is Code.GAME_OVER
     assert table.send(table.tick(1000.0)) == []
+
+
+def test_a_room_is_finished_from_the_event_that_ends_it_on() -> None:
+    record = run_match(7, settings=replace(RoomSettings.fast(), round_cap=2))
+    state = RoomState()
+    for event in record.events:
+        was_finished = state.finished
+        state = evolve(state, event)
+        assert state.finished == (was_finished or ends_room(event))
+    assert state.finished and ends_room(record.events[-1])
+
+
+def test_a_room_closed_in_the_lobby_is_finished() -> None:
+    table = Table()
+    table.send(table.create("Ann"))
+    assert not table.state.finished
+    closed = table.send(table.leave("Ann"))
+    assert ends_room(closed[-1]) and table.state.finished

@@ -157,7 +157,7 @@ class Match:
         return self.state
 
     def tick(self) -> None:
-        due = next_due(self.state)
+        due = next_due(self.state, self.now)
         assert due is not None, f"nothing is due in {self.state.phase}: the match is stuck"
         self.now = max(self.now, due)
         assert self.send(self.new(Tick, ""))
@@ -165,7 +165,7 @@ class Match:
     def move(self) -> bool:
         """One legal move, if anyone is to move (now and then the clock runs instead)."""
         state, rng = self.state, self.rng
-        if rng.random() < 0.03 and next_due(state) is not None:
+        if rng.random() < 0.03 and next_due(state, self.now) is not None:
             return False
         command: Command
         if state.phase is Phase.PREPARATION and not state.needs_deal:

@@ -1,10 +1,13 @@
 """RULES.md "Hidden information": per-player views and per-player event redaction."""
 
+import pytest
+
 from engine.events import HandsDealt, PiecesPlayed, RoomCreated
-from engine.views import redact, view
+from engine.views import NoSuchSeat, redact, seat_view, view
 from tests.domain.support import (
     EVERYONE_STRONG,
     SR,
+    Table,
     at_first_lead,
     deal,
     one,
@@ -37,6 +40,51 @@ def test_a_spectator_sees_no_hand() -> None:
 def test_someone_not_in_the_room_sees_what_a_spectator_sees() -> None:
     table = seated((EVERYONE_STRONG,))
     assert view(table.state, "Zed").hand == ()
+
+
+def with_bots() -> Table:
+    """Ann hosts; the bots the room created sit in P2-P4; the game has started."""
+    table = Table()
+    table.send(table.create("Ann", script=(EVERYONE_STRONG,)))
+    table.send(table.start("Ann"))
+    return table
+
+
+def test_a_bot_seen_by_its_name_sees_its_own_hand() -> None:
+    table = with_bots()
+    seen = view(table.state, "Bot 2")
+    assert (seen.my_seat, seen.hand) == (1, table.hand(1))
+    assert seen.hand != ()
+
+
+def test_a_bot_name_with_no_seat_here_sees_what_a_spectator_sees() -> None:
+    table = seated((EVERYONE_STRONG,))
+    assert (view(table.state, "Bot 2").my_seat, view(table.state, "Bot 2").hand) == (None, ())
+
+
+def test_a_seat_view_is_what_the_seats_occupant_sees_human_or_bot() -> None:
+    table = with_bots()
+    for seat in range(4):
+        name = table.state.seats[seat].name
+        assert seat_view(table.state, seat) == view(table.state, name)
+        assert seat_view(table.state, seat).hand == table.hand(seat)
+
+
+def test_a_seat_view_is_offered_the_declarations_its_seat_may_make() -> None:
+    table = with_bots()
+    table.decline_all_redeals()
+    turn = table.state.turn
+    assert turn is not None
+    assert seat_view(table.state, turn).legal_declarations != ()
+    assert seat_view(table.state, (turn + 1) % 4).legal_declarations == ()
+
+
+def test_a_seat_view_of_a_seat_that_does_not_exist_is_refused() -> None:
+    table = with_bots()
+    with pytest.raises(NoSuchSeat):
+        seat_view(table.state, 4)
+    with pytest.raises(NoSuchSeat):
+        seat_view(table.state, -1)
 
 
 def test_the_public_table_is_visible_to_everyone() -> None:

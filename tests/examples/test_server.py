@@ -358,6 +358,20 @@ def test_a_second_socket_for_the_same_player_replaces_the_first(tmp_path: Path) 
     asyncio.run(scenario())
 
 
+def test_nobody_greets_the_server_under_a_bots_name(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_server(tmp_path) as (engine, url):
+            ann = await greet(url, "Ann")
+            room = (await ann.ok("create_room"))["room"]
+            # "Bot 2" sits in P2: as that name a socket would see the bot's hand and move for it.
+            impostor = Client(await connect(url), "Bot 2")
+            refused = await impostor.request("hello", name="Bot 2", room=room)
+            assert refused["code"] == "name_reserved"
+            assert (await impostor.request("declare", piles=1))["code"] == "hello_first"
+
+    asyncio.run(scenario())
+
+
 def test_the_command_line_server_closes_sockets_before_the_engine(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
 
@@ -399,3 +413,31 @@ def test_the_command_line_server_closes_sockets_before_the_engine(tmp_path: Path
             assert [type(e) for e in events] == [RoomCreated, RoomClosed]
 
     asyncio.run(check())
+
+
+def test_a_spectator_watches_with_no_hand_and_a_delay_and_cannot_play(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_server(tmp_path) as (engine, url):
+            ann, ben, room = await open_match(url)
+            eve = await greet(url, "Eve")
+            watching = await eve.request("watch", room=room, delay_events=4)
+            assert watching == {"type": "watching", "ref": watching["ref"], "room": room}
+            refused = await eve.request("declare", piles=1)
+            assert (refused["type"], refused["code"]) == ("error", "watching")
+            both = await eve.request("watch", room=room)
+            assert both["code"] == "already_in_room"
+            await asyncio.wait_for(asyncio.gather(ann.play(), ben.play()), 30)
+            await eve.wait_for(lambda: eve.finished)
+            history = await store_events(engine, room)
+            assert eve.problems == []
+            assert eve.events == [redact(e, None) for e in history]
+            assert all(view.hand == () and view.my_seat is None for _, _, view in eve.updates)
+            for dealt in (e for e in eve.events if isinstance(e, HandsDealt)):
+                assert all(hand == () for hand in dealt.hands)
+            left = await eve.request("leave")
+            assert left["type"] == "left"
+            assert not any(isinstance(e, PlayerDisconnected) and e.name == "Eve" for e in history)
+            for client in (ann, ben, eve):
+                await client.ws.close()
+
+    asyncio.run(scenario())

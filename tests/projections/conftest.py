@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.events import Event
+from engine.forking import plan_fork
 from engine.store import SqliteEventStore
 from projections import ProjectionRunner, default_projections
 from tests.projections.support import Appender, matches
@@ -36,8 +37,16 @@ async def _build_live(directory: Path) -> LiveBuild:
     # A few matches are cut short, so that the lobby also holds games in progress.
     rng = random.Random(7)
     cut = [(room, events[: rng.randint(1, len(events))]) for room, events in matches(12, 10_000)]
+    # And a few forks of finished matches, in progress from mid-match (a fork of a lobby too).
+    forks = [
+        (f"F{i:05d}", plan_fork(room, events, at, f"F{i:05d}", 50_000.0).events)
+        for i, ((room, events), at) in enumerate(zip(matches(3), (1, 40, 200), strict=True))
+    ]
     await appender.append(
-        matches(MATCHES) + tuple(cut), streams_per_commit=12, max_group=16, pause_every=3
+        matches(MATCHES) + tuple(cut) + tuple(forks),
+        streams_per_commit=12,
+        max_group=16,
+        pause_every=3,
     )
     assert await runner.wait_caught_up(timeout=60)
     status = runner.status()

@@ -140,7 +140,7 @@ def play_match(seed: int, room_id: str) -> list[Event]:
                     command = replace(command, player=owner)
                 do(command)
             continue
-        due = next_due(state)
+        due = next_due(state, now)
         if due is None:
             raise Stuck(f"{room_id}: nothing to do in {state.phase}")
         now = max(now, due)

@@ -105,7 +105,8 @@ def _run_with_appends(tmp_path: Path, start_rebuild: str) -> None:
             await querying
             await runner.close()
             models.close()
-        assert runner.status().of("leaderboard").version == (2 if start_rebuild == "bump" else 1)
+        bumped = LeaderboardProjection.version + (1 if start_rebuild == "bump" else 0)
+        assert runner.status().of("leaderboard").version == bumped
         assert any(s.rebuilding for s in samples), "no query ran during the rebuild"
         assert len({s.as_of for s in samples}) > 5
         _check(samples, appender)
@@ -124,14 +125,14 @@ def _run_with_appends(tmp_path: Path, start_rebuild: str) -> None:
     asyncio.run(main())
 
 
-class LeaderboardV2(LeaderboardProjection):
-    version = 2
+class LeaderboardBumped(LeaderboardProjection):
+    version = LeaderboardProjection.version + 1
 
 
 def _projections(start_rebuild: object) -> list[Projection]:
     chosen = default_projections()
     if start_rebuild == "bump":
-        chosen[1] = LeaderboardV2()
+        chosen[1] = LeaderboardBumped()
     return chosen
 
 

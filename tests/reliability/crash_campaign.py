@@ -22,8 +22,8 @@ from pathlib import Path
 from engine.codec import decode_command, decode_records
 from engine.evolve import fold
 from engine.state import Phase
+from engine.store import open_store
 from engine.store.records import StreamInfo
-from engine.store.sqlite import SqliteEventStore
 from tests.reliability.harness import check_stream
 
 WORKER = Path(__file__).with_name("crash_worker.py")
@@ -75,10 +75,18 @@ class Lines:
 
 
 def run_campaign(
-    folder: Path, kills: int, seed: int, *, early_every: int = 5, progress: bool = False
+    folder: Path,
+    kills: int,
+    seed: int,
+    *,
+    early_every: int = 5,
+    progress: bool = False,
+    url: str | None = None,
 ) -> CampaignResult:
-    """`kills` lives of the worker, each SIGKILLed; then a last life finishes every match."""
-    db, log = folder / "games.db", folder / "acks.log"
+    """`kills` lives of the worker, each SIGKILLed; then a last life finishes every match.
+
+    `url`: the store the worker plays on (default: a SQLite file in `folder`)."""
+    db, log = url or str(folder / "games.db"), folder / "acks.log"
     errors = open(folder / "worker.err", "w")  # noqa: SIM115
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     rng = random.Random(seed)
@@ -137,7 +145,7 @@ def run_campaign(
     return result
 
 
-async def audit(db: Path, log: Path, result: CampaignResult) -> None:
+async def audit(db: str, log: Path, result: CampaignResult) -> None:
     """Every logged id is stored; every stream is contiguous, complete, finished, archived."""
     # A line cut by the kill has no newline yet: only whole lines were acknowledged.
     whole = log.read_text(encoding="ascii").split("\n")[:-1]
@@ -149,7 +157,7 @@ async def audit(db: Path, log: Path, result: CampaignResult) -> None:
         room, command_id = line.split()
         acknowledged.setdefault(room, set()).add(command_id)
     result.acknowledged = sum(len(ids) for ids in acknowledged.values())
-    store = await SqliteEventStore.open(db)
+    store = await open_store(db)
     try:
         streams: list[StreamInfo] = []
         while page := await store.list_streams(limit=500, offset=len(streams)):

@@ -40,6 +40,7 @@ from engine.evolve import fold  # noqa: E402
 from engine.rejections import Rejection  # noqa: E402
 from engine.settings import RoomSettings  # noqa: E402
 from engine.state import Phase, RoomState  # noqa: E402
+from engine.store import backend_of  # noqa: E402
 from tests.reliability.harness import FINISHED, human_command, humans_to_move  # noqa: E402
 
 CONCURRENCY = 4
@@ -48,9 +49,10 @@ HUMAN_SEATS = (1, 2)
 LIFE_LIMIT = 120.0  # seconds: a "play" life nobody kills stops by itself
 
 
-def config(db: str) -> EngineConfig:
+def config(db: str, projections_path: str | None = None) -> EngineConfig:
     return EngineConfig.fast(
         db,
+        projections_path=projections_path,
         room_settings=replace(RoomSettings.fast(), round_cap=2),
         snapshot_every=16,
         archive_after=0.0,
@@ -144,7 +146,9 @@ async def unfinished(engine: Engine) -> tuple[list[str], int]:
 
 async def life(db: str, log_path: str, mode: str) -> None:
     log = Log(log_path)
-    async with Engine.open(db, config(db)) as engine:
+    # A server store keeps its read models in a file beside the log (a SQLite store: beside it).
+    projections = None if backend_of(db) == "sqlite" else f"{log_path}.projections.db"
+    async with Engine.open(db, config(db, projections)) as engine:
         print("ready", os.getpid(), flush=True)
         rooms, next_index = await unfinished(engine)
         tasks = {asyncio.create_task(drive(engine, r, int(r[len(PREFIX) :]), log)) for r in rooms}

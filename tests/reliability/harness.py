@@ -32,13 +32,12 @@ from engine.events import Event
 from engine.evolve import fold
 from engine.rejections import Rejection
 from engine.settings import RoomSettings
-from engine.state import Phase, RoomState
+from engine.state import FINISHED, Phase, RoomState
 from engine.store.records import RecordedCommand, RecordedEvent
 from engine.store.sqlite import SqliteEventStore
 from engine.views import view
 
 T = TypeVar("T")
-FINISHED = (Phase.GAME_OVER, Phase.CLOSED)
 # LIAPTUI_LONG=1 runs the long versions (1,000 kills, ~10x the examples); CI runs the short ones.
 LONG = os.environ.get("LIAPTUI_LONG") == "1"
 

@@ -17,6 +17,7 @@ from tests.reliability.crash_campaign import run_campaign
 from tests.reliability.harness import LONG
 
 KILLS = 1000 if LONG else 50
+PG_KILLS = 200 if LONG else 10  # each life reconnects to a server: the SQLite run covers more
 
 
 def test_sigkilled_engine_processes_lose_no_acknowledged_command_and_every_match_finishes(
@@ -28,4 +29,15 @@ def test_sigkilled_engine_processes_lose_no_acknowledged_command_and_every_match
     assert result.lost == 0
     assert result.refused == [], result.refused[:10]
     assert result.matches >= KILLS // 10, "the kills should land in the middle of many matches"
+    assert result.acknowledged > 0 and result.events > 0
+
+
+def test_sigkilled_engine_processes_on_postgresql_lose_no_acknowledged_command(
+    tmp_path: Path, pg_url: str
+) -> None:
+    result = run_campaign(tmp_path, kills=PG_KILLS, seed=20261203, url=pg_url)
+    print(result.summary(), f"acknowledged={result.acknowledged} events={result.events}")
+    assert result.kills == PG_KILLS
+    assert result.lost == 0
+    assert result.refused == [], result.refused[:10]
     assert result.acknowledged > 0 and result.events > 0

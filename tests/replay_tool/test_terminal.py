@@ -33,7 +33,7 @@ class Terminal:
             os.execve(sys.executable, [sys.executable, "-m", "replay_tool", *args], env)
         self.seen = b""
 
-    def expect(self, text: str, timeout: float = 30.0) -> None:
+    def expect(self, text: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while text.encode() not in self.seen:
             left = deadline - time.monotonic()
@@ -49,7 +49,7 @@ class Terminal:
     def type(self, keys: bytes) -> None:
         os.write(self.fd, keys)
 
-    def exit_status(self, timeout: float = 10.0) -> int:
+    def exit_status(self, timeout: float = 45.0) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pid, status = os.waitpid(self.pid, os.WNOHANG)

@@ -64,7 +64,7 @@ def test_serve_shows_every_match_of_a_store_it_never_writes(
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            code = proc.wait(timeout=20)
+            code = proc.wait(timeout=60)  # a loaded machine is slow to wind down
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

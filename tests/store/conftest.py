@@ -12,6 +12,7 @@ import pytest
 
 from engine.store import EventStore, SqliteEventStore
 from engine.store import open_store as open_url
+from tests.pg import PostgresServer
 
 
 class FakeClock:
@@ -31,11 +32,17 @@ class FakeClock:
 class StoreOpener:
     """Opens stores of one backend inside the test's event loop and closes them after it."""
 
-    def __init__(self, kind: str, folder: Path, clock: FakeClock) -> None:
+    def __init__(
+        self, kind: str, folder: Path, clock: FakeClock, pg: PostgresServer | None = None
+    ) -> None:
         self.kind = kind
         self.path = folder / "events.db"
         self.clock = clock
         self._open: list[EventStore] = []
+        # The "postgres" kind: a database of `pg` stands for each path a test opens.
+        self._pg = pg
+        self._databases: dict[Path, str] = {}
+        self._made: list[str] = []
 
     async def __call__(self) -> EventStore:
         """Open a store (on the same files each time, for SQLite)."""
@@ -45,15 +52,32 @@ class StoreOpener:
         elif self.kind == "sqlite-inline":
             # Small batches commit, and rooms recover, on the test's thread: the engine's path.
             store = await open_url(self.path, clock=self.clock, inline_batch=8, inline_reads=True)
+        elif self.kind == "postgres":
+            store = await open_url(await self._database(), clock=self.clock)
         else:
             store = await open_url("memory:", clock=self.clock)
         self._open.append(store)
         return store
 
+    async def _database(self) -> str:
+        assert self._pg is not None
+        url = self._databases.get(self.path)
+        if url is None:
+            if not self._databases:
+                url = await self._pg.scratch_database()
+            else:
+                url = await self._pg.new_database()
+                self._made.append(url)
+            self._databases[self.path] = url
+        return url
+
     async def close_all(self) -> None:
-        """Close every store this opener handed out."""
+        """Close every store this opener handed out (and drop the databases it made)."""
         for store in self._open:
             await store.close()
+        for url in self._made:
+            assert self._pg is not None
+            await self._pg.drop_database(url)
 
 
 class SqliteOpener(StoreOpener):
@@ -80,12 +104,14 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["sqlite", "sqlite-inline", "memory"])
+@pytest.fixture(params=["sqlite", "sqlite-inline", "memory", "postgres"])
 def open_store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> Iterator[StoreOpener]:
-    """Open stores of each backend: the conformance suite runs once per backend."""
-    yield StoreOpener(request.param, tmp_path, clock)
+    """Open stores of each backend: the conformance suite runs once per backend (PostgreSQL
+    on a fresh database of the session's server)."""
+    pg = request.getfixturevalue("pg_server") if request.param == "postgres" else None
+    yield StoreOpener(request.param, tmp_path, clock, pg)
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 
 SQLite's automatic checkpoint runs inside the COMMIT that crosses the threshold (1,000
 pages by default): that commit copies the log into the database file and syncs it, which
-stalls every command waiting on it for tens of milliseconds (measured: with 1,000 live
-rooms at a light load the commit p99 went from 19 ms to 4 ms once the automatic
-checkpoint was moved off the writer). Here a daemon thread with its own connection runs a
+stalls every command waiting on it for tens of milliseconds (with 1,000 live rooms at a
+light load the commit p99 is ~4 ms with the checkpoint off the writer, 18-20 ms on it;
+docs/performance.md). Here a daemon thread with its own connection runs a
 PASSIVE checkpoint, which never blocks the writer, every `interval` seconds (one with
 nothing new to copy costs a few microseconds and no sync). The writer keeps a far larger
 automatic threshold only as a backstop, so the log stays bounded even if this thread

@@ -1,0 +1,163 @@
+"""Spectators against a room's command latency: one room, its players' commands timed, with
+no spectators and with many, in one run.
+
+    python bench/spectator_bench.py              # 1,000 spectators, a 20-round match, 3 pairs
+    python bench/spectator_bench.py --quick      # 200 spectators, 4 rounds, 1 pair (smoke)
+
+Four humans play one match through `Engine.send` (moves chosen by the bot policy, one every
+`--pace` seconds), each command timed from send to durable outcome. The same match (same seed, same moves) is played
+without spectators and with N spectators subscribed (`subscribe(spectator=True)`, each an
+asyncio task reading every update) on fresh stores, alternately; the figure is the ratio of
+the command p99 with spectators to the one without, each the median over the pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from msgspec.structs import replace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from actors.config import EngineConfig  # noqa: E402
+from actors.facade import Accepted, Engine  # noqa: E402
+from engine.bots import bot_command  # noqa: E402
+from engine.codec import decode_records  # noqa: E402
+from engine.commands import Command, JoinRoom, RemovePlayer, StartGame  # noqa: E402
+from engine.evolve import fold  # noqa: E402
+from engine.settings import RoomSettings  # noqa: E402
+from engine.state import Phase, RoomState  # noqa: E402
+
+PLAYERS = ("p0", "p1", "p2", "p3")
+SEED = 11
+
+
+def movers(state: RoomState) -> list[int]:
+    """The seats whose move the room waits for (every seat is a connected human here)."""
+    if state.phase in (Phase.DECLARATION, Phase.TURN) and state.turn is not None:
+        return [state.turn]
+    if state.phase is Phase.PREPARATION and not state.needs_deal:
+        return [i for i, s in enumerate(state.seats) if s.weak and s.redeal is None]
+    return []
+
+
+def accepted(outcome: object) -> Accepted:
+    assert isinstance(outcome, Accepted), outcome
+    return outcome
+
+
+async def play_match(engine: Engine, room: str, state: RoomState, pace: float) -> list[float]:
+    """Play the room to its end as its four humans, a move every `pace` seconds (as people
+    would, so that spectators wake between moves too); the seconds each command took."""
+    latencies: list[float] = []
+    count = 0
+    while state.phase is not Phase.GAME_OVER:
+        seats = movers(state)
+        assert seats, f"nobody to move in {state.phase}"
+        for seat in seats:
+            count += 1
+            move: Command = bot_command(state, seat, engine.clock(), f"m{count}")
+            move = replace(move, player=PLAYERS[seat])
+            started = time.perf_counter()
+            outcome = accepted(await engine.send(room, move, rate_limited=False, redact=False))
+            latencies.append(time.perf_counter() - started)
+            state = fold(outcome.events, state)
+            await asyncio.sleep(pace)
+    return latencies
+
+
+async def spectate(engine: Engine, room: str, started: asyncio.Event, counts: list[int]) -> None:
+    first = True
+    async for update in engine.subscribe(room, spectator=True):
+        counts[0] += len(update.events)
+        if first:
+            first = False
+            counts[1] += 1
+            if counts[1] == counts[2]:
+                started.set()
+        if update.view.phase is Phase.GAME_OVER:
+            return
+
+
+async def one_run(
+    directory: Path, spectators: int, rounds: int, pace: float
+) -> tuple[list[float], int]:
+    """The command latencies of one match with `spectators` watching, and the events they got."""
+    settings = replace(RoomSettings.fast(), round_cap=rounds, target_score=1_000_000)
+    config = EngineConfig.fast(
+        str(directory / "games.db"), projections=False, archive_after=None, room_settings=settings
+    )
+    async with Engine.open(directory / "games.db", config) as engine:
+        created = accepted(await engine.create_room(PLAYERS[0], seed=SEED, room_id="SPEC01"))
+        room = created.room_id
+        for seat, name in enumerate(PLAYERS[1:], start=1):
+            accepted(await engine.send(room, RemovePlayer(player=PLAYERS[0], seat=seat)))
+            accepted(await engine.send(room, JoinRoom(player=name)))
+        counts = [0, 0, spectators]  # events received, spectators started, spectators
+        started = asyncio.Event()
+        tasks = [
+            asyncio.get_running_loop().create_task(spectate(engine, room, started, counts))
+            for _ in range(spectators)
+        ]
+        if spectators:
+            await asyncio.wait_for(started.wait(), timeout=120)
+        accepted(await engine.send(room, StartGame(player=PLAYERS[0])))
+        state = fold(decode_records(await engine.store.read_stream(room)))  # hands included
+        latencies = await play_match(engine, room, state, pace)
+        if tasks:
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=120)
+        return latencies, counts[0]
+
+
+def p(latencies: list[float], q: float) -> float:
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--spectators", type=int, help="default 1000 (200 with --quick)")
+    parser.add_argument(
+        "--pace", type=float, default=0.005, help="seconds between two moves (default 0.005)"
+    )
+    args = parser.parse_args(argv)
+    spectators = args.spectators or (200 if args.quick else 1000)
+    rounds, pairs = (4, 1) if args.quick else (20, 3)
+    base_p99: list[float] = []
+    spec_p99: list[float] = []
+    base_p50: list[float] = []
+    spec_p50: list[float] = []
+    commands = received = 0
+    with tempfile.TemporaryDirectory(prefix="spectator-bench-") as tmp:
+        for pair in range(pairs):
+            for watching in (0, spectators):
+                directory = Path(tmp) / f"run{pair}-{watching}"
+                directory.mkdir()
+                latencies, got = asyncio.run(one_run(directory, watching, rounds, args.pace))
+                commands = len(latencies)
+                (spec_p99 if watching else base_p99).append(p(latencies, 0.99))
+                (spec_p50 if watching else base_p50).append(p(latencies, 0.50))
+                received = max(received, got)
+    base, spec = statistics.median(base_p99), statistics.median(spec_p99)
+    print(
+        f"one room, {commands} timed commands per match, a move every {args.pace * 1e3:g} ms, "
+        f"{pairs} pair(s) of runs"
+    )
+    print(f"command p50, no spectators: {statistics.median(base_p50) * 1e3:.3f} ms")
+    print(f"command p50, {spectators} spectators: {statistics.median(spec_p50) * 1e3:.3f} ms")
+    print(f"command p99, no spectators: {base * 1e3:.3f} ms")
+    print(f"command p99, {spectators} spectators: {spec * 1e3:.3f} ms")
+    print(f"events delivered to the spectators: {received}")
+    print(f"p99 ratio, {spectators} spectators / none: {spec / base:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

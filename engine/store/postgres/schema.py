@@ -1,0 +1,199 @@
+"""The PostgreSQL store's tables and its append function, in the `liaptui` schema."""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+NOTIFY_CHANNEL = "liaptui_log"
+# Any constant that is ours: opens creating the schema at once take turns on it.
+SCHEMA_LOCK = 0x4C54_5549  # "LTUI"
+
+CREATE_META = """
+CREATE SCHEMA IF NOT EXISTS liaptui;
+CREATE TABLE IF NOT EXISTS liaptui.meta (
+    key text PRIMARY KEY,
+    value bigint NOT NULL
+);
+"""
+
+# `head` holds the last position ever assigned; every append locks its one row, so
+# appends commit one after another in position order (docs/store.md, "the global log").
+CREATE_TABLES = """
+CREATE TABLE IF NOT EXISTS liaptui.head (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    last_position bigint NOT NULL
+);
+INSERT INTO liaptui.head VALUES (true, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS liaptui.streams (
+    stream_id text COLLATE "C" PRIMARY KEY,
+    status text NOT NULL CHECK (status IN ('active', 'completed', 'archived')),
+    last_version bigint NOT NULL,
+    last_position bigint NOT NULL,
+    created_at float8 NOT NULL,
+    updated_at float8 NOT NULL
+);
+CREATE INDEX IF NOT EXISTS streams_updated ON liaptui.streams (updated_at DESC, stream_id);
+CREATE TABLE IF NOT EXISTS liaptui.events (
+    position bigint PRIMARY KEY,
+    stream_id text NOT NULL,
+    version bigint NOT NULL,
+    type text NOT NULL,
+    schema_version integer NOT NULL,
+    data bytea NOT NULL,
+    checksum bigint NOT NULL,
+    recorded_at float8 NOT NULL,
+    -- One writer per stream, whatever any client believes: a version is taken once.
+    UNIQUE (stream_id, version)
+);
+CREATE TABLE IF NOT EXISTS liaptui.commands (
+    stream_id text NOT NULL,
+    command_id text NOT NULL,
+    command bytea NOT NULL,
+    at float8 NOT NULL,
+    first_version bigint NOT NULL,
+    last_version bigint NOT NULL,
+    first_position bigint NOT NULL,
+    last_position bigint NOT NULL,
+    PRIMARY KEY (stream_id, command_id)
+);
+CREATE TABLE IF NOT EXISTS liaptui.snapshots (
+    stream_id text PRIMARY KEY,
+    version bigint NOT NULL,
+    schema_version integer NOT NULL,
+    payload bytea NOT NULL,
+    checksum bigint NOT NULL,
+    saved_at float8 NOT NULL
+);
+CREATE TABLE IF NOT EXISTS liaptui.bundles (
+    stream_id text PRIMARY KEY,
+    header bytea NOT NULL,
+    body bytea NOT NULL,
+    first_position bigint NOT NULL,
+    last_position bigint NOT NULL,
+    archived_at float8 NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bundles_reach ON liaptui.bundles (last_position);
+"""
+
+# A batch's appends in one call, so one round trip and one implicit transaction. Each
+# request is checked in order against what the ones before it wrote, as plan_batch does
+# for SQLite: a retried command returns its original slot, an archived stream or a stale
+# expected version fails alone. A fixed handful of statements whatever the batch's size:
+# the heads and applied commands are read in one, the checks run over arrays in the loop
+# (no SQL inside it), and each table is written by one statement. Events arrive flattened:
+# `p_counts` says how many each request brings, `p_req` which request each event is of;
+# `p_prev` is the batch's previous request on the same stream (0: none) and
+# `p_prev_command` its previous one with the same stream and command id. Outcome per
+# request: ok, duplicate, archived or conflict.
+CREATE_APPEND = """
+CREATE OR REPLACE FUNCTION liaptui.append_batch(
+    p_stream text[], p_expected bigint[], p_command_id text[], p_command bytea[],
+    p_command_at float8[], p_counts integer[], p_prev integer[], p_prev_command integer[],
+    p_type text[], p_schema integer[], p_data bytea[], p_checksum bigint[], p_req integer[],
+    p_now float8
+) RETURNS TABLE (
+    outcome text, actual bigint, first_version bigint, last_version bigint,
+    first_position bigint, last_position bigint
+) LANGUAGE plpgsql AS $$
+DECLARE
+    n integer := coalesce(array_length(p_stream, 1), 0);
+    pos bigint;
+    start_pos bigint;
+    head_status text[];
+    head_version bigint[];
+    done_fv bigint[];
+    done_lv bigint[];
+    done_fp bigint[];
+    done_lp bigint[];
+    r_outcome text[] := array_fill(NULL::text, ARRAY[n]);
+    r_actual bigint[] := array_fill(0::bigint, ARRAY[n]);
+    r_fv bigint[] := array_fill(0::bigint, ARRAY[n]);
+    r_lv bigint[] := array_fill(0::bigint, ARRAY[n]);
+    r_fp bigint[] := array_fill(0::bigint, ARRAY[n]);
+    r_lp bigint[] := array_fill(0::bigint, ARRAY[n]);
+    ok boolean[] := array_fill(false, ARRAY[n]);
+    after bigint[] := array_fill(0::bigint, ARRAY[n]);
+    offs integer[] := array_fill(0, ARRAY[n]);
+    o integer := 0;
+    cur bigint;
+    j integer;
+BEGIN
+    SELECT h.last_position INTO pos FROM liaptui.head h FOR UPDATE;
+    start_pos := pos;
+    -- Archival and set_status change a stream row under its lock: wait for them here.
+    PERFORM 1 FROM liaptui.streams s WHERE s.stream_id = ANY(p_stream) FOR UPDATE;
+    SELECT array_agg(s.status ORDER BY u.i), array_agg(coalesce(s.last_version, 0) ORDER BY u.i),
+           array_agg(c.first_version ORDER BY u.i), array_agg(c.last_version ORDER BY u.i),
+           array_agg(c.first_position ORDER BY u.i), array_agg(c.last_position ORDER BY u.i)
+      INTO head_status, head_version, done_fv, done_lv, done_fp, done_lp
+      FROM unnest(p_stream, p_command_id) WITH ORDINALITY AS u(stream_id, command_id, i)
+      LEFT JOIN liaptui.streams s ON s.stream_id = u.stream_id
+      LEFT JOIN liaptui.commands c
+        ON c.stream_id = u.stream_id AND c.command_id = u.command_id;
+    FOR i IN 1 .. n LOOP
+        offs[i] := o;
+        o := o + p_counts[i];
+        cur := CASE WHEN p_prev[i] > 0 THEN after[p_prev[i]] ELSE head_version[i] END;
+        after[i] := cur;
+        r_actual[i] := cur;
+        -- A retried command: its stored result, or that of its first success in this batch.
+        j := p_prev_command[i];
+        WHILE j > 0 AND r_outcome[j] NOT IN ('ok', 'duplicate') LOOP
+            j := p_prev_command[j];
+        END LOOP;
+        IF done_lp[i] IS NOT NULL THEN
+            r_outcome[i] := 'duplicate';
+            r_fv[i] := done_fv[i]; r_lv[i] := done_lv[i];
+            r_fp[i] := done_fp[i]; r_lp[i] := done_lp[i];
+        ELSIF j > 0 THEN
+            r_outcome[i] := 'duplicate';
+            r_fv[i] := r_fv[j]; r_lv[i] := r_lv[j]; r_fp[i] := r_fp[j]; r_lp[i] := r_lp[j];
+        ELSIF head_status[i] = 'archived' THEN
+            r_outcome[i] := 'archived';
+        ELSIF p_expected[i] <> cur THEN
+            r_outcome[i] := 'conflict';
+        ELSE
+            r_outcome[i] := 'ok';
+            ok[i] := true;
+            r_fv[i] := cur + 1;
+            r_lv[i] := cur + p_counts[i];
+            r_fp[i] := pos + 1;
+            r_lp[i] := pos + p_counts[i];
+            after[i] := r_lv[i];
+            pos := pos + p_counts[i];
+        END IF;
+    END LOOP;
+    IF pos > start_pos THEN
+        INSERT INTO liaptui.events
+        SELECT r_fp[e.req] + (e.k - offs[e.req] - 1), p_stream[e.req],
+               r_fv[e.req] + (e.k - offs[e.req] - 1),
+               e.type, e.schema_version, e.data, e.checksum, p_now
+          FROM unnest(p_type, p_schema, p_data, p_checksum, p_req)
+               WITH ORDINALITY AS e(type, schema_version, data, checksum, req, k)
+         WHERE ok[e.req];
+        INSERT INTO liaptui.streams AS s
+               (stream_id, status, last_version, last_position, created_at, updated_at)
+        SELECT DISTINCT ON (u.stream_id) u.stream_id, 'active', r_lv[u.i], r_lp[u.i], p_now, p_now
+          FROM unnest(p_stream) WITH ORDINALITY AS u(stream_id, i)
+         WHERE ok[u.i]
+         ORDER BY u.stream_id, u.i DESC
+        ON CONFLICT (stream_id) DO UPDATE
+           SET last_version = excluded.last_version,
+               last_position = excluded.last_position,
+               updated_at = excluded.updated_at;
+        INSERT INTO liaptui.commands
+        SELECT u.stream_id, u.command_id, coalesce(u.command, ''::bytea),
+               coalesce(u.at, p_now), r_fv[u.i], r_lv[u.i], r_fp[u.i], r_lp[u.i]
+          FROM unnest(p_stream, p_command_id, p_command, p_command_at)
+               WITH ORDINALITY AS u(stream_id, command_id, command, at, i)
+         WHERE ok[u.i] AND u.command_id IS NOT NULL;
+        UPDATE liaptui.head SET last_position = pos;
+        PERFORM pg_notify('liaptui_log', pos::text);
+    END IF;
+    RETURN QUERY
+        SELECT r.outcome, r.actual, r.fv, r.lv, r.fp, r.lp
+          FROM unnest(r_outcome, r_actual, r_fv, r_lv, r_fp, r_lp)
+               WITH ORDINALITY AS r(outcome, actual, fv, lv, fp, lp, i)
+         ORDER BY r.i;
+END
+$$;
+"""
