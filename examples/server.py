@@ -29,8 +29,11 @@ from typing import Annotated, cast
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec.structs import replace
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.protocol import State
 
 from actors.config import EngineConfig
 from actors.facade import Accepted, Engine, SubscriptionLost
@@ -42,7 +45,16 @@ from engine.plays import valid_plays
 from engine.rejections import Code, Rejection
 from engine.state import Phase, reserved_for_bots
 from engine.views import PlayerView
-from examples.http_routes import WebRoutes
+from examples.ops_routes import OpsRoutes
+from examples.rate_limit import DEFAULT_RATE_LIMIT, RateLimit, TokenBucket
+from projections.lobby import LobbyRoom
+
+DEFAULT_MOVE_TIMEOUT = 30.0  # seconds a player may take per move before a bot plays it
+MAX_PAGE = 100  # rooms in one `list_rooms` page at most
+LOBBY_CATCH_UP = 2.0  # seconds list_rooms waits for the lobby to fold the caller's commands
+MESSAGE_LIMIT = 64 * 1024  # bytes: the largest client message read (game messages are < 1 KiB)
+FRAME_CAP = 4 * 1024 * 1024  # bytes: beyond this websockets closes (1009) without reading
+RATE_LIMITED = "too many messages on this connection: wait and resend"
 
 Ref = Annotated[str, Meta(max_length=60)]
 Token = Annotated[str, Meta(max_length=100)]
@@ -62,7 +74,9 @@ class Hello(ClientMessage, frozen=True, kw_only=True, tag="hello"):
 
 
 class ListRooms(ClientMessage, frozen=True, kw_only=True, tag="list_rooms"):
-    pass
+    offset: Annotated[int, Meta(ge=0)] = 0  # skip this many rooms (oldest first)
+    limit: Annotated[int, Meta(ge=1, le=MAX_PAGE)] = MAX_PAGE
+    joinable: bool = False  # only rooms not started with an empty seat
 
 
 class CreateRoom(ClientMessage, frozen=True, kw_only=True, tag="create_room"):
@@ -98,6 +112,14 @@ class Play(ClientMessage, frozen=True, kw_only=True, tag="play"):
     pieces: tuple[Piece, ...] | None = None  # ...or piece kinds
 
 
+class Rejoin(ClientMessage, frozen=True, kw_only=True, tag="rejoin"):
+    """From the lobby, back to a match this name has a seat in (after `leave`, say)."""
+
+    room: str
+    token: Token  # the seat token from create_room/join_room
+    last_version: Annotated[int, Meta(ge=0)] = 0
+
+
 class Reconnect(ClientMessage, frozen=True, kw_only=True, tag="reconnect"):
     pass
 
@@ -120,7 +142,7 @@ class Watch(ClientMessage, frozen=True, kw_only=True, tag="watch"):
 
 AnyClientMessage = (
     Hello | ListRooms | CreateRoom | JoinRoom | AddBot | RemovePlayer | Start | Redeal
-    | Declare | Play | Reconnect | Leave | Watch
+    | Declare | Play | Rejoin | Reconnect | Leave | Watch
 )  # fmt: skip
 
 # --- server -> client ------------------------------------------------------------------------
@@ -141,11 +163,15 @@ class RoomInfo(Struct, frozen=True, kw_only=True):
     phase: Phase
     host: str | None
     seats: tuple[str | None, ...]  # names by seat; None is an empty seat
+    joinable: bool  # not started, and a seat is empty
 
 
 class Rooms(ServerMessage, frozen=True, kw_only=True, tag="rooms"):
     ref: str | None
-    rooms: tuple[RoomInfo, ...]
+    rooms: tuple[RoomInfo, ...]  # open rooms only, oldest first
+    offset: int
+    limit: int  # fewer rooms than `limit`: this is the last page
+    as_of: int  # the lobby read model's position in the event log
 
 
 class Ok(ServerMessage, frozen=True, kw_only=True, tag="ok"):
@@ -202,6 +228,11 @@ DECODER = msgspec.json.Decoder(AnyClientMessage)
 ENCODER = msgspec.json.Encoder()  # structs as objects, enums as their string values
 
 
+def cost_of(msg: ClientMessage | None, limit: RateLimit) -> float:
+    """What a message (None: one that did not decode) costs from its connection's bucket."""
+    return limit.lobby_cost if isinstance(msg, ListRooms) else 1.0
+
+
 class _RefOnly(Struct):
     ref: str | None = None
 
@@ -234,6 +265,7 @@ def to_command(msg: ClientMessage, player: str) -> cmd.Command | None:
     return None
 
 
+TOO_LARGE = f"a message may be at most {MESSAGE_LIMIT} bytes; closing this connection"
 BAD_TOKEN = "no seat in that room for that name and token"
 
 
@@ -274,8 +306,10 @@ class SeatTokens:
 class Session:
     """One WebSocket connection: who it speaks for and the room it is attached to."""
 
-    def __init__(self, ws: ServerConnection) -> None:
+    def __init__(self, ws: ServerConnection, bucket: TokenBucket) -> None:
         self.ws = ws
+        self.bucket = bucket
+        self.wrote = False  # a command since the last list_rooms: read your own writes
         self.name: str | None = None
         self.room: str | None = None
         self.pump: asyncio.Task[None] | None = None
@@ -290,24 +324,48 @@ class Session:
 
 
 class GameServer:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
+        move_timeout: float | None = DEFAULT_MOVE_TIMEOUT,
+    ) -> None:
         self.engine = engine
-        self.rooms: list[str] = []  # rooms created through this server, for `list_rooms`
+        self.rate_limit = rate_limit
+        # Rooms created here get the turn timer: a bot plays the move of a player who stalls.
+        self.settings = replace(engine.config.room_settings, move_timeout=move_timeout)
         self.tokens = SeatTokens()
         self.sessions: dict[tuple[str, str], Session] = {}  # (room, name) -> live connection
         self.closing: set[asyncio.Task[None]] = set()  # replaced sockets being closed
 
     async def handle(self, ws: ServerConnection) -> None:
         """A connection's life: read messages one by one; on close, Disconnect its player."""
-        session = Session(ws)
+        session = Session(ws, TokenBucket(self.rate_limit))
         try:
             async for raw in ws:
+                if len(raw) > MESSAGE_LIMIT:
+                    # Said before the close, so the client knows why its socket went away.
+                    await session.error(None, "message_too_large", TOO_LARGE)
+                    await ws.close(CloseCode.MESSAGE_TOO_BIG, "message_too_large")
+                    break
+                msg: ClientMessage | None = None
+                problem = ""
                 try:
                     msg = DECODER.decode(raw)
                 except msgspec.MsgspecError as exc:
-                    await session.error(ref_of(raw), "bad_message", str(exc))
-                    continue
-                await self.dispatch(session, msg)
+                    problem = str(exc)
+                # Every message pays, a bad one too; one the bucket cannot pay does nothing.
+                cost = cost_of(msg, self.rate_limit)
+                if not session.bucket.take(cost):
+                    await session.error(ref_of(raw), "rate_limited", RATE_LIMITED)
+                    await asyncio.sleep(session.bucket.wait_for(cost))
+                    if ws.state is not State.OPEN:
+                        break  # a flood still buffered from a socket already gone: drop it
+                elif msg is None:
+                    await session.error(ref_of(raw), "bad_message", problem)
+                else:
+                    await self.dispatch(session, msg)
         except ConnectionClosed:
             pass
         finally:
@@ -319,12 +377,13 @@ class GameServer:
         if s.name is None:
             return await s.error(msg.ref, "hello_first", "send hello before anything else")
         if isinstance(msg, ListRooms):
-            infos = [await self.room_info(room) for room in self.rooms]
-            return await s.send(Rooms(ref=msg.ref, rooms=tuple(i for i in infos if i)))
+            return await self.list_rooms(s, msg)
         if isinstance(msg, Watch):
             return await self.watch(s, msg)
         if isinstance(msg, CreateRoom | JoinRoom):
             return await self.take_seat(s, msg)
+        if isinstance(msg, Rejoin):
+            return await self.rejoin(s, msg)
         if s.room is None:
             return await s.error(msg.ref, "no_room", "create or join a room first")
         if isinstance(msg, Leave):  # back to the lobby; the events say what the room made of it
@@ -335,6 +394,7 @@ class GameServer:
             return await s.error(msg.ref, "watching", f"{s.name} watches {s.room}: leave first")
         command = to_command(msg, s.name)
         assert command is not None
+        s.wrote = True
         return await self.reply(s, msg.ref, await self.engine.send(s.room, command))
 
     async def take_seat(self, s: Session, msg: CreateRoom | JoinRoom) -> None:
@@ -342,17 +402,37 @@ class GameServer:
         assert s.name is not None
         if s.room is not None:
             return await s.error(msg.ref, "already_in_room", f"leave {s.room} first")
+        s.wrote = True
         if isinstance(msg, CreateRoom):
-            outcome = await self.engine.create_room(s.name)
+            outcome = await self.engine.create_room(s.name, settings=self.settings)
         else:
             outcome = await self.engine.send(msg.room, cmd.JoinRoom(player=s.name))
         if isinstance(outcome, Rejection):
             return await s.error(msg.ref, outcome.code, outcome.message)
         token = self.tokens.issue(outcome.room_id, s.name)
         await s.send(ok_of(msg.ref, outcome, token))
-        if isinstance(msg, CreateRoom):
-            self.rooms.append(outcome.room_id)
         await self.attach(s, outcome.room_id, 0)  # the whole history, from version 1
+        return None
+
+    async def rejoin(self, s: Session, msg: Rejoin) -> None:
+        """Back to a seat on the same socket: the engine's Reconnect takes it from the bot,
+        its `ok` is the reply, then updates follow from `last_version`."""
+        assert s.name is not None
+        if s.room is not None:
+            return await s.error(msg.ref, "already_in_room", f"leave {s.room} first")
+        if not self.tokens.check(msg.room, s.name, msg.token):
+            return await s.error(msg.ref, "bad_token", BAD_TOKEN)
+        seen = await self.engine.view(msg.room, s.name)
+        if isinstance(seen, Rejection):
+            return await s.error(msg.ref, seen.code, seen.message)
+        if msg.last_version > seen.version:
+            return await s.error(msg.ref, "bad_version", f"the room is at v{seen.version}")
+        s.wrote = True
+        outcome = await self.engine.send(msg.room, cmd.Reconnect(player=s.name))
+        if isinstance(outcome, Rejection):
+            return await s.error(msg.ref, outcome.code, outcome.message)
+        await s.send(ok_of(msg.ref, outcome))
+        await self.attach(s, msg.room, msg.last_version)
         return None
 
     async def hello(self, s: Session, msg: Hello) -> None:
@@ -383,12 +463,19 @@ class GameServer:
             return await s.error(ref, outcome.code, outcome.message)
         return await s.send(ok_of(ref, outcome))
 
-    async def room_info(self, room: str) -> RoomInfo | None:
-        seen = await self.engine.view(room)  # a spectator's view: no hands
-        if isinstance(seen, Rejection):
-            return None
-        names = tuple(seat.name for seat in seen.seats)
-        return RoomInfo(room=room, phase=seen.phase, host=names[seen.host], seats=names)
+    async def list_rooms(self, s: Session, msg: ListRooms) -> None:
+        """A page of the lobby read model; after this connection's own commands, it first
+        waits (briefly) for the read model to fold them, so a client sees its own writes."""
+        if s.wrote:
+            s.wrote = False
+            await self.engine.projections.wait_caught_up(timeout=LOBBY_CATCH_UP)
+        models = self.engine.read_models
+        query = models.joinable if msg.joinable else models.lobby
+        page = await query(limit=msg.limit, offset=msg.offset)
+        rooms = tuple(room_info(r) for r in page.items)
+        return await s.send(
+            Rooms(ref=msg.ref, rooms=rooms, offset=page.offset, limit=page.limit, as_of=page.as_of)
+        )
 
     async def attach(self, s: Session, room: str, from_version: int) -> None:
         """Make `s` the connection of its player in `room` and start pushing updates."""
@@ -418,6 +505,7 @@ class GameServer:
             return  # not attached, or replaced by a newer connection of the same player
         del self.sessions[(room, s.name)]
         if disconnect:
+            s.wrote = True
             # Refusals are fine here (already disconnected, game over, kicked): nothing to undo.
             # Not rate limited: a lost Disconnect would leave a ghost in the seat.
             await self.engine.send(room, cmd.Disconnect(player=s.name), rate_limited=False)
@@ -495,12 +583,36 @@ class GameServer:
     # --- end of spectators -----------------------------------------------------------------
 
 
-def serving(engine: Engine, host: str, port: int) -> Server:
+def room_info(room: LobbyRoom) -> RoomInfo:
+    names = tuple(seat.name for seat in room.seats)
+    return RoomInfo(
+        room=room.room_id,
+        phase=Phase(room.phase),
+        host=room.host,
+        seats=names,
+        joinable=room.joinable,
+    )
+
+
+def serving(
+    engine: Engine,
+    host: str,
+    port: int,
+    *,
+    rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
+    move_timeout: float | None = DEFAULT_MOVE_TIMEOUT,
+) -> Server:
     """The game's WebSocket and, on the same port, the web pages (`async with` it)."""
-    return serve(GameServer(engine).handle, host, port, process_request=WebRoutes(engine))
+    game = GameServer(engine, rate_limit=rate_limit, move_timeout=move_timeout)
+    # websockets' own cap sits above MESSAGE_LIMIT, so an oversized message is answered.
+    return serve(
+        game.handle, host, port, process_request=OpsRoutes(engine), max_size=FRAME_CAP
+    )
 
 
-async def run(host: str, port: int, config: EngineConfig) -> None:
+async def run(
+    host: str, port: int, config: EngineConfig, move_timeout: float | None = DEFAULT_MOVE_TIMEOUT
+) -> None:
     """Serve until SIGINT or SIGTERM."""
     loop = asyncio.get_running_loop()
     stop: asyncio.Future[None] = loop.create_future()
@@ -509,7 +621,7 @@ async def run(host: str, port: int, config: EngineConfig) -> None:
     # Exits in reverse: the sockets close first (each sends Disconnect), then the engine.
     async with (
         Engine.open(config.path, config) as engine,
-        serving(engine, host, port) as server,
+        serving(engine, host, port, move_timeout=move_timeout) as server,
     ):
         bound = server.sockets[0].getsockname()[1]
         print(f"listening on ws://{host}:{bound} (store {config.path})")
@@ -523,9 +635,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--fast", action="store_true", help="no display pauses; quick bots")
+    parser.add_argument(
+        "--move-timeout",
+        type=float,
+        default=DEFAULT_MOVE_TIMEOUT,
+        metavar="SECONDS",
+        help="a bot plays the move of a player who takes longer (0: no timer); "
+        f"default {DEFAULT_MOVE_TIMEOUT:g}",
+    )
     args = parser.parse_args(argv)
+    if args.move_timeout < 0:
+        parser.error("--move-timeout must be 0 (off) or a number of seconds")
     config = EngineConfig.fast(args.db, bot_delay=0.2) if args.fast else EngineConfig(path=args.db)
-    asyncio.run(run(args.host, args.port, config))
+    asyncio.run(run(args.host, args.port, config, args.move_timeout or None))
 
 
 if __name__ == "__main__":

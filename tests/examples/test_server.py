@@ -51,12 +51,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @asynccontextmanager
-async def running_server(tmp_path: Path) -> AsyncIterator[tuple[Engine, str]]:
-    """The example server on a free 127.0.0.1 port, over an engine with no display pauses."""
+async def running_server(tmp_path: Path, **options: Any) -> AsyncIterator[tuple[Engine, str]]:
+    """The example server on a free 127.0.0.1 port, over an engine with no display pauses;
+    `options` go to `serving` (rate_limit, move_timeout)."""
     config = EngineConfig.fast(str(tmp_path / "games.db"), bot_delay=0.01, archive_after=None)
     async with (
         Engine.open(config.path, config) as engine,
-        serving(engine, "127.0.0.1", 0) as server,
+        serving(engine, "127.0.0.1", 0, **options) as server,
     ):
         port = server.sockets[0].getsockname()[1]
         yield engine, f"ws://127.0.0.1:{port}"
@@ -226,6 +227,7 @@ def test_two_humans_play_a_full_match_against_bots(tmp_path: Path) -> None:
             created = await ann.ok("create_room")
             room = created["room"]
             assert created["first_version"] == created["last_version"] == 1
+            await engine.projections.wait_caught_up()  # the lobby folds Ann's room (Ben wrote nothing)
             listed = await ben.request("list_rooms")
             assert listed["rooms"] == [
                 {
@@ -233,6 +235,7 @@ def test_two_humans_play_a_full_match_against_bots(tmp_path: Path) -> None:
                     "phase": "WAITING",
                     "host": "Ann",
                     "seats": ["Ann", "Bot 2", "Bot 3", "Bot 4"],
+                    "joinable": False,
                 }
             ]
             # Errors carry the engine's rejection code and message.

@@ -1,0 +1,132 @@
+"""The example server's lobby, rate limit and turn timer, through real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.events import Declared
+from examples.rate_limit import RateLimit, TokenBucket
+from tests.examples.test_server import greet, running_server
+
+GENEROUS = RateLimit(per_second=1000.0, burst=1000.0)
+
+
+def test_the_lobby_lists_open_rooms_paged_and_filtered(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_server(tmp_path, rate_limit=GENEROUS) as (engine, url):
+            ann, ben, cat, dan, eve = [
+                await greet(url, n) for n in ("Ann", "Ben", "Cat", "Dan", "Eve")
+            ]
+            rooms = [(await c.ok("create_room"))["room"] for c in (ann, ben, cat, dan)]
+            await ben.ok("start")  # open, but no longer joinable
+            await cat.ok("remove_player", seat=3)  # an empty seat: joinable
+            await dan.request("leave")  # the host leaves before the start: the room closes
+            await engine.projections.wait_caught_up()  # Eve wrote nothing to wait for
+
+            first = await eve.request("list_rooms", limit=2)
+            assert (first["type"], first["offset"], first["limit"]) == ("rooms", 0, 2)
+            assert [r["room"] for r in first["rooms"]] == rooms[:2]  # oldest first
+            rest = await eve.request("list_rooms", limit=2, offset=2)
+            assert [r["room"] for r in rest["rooms"]] == [rooms[2]]  # Dan's closed room is gone
+            assert rest["rooms"][0] == {
+                "room": rooms[2],
+                "phase": "WAITING",
+                "host": "Cat",
+                "seats": ["Cat", "Bot 2", "Bot 3", None],
+                "joinable": True,
+            }
+            assert rest["as_of"] >= first["as_of"] > 0
+            joinable = await eve.request("list_rooms", joinable=True)
+            assert [r["room"] for r in joinable["rooms"]] == [rooms[2]]
+            assert (await eve.request("list_rooms", offset=9))["rooms"] == []
+            for bad in ({"limit": 0}, {"limit": 101}, {"offset": -1}):
+                assert (await eve.request("list_rooms", **bad))["code"] == "bad_message"
+
+            # A client's own command is in its next list, with no wait of its own.
+            await eve.ok("create_room")
+            mine = await eve.request("list_rooms", joinable=False, offset=3)
+            assert [r["host"] for r in mine["rooms"]] == ["Eve"]
+
+    asyncio.run(scenario())
+
+
+def test_every_message_kind_pays_the_connection_s_rate_limit(tmp_path: Path) -> None:
+    # Next to no refill: a connection has its burst of tokens and then nothing.
+    tight = RateLimit(per_second=1e-6, burst=7.0, lobby_cost=5.0, max_pause=0.0)
+
+    async def scenario() -> None:
+        async with running_server(tmp_path, rate_limit=tight) as (engine, url):
+            ann = await greet(url, "Ann")  # 1 token
+            assert (await ann.request("list_rooms"))["type"] == "rooms"  # 5 tokens
+            limited = await ann.request("list_rooms")  # costs 5, 1 left
+            assert (limited["type"], limited["code"]) == ("error", "rate_limited")
+            assert limited["message"]
+            room = (await ann.ok("create_room"))["room"]  # the last token
+            for kind in ("start", "list_rooms", "leave", "hello"):
+                refused = await ann.request(kind, name="Ann")
+                assert refused["code"] == "rate_limited", (kind, refused)
+            await ann.ws.send("not json")  # a bad message pays too
+            bad = await asyncio.wait_for(ann.replies.get(), 10)
+            assert (bad["code"], bad["ref"]) == ("rate_limited", None)
+            # Refused messages did nothing: the room still waits, and another socket has its own
+            # bucket.
+            ben = await greet(url, "Ben")
+            await engine.projections.wait_caught_up()
+            listed = await ben.request("list_rooms")
+            assert [(r["room"], r["phase"]) for r in listed["rooms"]] == [(room, "WAITING")]
+
+    asyncio.run(scenario())
+
+
+def test_a_player_who_stalls_has_the_bot_make_that_move(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_server(tmp_path, move_timeout=0.3) as (_, url):
+            ann = await greet(url, "Ann")
+            await ann.ok("create_room")
+            await ann.ok("start")
+            def asked_to_redeal() -> bool:
+                me = ann.view.seats[0] if ann.view is not None else None
+                return me is not None and bool(me.weak) and me.redeal is None
+
+            def declared() -> bool:
+                return any(isinstance(e, Declared) and e.seat == 0 for e in ann.events)
+
+            # Ann makes no move: her declaration is made for her once her time is up. (The
+            # redeal question has a timer of its own, 30 s, so she answers it if asked.)
+            await ann.wait_for(lambda: declared() or asked_to_redeal())
+            if not declared():
+                await ann.ok("redeal", accept=False)
+                await ann.wait_for(declared)
+            assert ann.view is not None and ann.view.seats[0].connected  # still her seat
+
+    asyncio.run(scenario())
+
+
+def test_the_lobby_flood_bench_prints_its_ratio_in_quick_mode() -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "lobby_bench.py"), "--quick"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+    )
+    assert re.search(r"list_rooms flood / alone, command p99: \d+\.\d\d", done.stdout), done.stdout
+    assert re.search(r"[1-9][\d,]* rate_limited", done.stdout), done.stdout  # the limit held
+
+
+def test_a_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
+    now = [0.0]
+    bucket = TokenBucket(RateLimit(per_second=2.0, burst=4.0, max_pause=1.0), lambda: now[0])
+    assert bucket.take(3) and not bucket.take(3)  # 1 left: a refusal spends nothing
+    assert bucket.wait_for(3) == 1.0  # 2 missing at 2/s
+    now[0] = 0.5
+    assert bucket.take(2) and bucket.tokens == 0
+    now[0] = 100.0
+    assert bucket.take(4) and not bucket.take(1)  # never more than the burst
+    assert bucket.wait_for(100) == 1.0  # capped at max_pause
