@@ -26,6 +26,7 @@ from actors.clock import engine_clock
 from actors.config import EngineConfig
 from actors.driver import Clock, Driver
 from actors.messages import AskView, Published, Reload, Reply, Route, Wake, WatchRoom
+from actors.metrics import family
 from actors.ratelimit import RateLimiter
 from actors.spectators import Delay, SpectatorRooms
 from engine.codec import MalformedCommand, decode_command, decode_records, encode_command
@@ -474,14 +475,18 @@ class Engine:
         """The metrics in Prometheus text format, with gauges for the store and read models
         to alert on: missing bundles, and read models stopped or falling behind."""
         lines = [
-            "# TYPE liaptui_store_missing_bundles gauge",
+            *family(
+                "liaptui_store_missing_bundles",
+                "gauge",
+                "Archived matches whose bundle the archive lacks.",
+            ),
             f"liaptui_store_missing_bundles {len(self.store.missing_bundles)}",
         ]
         if self._runner is not None:
             status = self._runner.status()
             ok = status.running and status.error is None
             lines += [
-                "# TYPE liaptui_projections_running gauge",
+                *family("liaptui_projections_running", "gauge", "1 while the read models fold."),
                 f"liaptui_projections_running {int(ok)}",
             ]
             gauges: dict[str, list[str]] = {"behind_events": [], "folding": [], "lag_seconds": []}
@@ -496,8 +501,13 @@ class Engine:
                     gauges["lag_seconds"].append(
                         f"liaptui_projection_lag_seconds{label} {p.lag_seconds}"
                     )
+            helps = {
+                "behind_events": "Events of the log a read model has not folded yet.",
+                "folding": "1 while a read model folds (not paused, stale or failed).",
+                "lag_seconds": "Age of the newest event a read model folded.",
+            }
             for name, samples in gauges.items():
-                lines += [f"# TYPE liaptui_projection_{name} gauge", *samples]
+                lines += [*family(f"liaptui_projection_{name}", "gauge", helps[name]), *samples]
         return self.driver.metrics.prometheus() + "\n".join(lines) + "\n"
 
 

@@ -69,24 +69,27 @@ class Metrics:
         }
 
     def prometheus(self) -> str:
-        """The metrics in Prometheus text exposition format."""
+        """The metrics in Prometheus text exposition format, each family with HELP and TYPE."""
         lines: list[str] = []
         for name, value in sorted(self.counters.items()):
-            lines += [f"# TYPE liaptui_{name}_total counter", f"liaptui_{name}_total {value}"]
-        lines.append("# TYPE liaptui_rejections_total counter")
+            what = COUNTER_HELP.get(name, name.replace("_", " "))
+            lines += family(f"liaptui_{name}_total", "counter", f"Total {what}.")
+            lines.append(f"liaptui_{name}_total {value}")
+        lines += family("liaptui_rejections_total", "counter", "Commands refused, by code.")
         lines += [
             f'liaptui_rejections_total{{code="{c}"}} {n}'
             for c, n in sorted(self.rejections.items())
         ]
-        lines += ["# TYPE liaptui_live_rooms gauge", f"liaptui_live_rooms {self.live_rooms}"]
-        for name, hist in (
-            ("command_latency_seconds", self.latency),
-            ("durable_latency_seconds", self.durable_latency),
-            ("commit_batch_size", self.batch_size),
-            ("commit_seconds", self.commit_seconds),
-            ("room_recovery_seconds", self.recovery_seconds),
+        lines += family("liaptui_live_rooms", "gauge", "Room actors live in memory now.")
+        lines.append(f"liaptui_live_rooms {self.live_rooms}")
+        for name, hist, what in (
+            ("command_latency_seconds", self.latency, "Time from send to answer of a command."),
+            ("durable_latency_seconds", self.durable_latency, "Time from decision to commit."),
+            ("commit_batch_size", self.batch_size, "Appends in one group commit."),
+            ("commit_seconds", self.commit_seconds, "Time one group commit took."),
+            ("room_recovery_seconds", self.recovery_seconds, "Time to load a room from the store."),
         ):
-            lines.append(f"# TYPE liaptui_{name} histogram")
+            lines += family(f"liaptui_{name}", "histogram", what)
             cumulative = 0
             for bound, count in zip((*hist.buckets, float("inf")), hist.counts, strict=True):
                 cumulative += count
@@ -94,3 +97,20 @@ class Metrics:
                 lines.append(f'liaptui_{name}_bucket{{le="{le}"}} {cumulative}')
             lines += [f"liaptui_{name}_sum {hist.total}", f"liaptui_{name}_count {hist.n}"]
         return "\n".join(lines) + "\n"
+
+
+COUNTER_HELP = {
+    "commands": "commands answered",
+    "commits": "group commits",
+    "append_failures": "appends a commit did not write",
+    "snapshots": "room snapshots saved",
+    "matches_completed": "matches marked completed",
+    "archived": "matches moved into the archive",
+    "archive_failed": "failed archival attempts",
+}
+"""What each counter counts, for its HELP line (others are named by their key)."""
+
+
+def family(name: str, kind: str, help_text: str) -> list[str]:
+    """The HELP and TYPE lines that open a metric family."""
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]

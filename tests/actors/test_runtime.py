@@ -230,6 +230,35 @@ def test_commands_beyond_the_rate_limit_are_refused_with_a_typed_rejection(tmp_p
     asyncio.run(scenario())
 
 
+def test_every_metric_family_has_help_and_type_and_every_sample_a_family(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with Engine.open(tmp_path / "games.db", fast_config(tmp_path)) as engine:
+            await start_bot_match(engine, "host", seed=3)
+            await wait_until(lambda: no_engine_tasks(engine))
+            text = engine.prometheus()
+        helped: set[str] = set()
+        typed: dict[str, str] = {}
+        for line in text.splitlines():
+            if line.startswith("# HELP "):
+                name, _, words = line[len("# HELP ") :].partition(" ")
+                assert words.strip(), line
+                helped.add(name)
+            elif line.startswith("# TYPE "):
+                name, kind = line[len("# TYPE ") :].split()
+                assert name in helped, f"{name} has TYPE without HELP before it"
+                typed[name] = kind
+            elif line:
+                sample = line.split("{")[0].split()[0]
+                base = sample.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
+                assert sample in typed or (typed.get(base) == "histogram"), line
+                float(line.rsplit(" ", 1)[1])
+        assert typed["liaptui_commands_total"] == "counter"
+        assert typed["liaptui_command_latency_seconds"] == "histogram"
+        assert typed["liaptui_projection_behind_events"] == "gauge"
+
+    asyncio.run(scenario())
+
+
 def test_thespian_still_has_the_wakeup_scan_the_driver_skips_and_wakeups_still_work() -> None:
     # If thespian's internals change, the engine keeps working but loses the saving:
     # this test says so instead of letting it pass unseen.
