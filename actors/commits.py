@@ -25,7 +25,7 @@ from engine.store.errors import ConcurrencyConflict, StoreError
 from engine.store.protocol import EventStore, InlineCommits
 from engine.store.records import AppendResult
 
-log = logging.getLogger("actors.commits")
+log = logging.getLogger("liaptui.commits")
 
 ACK_SLICE = 32
 """Outcomes acknowledged in one message: enough to amortize a tell, few enough to stay
@@ -160,7 +160,12 @@ class GroupCommit:
                     outcome = Conflicted(str(result))
                 else:
                     if not isinstance(result, StoreError):  # not a failure the store foresaw
-                        log.error("commit of %s failed: %r", append.room_id, result)
+                        log.error(
+                            "commit of %s failed: %r",
+                            append.room_id,
+                            result,
+                            extra={"room_id": append.room_id},
+                        )
                     outcome = NotWritten(str(result))
             outcomes.append((append.room, outcome))
         return outcomes

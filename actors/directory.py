@@ -48,7 +48,7 @@ from actors.room import RoomActor
 from actors.services import ArchiveScheduler, SnapshotRelay
 from engine.rejections import Code, Rejection
 
-log = logging.getLogger("actors.directory")
+log = logging.getLogger("liaptui.directory")
 
 
 class RoomEntry(Struct):

@@ -49,7 +49,7 @@ from engine.state import RoomState
 from engine.store.protocol import EventStore
 from projections import ProjectionRunner, Refusal
 
-log = logging.getLogger("actors.lifecycle")
+log = logging.getLogger("liaptui.lifecycle")
 Clock = Callable[[], float]
 
 __all__ = ["Clock", "Driver", "recover_room", "skip_idle_wakeups"]
@@ -300,7 +300,13 @@ class Driver:
 
     def _log(self, kind: str, room_id: str, fields: dict[str, Any]) -> None:
         extra = " ".join(f"{k}={v}" for k, v in fields.items())
-        log.info("event=room.%s room=%s %s", kind, room_id, extra)
+        log.info(
+            "event=room.%s room=%s %s",
+            kind,
+            room_id,
+            extra,
+            extra={"event": f"room.{kind}", "room_id": room_id},
+        )
 
     # --- the clock ----------------------------------------------------------------------------
 

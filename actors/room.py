@@ -48,7 +48,7 @@ from engine.rejections import Code, Rejection
 from engine.state import Phase, RoomState
 from engine.views import view, viewer_seat
 
-log = logging.getLogger("actors.room")
+log = logging.getLogger("liaptui.room")
 # Seconds a room waits before its own next move after the store failed or a move of its
 # own was refused: retrying at once would spin against a failing disk.
 RETRY_AFTER = 0.25
@@ -93,7 +93,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         try:
             handler(self, msg)
         except Exception as exc:  # the room is no longer trusted: rebuild it from the store
-            log.exception("room %s handler raised", self.room_id)
+            log.exception("room %s handler raised", self.room_id, extra={"room_id": self.room_id})
             self._break(f"{type(exc).__name__}: {exc}")
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -192,7 +192,13 @@ class RoomActor(Actor):  # type: ignore[misc]
                 # A bot move or timer step of the room's own came to nothing: planning it
                 # again at once would repeat it forever, so wait before planning again.
                 why = result.code.value if isinstance(result, Rejection) else "no events"
-                log.warning("room %s: own %s came to nothing (%s)", self.room_id, command, why)
+                log.warning(
+                    "room %s: own %s came to nothing (%s)",
+                    self.room_id,
+                    command,
+                    why,
+                    extra={"room_id": self.room_id, "command_id": command.command_id},
+                )
                 self.hold_until = self.now + RETRY_AFTER
             self._reply(request, result if isinstance(result, Rejection) else ())
             return True

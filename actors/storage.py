@@ -24,7 +24,7 @@ from engine.store.protocol import EventStore
 from engine.store.records import Snapshot
 from projections import MarkArchived, ProjectionRunner
 
-log = logging.getLogger("actors.lifecycle")
+log = logging.getLogger("liaptui.lifecycle")
 
 ARCHIVE_RETRY_MAX = 600.0  # seconds: the longest wait between two archival attempts
 
@@ -79,7 +79,7 @@ class RoomStorage:
             # The room answers retries of its latest commands from memory, as before the restart.
             commands = await self.store.read_commands(room_id) if state.version else []
         except Exception as exc:  # a store or decoding failure: the room stays unavailable
-            log.exception("room %s could not be loaded", room_id)
+            log.exception("room %s could not be loaded", room_id, extra={"room_id": room_id})
             self.tell_directory(LoadFailed(room_id, f"{type(exc).__name__}: {exc}"))
             return
         recent = tuple(

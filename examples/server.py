@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import hmac
+import logging
 import secrets
 import signal
 from itertools import combinations
@@ -37,6 +38,7 @@ from websockets.protocol import State
 
 from actors.config import EngineConfig
 from actors.facade import Accepted, Engine, SubscriptionLost
+from actors.logs import log_json
 from actors.spectators import Delay, Events, Seconds, SpectatorDropped
 from engine import commands as cmd
 from engine.events import AnyEvent
@@ -48,6 +50,8 @@ from engine.views import PlayerView
 from examples.ops_routes import OpsRoutes
 from examples.rate_limit import DEFAULT_RATE_LIMIT, RateLimit, TokenBucket
 from projections.lobby import LobbyRoom
+
+log = logging.getLogger("liaptui.server")
 
 DEFAULT_MOVE_TIMEOUT = 30.0  # seconds a player may take per move before a bot plays it
 MAX_PAGE = 100  # rooms in one `list_rooms` page at most
@@ -320,7 +324,19 @@ class Session:
             await self.ws.send(ENCODER.encode(message), text=True)
 
     async def error(self, ref: str | None, code: str, message: str) -> None:
+        log.info(
+            "refused: %s",
+            message,
+            extra={"event": "message.refused", "code": code, "player": self.name,
+                   "room_id": self.room, "peer": self.peer},
+        )  # fmt: skip
         await self.send(Error(ref=ref, code=code, message=message))
+
+    @property
+    def peer(self) -> str:
+        """The client's address, for logs."""
+        address = self.ws.remote_address
+        return f"{address[0]}:{address[1]}" if address else "?"
 
 
 class GameServer:
@@ -342,6 +358,7 @@ class GameServer:
     async def handle(self, ws: ServerConnection) -> None:
         """A connection's life: read messages one by one; on close, Disconnect its player."""
         session = Session(ws, TokenBucket(self.rate_limit))
+        log.info("connection opened", extra={"event": "connection.open", "peer": session.peer})
         try:
             async for raw in ws:
                 if len(raw) > MESSAGE_LIMIT:
@@ -369,6 +386,10 @@ class GameServer:
         except ConnectionClosed:
             pass
         finally:
+            log.info(
+                "connection closed",
+                extra={"event": "connection.close", "peer": session.peer, "player": session.name},
+            )
             await self.detach(session, disconnect=True)
 
     async def dispatch(self, s: Session, msg: ClientMessage) -> None:
@@ -395,7 +416,16 @@ class GameServer:
         command = to_command(msg, s.name)
         assert command is not None
         s.wrote = True
-        return await self.reply(s, msg.ref, await self.engine.send(s.room, command))
+        outcome = await self.engine.send(s.room, command)
+        log.info(
+            "command %s: %s",
+            type(command).__name__,
+            "refused" if isinstance(outcome, Rejection) else "accepted",
+            extra={"event": "command", "room_id": s.room, "player": s.name,
+                   "command": type(command).__name__, "command_id": command.command_id or None,
+                   "code": outcome.code.value if isinstance(outcome, Rejection) else None},
+        )  # fmt: skip
+        return await self.reply(s, msg.ref, outcome)
 
     async def take_seat(self, s: Session, msg: CreateRoom | JoinRoom) -> None:
         """Create or join a room; the `ok` carries the new seat's token, then updates follow."""
@@ -643,7 +673,12 @@ def main(argv: list[str] | None = None) -> None:
         help="a bot plays the move of a player who takes longer (0: no timer); "
         f"default {DEFAULT_MOVE_TIMEOUT:g}",
     )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="JSON log lines on stderr from this level (default INFO)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    log_json(level=getattr(logging, args.log_level))
     if args.move_timeout < 0:
         parser.error("--move-timeout must be 0 (off) or a number of seconds")
     config = EngineConfig.fast(args.db, bot_delay=0.2) if args.fast else EngineConfig(path=args.db)

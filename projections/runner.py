@@ -46,7 +46,7 @@ from projections.status import (
     SkippedEvent,
 )
 
-log = logging.getLogger("projections")
+log = logging.getLogger("liaptui.projections")
 
 T = TypeVar("T")
 Outcome = RunnerStatus | Refusal

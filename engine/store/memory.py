@@ -32,7 +32,7 @@ from engine.store.records import (
     StreamStatus,
 )
 
-log = logging.getLogger("engine.store")
+log = logging.getLogger("liaptui.store")
 
 
 class MemoryEventStore:

@@ -25,7 +25,7 @@ TRICK_PAUSE = 5.0
 def test_a_room_wakes_when_a_lead_opens_and_bots_lead_only_after_the_trick_display(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="actors.room")
+    caplog.set_level(logging.WARNING, logger="liaptui.room")
     clock = FakeClock()
     config = EngineConfig.fast("games.db", bot_delay=1.0, rate_per_second=1e9, rate_burst=1e9)
     h = EngineHarness(tmp_path / "games.db", config, clock)

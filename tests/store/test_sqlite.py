@@ -138,7 +138,7 @@ async def test_snapshot_with_corrupt_bytes_falls_back_to_replay(
     await store.close()
     flip_bytes(open_sqlite.path, lz4.frame.compress(payload))
     store = await open_sqlite()
-    with caplog.at_level(logging.WARNING, logger="engine.store"):
+    with caplog.at_level(logging.WARNING, logger="liaptui.store"):
         assert await store.load_snapshot("room-1", 1) is None
     assert "checksum" in caplog.text
 
@@ -149,7 +149,7 @@ async def test_snapshot_of_unknown_schema_version_is_logged_and_ignored(
     store = await open_sqlite()
     await store.append(req("room-1", 0, b"a"))
     await store.save_snapshot(Snapshot("room-1", 1, 7, b"state"))
-    with caplog.at_level(logging.WARNING, logger="engine.store"):
+    with caplog.at_level(logging.WARNING, logger="liaptui.store"):
         assert await store.load_snapshot("room-1", 8) is None
     assert "schema version 7" in caplog.text
     assert await store.load_snapshot("room-1", 7) == Snapshot("room-1", 1, 7, b"state")

@@ -52,7 +52,7 @@ from engine.store.records import (
 )
 from engine.store.url import redacted_url
 
-log = logging.getLogger("engine.store")
+log = logging.getLogger("liaptui.store")
 
 _MAX_VERSION = 2**62
 _EVENT_COLUMNS = "position, stream_id, version, type, schema_version, data, checksum, recorded_at"

@@ -27,7 +27,7 @@ from engine.store.sqlite.schema import (
     write_transaction,
 )
 
-log = logging.getLogger("engine.store")
+log = logging.getLogger("liaptui.store")
 
 
 class Archive:

@@ -68,7 +68,7 @@ from engine.store.sqlite.schema import (
     write_transaction,
 )
 
-log = logging.getLogger("engine.store")
+log = logging.getLogger("liaptui.store")
 
 T = TypeVar("T")
 ArchiveStep = Literal["built", "bundled", "archived"]
