@@ -65,6 +65,7 @@ from engine.store.sqlite.schema import (
     chunks,
     events_from_rows,
     placeholders,
+    read_transaction,
     write_transaction,
 )
 
@@ -385,7 +386,17 @@ class SqliteEventStore:
         self, stream_id: str, from_version: int = 0, to_version: int | None = None
     ) -> list[RecordedEvent]:
         """Read a stream's events with from_version < version <= to_version, hot or archived."""
-        return await self._run(partial(self._read_stream, stream_id, from_version, to_version))
+        return await self._run(
+            partial(self._in_snapshot, partial(self._read_stream, stream_id, from_version, to_version))
+        )
+
+    def _in_snapshot(self, fn: Callable[[], T]) -> T:
+        """Run `fn`'s reads in one read transaction, so a commit by another process cannot
+        fall between them (a stream's row read before its events, its events after)."""
+        if self._hot.in_transaction:
+            return fn()
+        with read_transaction(self._hot):
+            return fn()
 
     def _read_stream(
         self, stream_id: str, from_version: int, to_version: int | None
@@ -594,8 +605,12 @@ class SqliteEventStore:
         def both(hot_only: bool) -> tuple[Snapshot | None, list[RecordedEvent]] | None:
             if hot_only and self._is_archived(stream_id):
                 return None  # bundles are decompressed on the database thread
-            snap = self._load_snapshot(stream_id, schema_version)
-            return snap, self._read_stream(stream_id, snap.version if snap else 0, None)
+
+            def read() -> tuple[Snapshot | None, list[RecordedEvent]]:
+                snap = self._load_snapshot(stream_id, schema_version)
+                return snap, self._read_stream(stream_id, snap.version if snap else 0, None)
+
+            return self._in_snapshot(read)
 
         found = self._inline(partial(both, True)) if self._inline_reads else None
         if found is None:
