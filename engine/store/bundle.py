@@ -6,10 +6,12 @@ archived stream.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 
 import lz4.frame
 import msgspec
@@ -208,3 +210,14 @@ def decode_stored(
     if header.stream_id != stream_id:
         raise CorruptData(stream_id, None, f"bundle holds stream {header.stream_id!r}")
     return header, events
+
+
+def write_file_atomically(path: Path, raw: bytes) -> None:
+    """Write `raw` to `path` so that a reader sees the old file or the whole new one."""
+    # Write beside, fsync, then rename: a reader never sees half a bundle.
+    partial_path = path.with_name(path.name + ".partial")
+    with open(partial_path, "wb") as file:
+        file.write(raw)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial_path, path)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
 
 import msgspec
+
+from engine.store.errors import CorruptData
 
 StreamStatus = Literal["active", "completed", "archived"]
 STREAM_STATUSES: tuple[StreamStatus, ...] = ("active", "completed", "archived")
@@ -80,3 +83,24 @@ class Snapshot(msgspec.Struct, frozen=True):
     version: int
     schema_version: int
     payload: bytes
+
+
+def stream_info_from_row(row: Iterable[Any]) -> StreamInfo:
+    """A stored (stream_id, status, last_version, created_at, updated_at) row, checked."""
+    stream_id, status, last_version, created_at, updated_at = row
+    if status not in STREAM_STATUSES:
+        raise CorruptData(stream_id, None, f"unknown stream status {status!r}")
+    return StreamInfo(stream_id, status, last_version, created_at, updated_at)
+
+
+def check_contiguous(
+    stream_id: str, events: Sequence[RecordedEvent], first: int, last: int
+) -> None:
+    """Refuse a stream read whose versions are not exactly first..last."""
+    expected = first
+    for event in events:
+        if event.version != expected:
+            raise CorruptData(stream_id, expected, "event missing from the stream")
+        expected += 1
+    if expected != last + 1:
+        raise CorruptData(stream_id, expected, "event missing from the stream")

@@ -17,7 +17,14 @@ import asyncpg
 import lz4.frame
 
 from engine.store.batch import validate_requests
-from engine.store.bundle import BundleCache, decode_bundle, encode_bundle, split_bundle
+from engine.store.bundle import (
+    BundleCache,
+    decode_bundle,
+    decode_stored,
+    encode_bundle,
+    split_bundle,
+    write_file_atomically,
+)
 from engine.store.errors import (
     BadStoreUrl,
     BundlesMissing,
@@ -49,6 +56,8 @@ from engine.store.records import (
     Snapshot,
     StreamInfo,
     StreamStatus,
+    check_contiguous,
+    stream_info_from_row,
 )
 from engine.store.url import redacted_url
 
@@ -322,7 +331,7 @@ class PostgresEventStore:
                 # Archived is final, so the bundle read next is the one that replaced the rows.
                 return [e for e in await self._archived(stream_id) if low < e.version <= high]
         events = [_event(row, 2) for row in rows if row["position"] is not None]
-        _check_contiguous(stream_id, events, low + 1, high)
+        check_contiguous(stream_id, events, low + 1, high)
         return events
 
     async def _archived(self, stream_id: str) -> list[RecordedEvent]:
@@ -339,12 +348,7 @@ class PostgresEventStore:
         key = f"{stream_id}\x00{zlib.crc32(header)}"
         events = self._cache.get(key)
         if events is None:
-            try:
-                found, events = decode_bundle(header, body)
-            except CorruptData as exc:
-                raise CorruptData(stream_id, exc.version, exc.what) from exc
-            if found.stream_id != stream_id:
-                raise CorruptData(stream_id, None, f"bundle holds stream {found.stream_id!r}")
+            _, events = decode_stored(stream_id, header, body)
             self._cache.put(key, events)
         return events
 
@@ -400,7 +404,7 @@ class PostgresEventStore:
             row = await self._pool.fetchrow(
                 f"SELECT {_STREAM_COLUMNS} FROM liaptui.streams WHERE stream_id = $1", stream_id
             )
-        return None if row is None else _stream_info(row)
+        return None if row is None else stream_info_from_row(row)
 
     async def list_streams(
         self,
@@ -428,7 +432,7 @@ class PostgresEventStore:
                 limit,
                 offset,
             )
-        return [_stream_info(row) for row in rows]
+        return [stream_info_from_row(row) for row in rows]
 
     async def set_status(self, stream_id: str, status: StreamStatus) -> None:
         """Mark a stream "active" or "completed" (archiving is archive_stream's job)."""
@@ -566,7 +570,7 @@ class PostgresEventStore:
                         stream_id,
                     )
                 ]
-                _check_contiguous(stream_id, events, 1, row["last_version"])
+                check_contiguous(stream_id, events, 1, row["last_version"])
                 bundle = encode_bundle(events, now)
                 await conn.execute(
                     "INSERT INTO liaptui.bundles VALUES ($1, $2, $3, $4, $5, $6)",
@@ -638,7 +642,7 @@ class PostgresEventStore:
                 raw = bytes(row["header"]) + bytes(row["body"])
             else:
                 raw = encode_bundle(await self.read_stream(stream_id), self._clock()).to_bytes()
-        await asyncio.to_thread(_write_file_atomically, Path(path), raw)
+        await asyncio.to_thread(write_file_atomically, Path(path), raw)
 
     async def import_bundle(self, path: str | os.PathLike[str]) -> str:
         """Add a bundle file to this store as an archived stream; returns its stream id."""
@@ -804,37 +808,8 @@ def _event(row: Any, at: int) -> RecordedEvent:
     return RecordedEvent(stream_id, version, position, type_, schema_version, data, recorded_at)
 
 
-def _check_contiguous(
-    stream_id: str, events: Sequence[RecordedEvent], first: int, last: int
-) -> None:
-    expected = first
-    for event in events:
-        if event.version != expected:
-            break
-        expected += 1
-    if expected != last + 1 or len(events) != last - first + 1:
-        raise CorruptData(stream_id, expected, "event missing from the stream")
-
-
-def _stream_info(row: Any) -> StreamInfo:
-    stream_id, status, last_version, created_at, updated_at = row
-    if status not in STREAM_STATUSES:
-        raise CorruptData(stream_id, None, f"unknown stream status {status!r}")
-    return StreamInfo(stream_id, status, last_version, created_at, updated_at)
-
-
 def _position(event: RecordedEvent) -> int:
     return event.position
-
-
-def _write_file_atomically(path: Path, raw: bytes) -> None:
-    # Write beside, fsync, then rename: a reader never sees half a bundle.
-    partial_path = path.with_name(path.name + ".partial")
-    with open(partial_path, "wb") as file:
-        file.write(raw)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial_path, path)
 
 
 if TYPE_CHECKING:

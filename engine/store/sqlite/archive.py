@@ -17,10 +17,9 @@ from engine.store.bundle import (
     encode_bundle,
 )
 from engine.store.errors import ConcurrencyConflict, CorruptData, OperationRefused, StreamNotFound
-from engine.store.records import RecordedEvent
+from engine.store.records import RecordedEvent, check_contiguous
 from engine.store.sqlite.schema import (
     EVENT_COLUMNS,
-    check_contiguous,
     chunks,
     events_from_rows,
     placeholders,

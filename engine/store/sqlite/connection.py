@@ -120,16 +120,6 @@ def connect_archive(path: str | os.PathLike[str]) -> sqlite3.Connection:
     return conn
 
 
-def write_file_atomically(path: Path, raw: bytes) -> None:
-    # Write beside, fsync, then rename: a reader never sees half a bundle.
-    partial_path = path.with_name(path.name + ".partial")
-    with open(partial_path, "wb") as file:
-        file.write(raw)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial_path, path)
-
-
 def readonly_uri(path: Path) -> str:
     """A SQLite URI that opens `path` read-only (every write fails inside SQLite)."""
     return "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"

@@ -122,19 +122,6 @@ def events_from_rows(rows: Iterable[Sequence[Any]]) -> list[RecordedEvent]:
     return [event_from_row(row) for row in rows]
 
 
-def check_contiguous(
-    stream_id: str, events: Sequence[RecordedEvent], first: int, last: int
-) -> None:
-    """Refuse a stream read whose versions are not exactly first..last."""
-    expected = first
-    for event in events:
-        if event.version != expected:
-            raise CorruptData(stream_id, expected, "event missing from the stream")
-        expected += 1
-    if expected != last + 1:
-        raise CorruptData(stream_id, expected, "event missing from the stream")
-
-
 @contextmanager
 def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """Run a block as one BEGIN IMMEDIATE ... COMMIT, rolled back whole on any failure."""

@@ -18,7 +18,7 @@ import aiosqlite
 import lz4.frame
 
 from engine.store.batch import BatchPlan, StreamHead, plan_batch, validate_requests
-from engine.store.bundle import Bundle, encode_bundle, split_bundle
+from engine.store.bundle import Bundle, encode_bundle, split_bundle, write_file_atomically
 from engine.store.errors import (
     ArchiveOutOfStep,
     BundlesMissing,
@@ -39,6 +39,8 @@ from engine.store.records import (
     Snapshot,
     StreamInfo,
     StreamStatus,
+    check_contiguous,
+    stream_info_from_row,
 )
 from engine.store.sqlite.archive import Archive
 from engine.store.sqlite.backup import begin_snapshots, copy_snapshots
@@ -53,7 +55,6 @@ from engine.store.sqlite.connection import (
     guarded,
     readonly_uri,
     sqlite_code,
-    write_file_atomically,
 )
 from engine.store.sqlite.reader import StoreReader, head_position, read_page
 from engine.store.sqlite.schema import (
@@ -61,7 +62,6 @@ from engine.store.sqlite.schema import (
     EVENT_COLUMNS,
     HOT_SCHEMA,
     SCHEMA_VERSION,
-    check_contiguous,
     chunks,
     events_from_rows,
     placeholders,
@@ -472,7 +472,7 @@ class SqliteEventStore:
             "WHERE stream_id = ?",
             (stream_id,),
         ).fetchone()
-        return None if row is None else _stream_info(row)
+        return None if row is None else stream_info_from_row(row)
 
     async def list_streams(
         self,
@@ -507,7 +507,7 @@ class SqliteEventStore:
         params += [limit, offset]
 
         def query() -> list[StreamInfo]:
-            return [_stream_info(row) for row in self._hot.execute(sql, params)]
+            return [stream_info_from_row(row) for row in self._hot.execute(sql, params)]
 
         return await self._run(query)
 
@@ -771,13 +771,6 @@ class SqliteEventStore:
         finally:
             self._closed = True
             await self._db.close()
-
-
-def _stream_info(row: Sequence[Any]) -> StreamInfo:
-    stream_id, status, last_version, created_at, updated_at = row
-    if status not in STREAM_STATUSES:
-        raise CorruptData(stream_id, None, f"unknown stream status {status!r}")
-    return StreamInfo(stream_id, status, last_version, created_at, updated_at)
 
 
 def _no_step(step: ArchiveStep) -> None:
