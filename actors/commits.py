@@ -20,7 +20,7 @@ from typing import Any
 from actors.config import EngineConfig
 from actors.messages import Append, CommitOutcome, Committed, Conflicted, NotWritten
 from actors.metrics import Metrics
-from engine.codec import decode_records
+from actors.storage import original_events
 from engine.store.errors import ConcurrencyConflict, StoreError
 from engine.store.protocol import EventStore, InlineCommits
 from engine.store.records import AppendResult
@@ -178,10 +178,9 @@ class GroupCommit:
             if isinstance(outcome, Committed) and outcome.result.duplicate:
                 result = outcome.result
                 try:
-                    records = await self.store.read_stream(
-                        result.stream_id, result.first_version - 1, result.last_version
+                    original = await original_events(
+                        self.store, result.stream_id, result.first_version, result.last_version
                     )
-                    original = tuple(decode_records(records))
                     outcomes[i] = (room, Committed(result, original, outcome.now))
                 except Exception as exc:  # the caller must get an answer, never wait forever
                     log.warning("could not read the original outcome in %s", result.stream_id)

@@ -42,8 +42,7 @@ from actors.messages import (
 )
 from actors.metrics import Metrics
 from actors.projection_supervisor import ProjectionOrder, ProjectionOrderDone, carry_out
-from actors.storage import RoomStorage, recover_room
-from engine.codec import decode_records
+from actors.storage import RoomStorage, original_events, recover_room
 from engine.rejections import Code, Rejection
 from engine.state import RoomState
 from engine.store.protocol import EventStore
@@ -249,10 +248,9 @@ class Driver:
 
     async def _reply_duplicate(self, out: Reply) -> None:
         try:
-            records = await self.store.read_stream(
-                out.room_id, out.first_version - 1, out.last_version
+            events = await original_events(
+                self.store, out.room_id, out.first_version, out.last_version
             )
-            events = tuple(decode_records(records))
         except Exception as exc:  # the caller must get an answer, never wait forever
             log.warning("could not read the original outcome in %s", out.room_id, exc_info=True)
             reason = f"the original outcome could not be read ({type(exc).__name__}); retry"

@@ -17,6 +17,7 @@ from actors.config import EngineConfig
 from actors.messages import ArchiveLater, Loaded, LoadFailed, SaveSnapshot
 from actors.metrics import Metrics
 from engine.codec import STATE_SCHEMA_VERSION, decode_records, decode_state, encode_state
+from engine.events import Event
 from engine.evolve import evolve
 from engine.state import RoomState
 from engine.store.errors import OperationRefused, StoreError
@@ -46,6 +47,14 @@ async def recover_room(store: EventStore, room_id: str) -> tuple[RoomState, int]
     for event in decode_records(records):
         state = evolve(state, event)
     return state, snapshot_version
+
+
+async def original_events(
+    store: EventStore, room_id: str, first_version: int, last_version: int
+) -> tuple[Event, ...]:
+    """The events a command produced when it was first applied: what its retry is told."""
+    records = await store.read_stream(room_id, first_version - 1, last_version)
+    return tuple(decode_records(records))
 
 
 class RoomStorage:
