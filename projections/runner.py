@@ -187,7 +187,8 @@ class ProjectionRunner:
             self._task = asyncio.get_running_loop().create_task(self.run())
 
     async def run(self) -> None:
-        """Fold until `stop()`; raises (the batch rolled back) when the read-model file fails."""
+        """Fold until `stop()`; a failure of the store or of the read-model file that may
+        pass (a full disk) is retried with back-off, and raises only on damage."""
         await self.open()
         if self._running:
             raise RuntimeError("the runner is already running")
@@ -403,6 +404,16 @@ class ProjectionRunner:
                 log.warning("projection runner cannot read the store: %s", exc)
                 await self._idle(backoff)
                 continue
+            except sqlite3.Error as exc:
+                if not database.is_passing_failure(exc):
+                    raise
+                # The batch rolled back whole (a full disk, I/O): wait, as archival does,
+                # without spinning on every commit of the log meanwhile.
+                backoff = min(_MAX_BACKOFF_S, max(0.1, backoff * 2))
+                self._error = f"read models: {type(exc).__name__}: {exc}"
+                log.warning("projection runner cannot write the read models: %s", exc)
+                await self._pause(backoff)
+                continue
             if backoff:
                 backoff = 0.0
                 self._error = None
@@ -499,6 +510,13 @@ class ProjectionRunner:
             for task in (grown, woken):
                 task.cancel()
             await asyncio.gather(grown, woken, return_exceptions=True)
+
+    async def _pause(self, timeout: float) -> None:
+        """Sleep for `timeout`, or until an instruction or `stop()` arrives."""
+        if self._stopping or self._pending:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
 
     # --- plumbing --------------------------------------------------------------------------
 
