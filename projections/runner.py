@@ -25,7 +25,7 @@ from engine.store.errors import StoreError
 from engine.store.protocol import EventStore
 from engine.store.records import RecordedEvent
 from engine.store.sqlite import is_damaged_file
-from projections import database
+from projections import archived, database
 from projections.database import Lane
 from projections.instructions import (
     Instruction,
@@ -123,6 +123,8 @@ class ProjectionRunner:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._error: str | None = None
+        # Match history's archived flags are derived from the store once caught up.
+        self._archived_due = True
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -179,6 +181,7 @@ class ProjectionRunner:
                 )
             slot.shadow = shadow
         self._head = head
+        self._archived_due = True
 
     async def start(self) -> None:
         """Open, then run the loop in a task of its own."""
@@ -259,7 +262,11 @@ class ProjectionRunner:
             return self.status()
         if isinstance(instruction, MarkArchived):
             at = now if instruction.at is None else instruction.at
-            await self._db(database.mark_archived, conn, instruction.room_id, at)
+            try:
+                await self._db(database.mark_archived, conn, instruction.room_id, at)
+            except sqlite3.Error:
+                self._archived_due = True  # derived from the store once the file takes it
+                raise
             return self.status()
         slot = self._slots.get(instruction.name)
         if slot is None:
@@ -381,7 +388,7 @@ class ProjectionRunner:
                 return False
             if slot.folding and slot.live.position < target:
                 return False
-        return True
+        return not (self._archived_due and self.running)
 
     def _notify(self) -> None:
         progress, self._progress = self._progress, None
@@ -457,9 +464,24 @@ class ProjectionRunner:
             )
             slot.shadow = None
             log.info("projection %s: rebuilt to %d", slot.projection.name, shadow.position)
+            self._archived_due = True
             self._notify()
             worked = True
+        if not worked and self._archived_due:
+            await self._derive_archived()
         return worked
+
+    async def _derive_archived(self) -> None:
+        """Mark archived the ended matches the store archived (or forgot) that no
+        MarkArchived recorded: a process killed between the two, a rebuilt file."""
+        conn = self._connection()
+        rooms = await self._db(archived.unflagged, conn)
+        found = await archived.archived_among(self.store, rooms) if rooms else []
+        if found:
+            await self._db(archived.mark, conn, found, self.clock())
+            log.info("match history: %d archived match(es) marked from the store", len(found))
+        self._archived_due = False
+        self._notify()
 
     async def _fold(self, lanes: list[Lane], head: int) -> None:
         start = min(lane.position for lane in lanes)

@@ -1,0 +1,128 @@
+"""Match history's `archived` flag follows the store, not the message that marks it: a
+process killed between archiving a match and marking it, and a read-model file rebuilt
+from the log, both show the match archived."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from msgspec.structs import replace
+
+from actors.config import EngineConfig
+from actors.facade import Engine
+from engine.settings import RoomSettings
+from engine.store import SqliteEventStore
+from projections import ProjectionRunner, default_path, default_projections
+from projections.match_history import match_history
+from tests.actors.conftest import start_bot_match, wait_for_archived, wait_until
+from tests.projections.support import Appender, matches
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def config(db: str) -> EngineConfig:
+    return EngineConfig.fast(
+        db, room_settings=replace(RoomSettings.fast(), round_cap=1), archive_after=0.0
+    )
+
+
+def _kill_between_archiving_and_marking(db: Path) -> str:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.projections.archiving_process", str(db)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert child.stdout is not None
+        started = child.stdout.readline().split()
+        assert started[:1] == [b"started"], started
+        archived = child.stdout.readline().split()
+        assert archived == [b"archived", started[1]], archived
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+        return started[1].decode()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+async def _archived_flag(db: Path, room: str) -> bool:
+    async with Engine.open(db, config(str(db))) as engine:
+        info = await engine.store.stream_info(room)
+        assert info is not None and info.status == "archived"
+        assert await engine.projections.wait_caught_up(timeout=30)
+        found = await engine.read_models.match(room)
+        assert found is not None and found.summary.outcome == "finished"
+        return found.summary.archived
+
+
+def test_a_match_archived_by_a_process_killed_before_marking_it_shows_archived(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "games.db"
+    room = _kill_between_archiving_and_marking(db)
+    assert asyncio.run(_archived_flag(db, room)) is True
+
+
+def test_a_read_model_file_rebuilt_from_the_log_shows_archived_matches_archived(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "games.db"
+
+    async def play() -> str:
+        async with Engine.open(db, config(str(db))) as engine:
+            room = await start_bot_match(engine, "host", seed=5)
+            await wait_for_archived(engine, [room])
+
+            async def marked() -> bool:
+                found = await engine.read_models.match(room)
+                return found is not None and found.summary.archived
+
+            await wait_until(marked, timeout=30)
+            return room
+
+    room = asyncio.run(play())
+    # The documented rebuild: the read-model file moved aside, the engine started again.
+    for suffix in ("", "-wal", "-shm"):
+        moved = Path(f"{default_path(db)}{suffix}")
+        if moved.exists():
+            moved.rename(tmp_path / f"aside.db{suffix}")
+    assert asyncio.run(_archived_flag(db, room)) is True
+
+
+def test_a_fresh_build_flags_exactly_the_ended_matches_the_store_archived(
+    tmp_path: Path,
+) -> None:
+    # More matches than are asked about one by one: the store's listing answers.
+    async def scenario() -> None:
+        store = await SqliteEventStore.open(tmp_path / "games.db")
+        try:
+            games = matches(110)
+            await Appender(store).append(games)
+            archived = {room for i, (room, _) in enumerate(games) if i % 5}
+            for room in sorted(archived):
+                await store.set_status(room, "completed")
+                await store.archive_stream(room)
+            path = tmp_path / "games.projections.db"
+            async with ProjectionRunner(store, default_projections(), path) as runner:
+                assert await runner.wait_caught_up(timeout=60)
+                conn = sqlite3.connect(path)
+                try:
+                    history = match_history(conn, limit=1000).items
+                finally:
+                    conn.close()
+            ended = {m.room_id for m in history if m.outcome != "playing"}
+            assert len(ended & archived) > 64 and ended - archived
+            assert {m.room_id for m in history if m.archived} == ended & archived
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
