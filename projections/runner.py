@@ -467,7 +467,9 @@ class ProjectionRunner:
             self._archived_due = True
             self._notify()
             worked = True
-        if not worked and self._archived_due:
+        if self._archived_due and all(
+            s.live.position >= head for s in self._slots.values() if s.folding
+        ):
             await self._derive_archived()
         return worked
 
