@@ -6,6 +6,8 @@ whatever happened between the two (a process killed after archiving and before m
 a read-model file rebuilt from the log, a mark that met a full disk): a finished match
 the read models know is archived when the store holds its stream as archived, or no
 longer holds it at all (only archived streams are forgotten: retention, given-up bundles).
+The runner derives it once caught up after it opens, after a rebuild swaps in, and after
+a mark that failed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from projections.match_history import ARCHIVED_TABLE, PLAYING, MatchHistoryProje
 
 _ONE_BY_ONE = 64  # at most this many matches to ask about: one stream_info each
 _ALL = 2**62  # a list_streams limit that lists them all in one read
+_MARGIN_S = 3600.0
 
 
 def unflagged(conn: sqlite3.Connection) -> list[str]:
@@ -35,16 +38,28 @@ def unflagged(conn: sqlite3.Connection) -> list[str]:
     ]
 
 
-async def archived_among(store: EventLog, rooms: list[str]) -> list[str]:
-    """Those of `rooms` whose streams the store holds archived, or holds no longer."""
+async def archived_among(
+    store: EventLog, rooms: list[str], since: float | None = None
+) -> list[str]:
+    """Those of `rooms` whose streams the store holds archived, or holds no longer.
+
+    More than a few are looked up in one listing of the streams archived after `since`
+    (None: all of them), which leaves out any the store no longer holds.
+    """
     if len(rooms) <= _ONE_BY_ONE:
         infos = [await store.stream_info(room) for room in rooms]
         return [r for r, i in zip(rooms, infos, strict=True) if i is None or i.status == "archived"]
-    # Streams move active -> completed -> archived: listing the active ones first and the
-    # completed ones after misses none that is still unarchived when the second read runs.
-    unarchived = {i.stream_id for i in await store.list_streams("active", limit=_ALL)}
-    unarchived |= {i.stream_id for i in await store.list_streams("completed", limit=_ALL)}
-    return [room for room in rooms if room not in unarchived]
+    listed = await store.list_streams("archived", updated_after=since, limit=_ALL)
+    archived = {info.stream_id for info in listed}
+    return [room for room in rooms if room in archived]
+
+
+def listed_since(conn: sqlite3.Connection) -> float | None:
+    """Where a listing of archived streams may start: an hour (for clocks that disagree)
+    before the newest mark, since every match archived before it was marked or is among
+    the few looked up one by one; None (list them all) without any mark."""
+    (newest,) = conn.execute(f"SELECT max(archived_at) FROM {ARCHIVED_TABLE}").fetchone()
+    return None if newest is None else newest - _MARGIN_S
 
 
 def mark(conn: sqlite3.Connection, rooms: list[str], at: float) -> None:

@@ -478,7 +478,8 @@ class ProjectionRunner:
         MarkArchived recorded: a process killed between the two, a rebuilt file."""
         conn = self._connection()
         rooms = await self._db(archived.unflagged, conn)
-        found = await archived.archived_among(self.store, rooms) if rooms else []
+        since = await self._db(archived.listed_since, conn)
+        found = await archived.archived_among(self.store, rooms, since) if rooms else []
         if found:
             await self._db(archived.mark, conn, found, self.clock())
             log.info("match history: %d archived match(es) marked from the store", len(found))
