@@ -70,5 +70,12 @@ def mark(conn: sqlite3.Connection, rooms: list[str], at: float) -> None:
         )
 
 
+def forget(conn: sqlite3.Connection) -> None:
+    """Drop every mark, for a log that went back (a restore): matches archived after the
+    moment it went back to are not archived in it, and are derived again."""
+    with transaction(conn):
+        conn.execute(f"DELETE FROM {ARCHIVED_TABLE}")
+
+
 def _tables(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

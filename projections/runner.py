@@ -169,6 +169,7 @@ class ProjectionRunner:
                 shadow = await self._db(
                     database.start_shadow, self._conn, projection, None, self.clock()
                 )
+                await self._db(archived.forget, self._conn)
             elif shadow is None and slot.stale:
                 log.info(
                     "projection %s: version %d -> %d, rebuilding",

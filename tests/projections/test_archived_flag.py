@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -18,7 +19,8 @@ from actors.config import EngineConfig
 from actors.facade import Engine
 from engine.settings import RoomSettings
 from engine.store import SqliteEventStore
-from projections import ProjectionRunner, default_path, default_projections
+from engine.store.sqlite import default_archive_path
+from projections import MarkArchived, ProjectionRunner, default_path, default_projections
 from projections.match_history import match_history
 from tests.actors.conftest import start_bot_match, wait_for_archived, wait_until
 from tests.projections.support import Appender, matches
@@ -126,3 +128,56 @@ def test_a_fresh_build_flags_exactly_the_ended_matches_the_store_archived(
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_store_put_back_from_a_backup_takes_back_the_flags_of_matches_archived_since(
+    tmp_path: Path,
+) -> None:
+    store_path = tmp_path / "games.db"
+    projections_path = tmp_path / "games.projections.db"
+    backup = tmp_path / "backup" / "games.db"
+    games = matches(4, first_seed=20)
+
+    def flags(path: Path) -> dict[str, bool]:
+        conn = sqlite3.connect(path)
+        try:
+            history = match_history(conn, limit=100).items
+        finally:
+            conn.close()
+        ours = {room for room, _ in games}
+        return {m.room_id: m.archived for m in history if m.room_id in ours}
+
+    async def archive_after_a_backup() -> None:
+        store = await SqliteEventStore.open(store_path)
+        try:
+            async with ProjectionRunner(store, default_projections(), projections_path) as r:
+                await Appender(store).append(games)
+                for room, _ in games:
+                    await store.set_status(room, "completed")
+                await store.backup(backup)
+                await Appender(store).append(matches(2, first_seed=30))
+                for room, _ in games:
+                    await store.archive_stream(room)
+                    await r.instruct(MarkArchived(room))
+                assert await r.wait_caught_up(timeout=60)
+        finally:
+            await store.close()
+
+    async def reopen() -> None:
+        store = await SqliteEventStore.open(store_path)
+        try:
+            async with ProjectionRunner(store, default_projections(), projections_path) as r:
+                assert await r.wait_caught_up(timeout=60)
+        finally:
+            await store.close()
+
+    asyncio.run(archive_after_a_backup())
+    before = flags(projections_path)
+    assert before and all(before.values()), before
+    # Both store files put back from the backup, taken before those matches were archived.
+    for suffix in ("-wal", "-shm"):
+        Path(f"{store_path}{suffix}").unlink(missing_ok=True)
+    shutil.copy(backup, store_path)
+    shutil.copy(default_archive_path(backup), default_archive_path(store_path))
+    asyncio.run(reopen())
+    assert flags(projections_path) == dict.fromkeys(before, False)
