@@ -468,8 +468,11 @@ class ProjectionRunner:
             self._archived_due = True
             self._notify()
             worked = True
+        # Not while a rebuild runs: the live rows may hold matches the log no longer has.
         if self._archived_due and all(
-            s.live.position >= head for s in self._slots.values() if s.folding
+            (s.live.position >= head or not s.folding)
+            and (s.shadow is None or s.shadow.fault is not None)
+            for s in self._slots.values()
         ):
             await self._derive_archived()
         return worked

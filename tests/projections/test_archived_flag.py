@@ -181,3 +181,48 @@ def test_a_store_put_back_from_a_backup_takes_back_the_flags_of_matches_archived
     shutil.copy(default_archive_path(backup), default_archive_path(store_path))
     asyncio.run(reopen())
     assert flags(projections_path) == dict.fromkeys(before, False)
+
+
+def test_matches_gone_with_a_restored_log_leave_no_mark_for_a_new_match_of_their_id(
+    tmp_path: Path,
+) -> None:
+    store_path = tmp_path / "games.db"
+    projections_path = tmp_path / "games.projections.db"
+    backup = tmp_path / "backup" / "games.db"
+    gone = matches(3, first_seed=40)
+
+    async def play_after_a_backup() -> None:
+        store = await SqliteEventStore.open(store_path)
+        try:
+            async with ProjectionRunner(store, default_projections(), projections_path) as r:
+                await Appender(store).append(matches(1, first_seed=50))
+                await store.backup(backup)
+                await Appender(store).append(gone)
+                assert await r.wait_caught_up(timeout=60)
+        finally:
+            await store.close()
+
+    asyncio.run(play_after_a_backup())
+    for suffix in ("-wal", "-shm"):
+        Path(f"{store_path}{suffix}").unlink(missing_ok=True)
+    shutil.copy(backup, store_path)
+    shutil.copy(default_archive_path(backup), default_archive_path(store_path))
+
+    async def reopen() -> None:
+        store = await SqliteEventStore.open(store_path)
+        try:
+            # Small batches: the rebuild takes many steps, the old rows serving meanwhile.
+            runner = ProjectionRunner(store, default_projections(), projections_path, batch_size=20)
+            async with runner:
+                assert await runner.wait_caught_up(timeout=60)
+        finally:
+            await store.close()
+
+    asyncio.run(reopen())
+    conn = sqlite3.connect(projections_path)
+    try:
+        marked = {row[0] for row in conn.execute("SELECT room_id FROM match_archived")}
+    finally:
+        conn.close()
+    # The restored store never archived nor forgot them: their ids are free, unmarked.
+    assert marked.isdisjoint(room for room, _ in gone), marked
