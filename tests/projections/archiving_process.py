@@ -13,11 +13,21 @@ import asyncio
 import sys
 from typing import Any
 
+from msgspec.structs import replace
+
+from actors.config import EngineConfig
 from actors.facade import Engine
+from engine.settings import RoomSettings
 from projections import MarkArchived, ProjectionRunner
-from tests.projections.test_archived_flag import config
 
 _instruct = ProjectionRunner.instruct
+
+
+def config(db: str) -> EngineConfig:
+    """One-round bot matches, archived as soon as they end."""
+    return EngineConfig.fast(
+        db, room_settings=replace(RoomSettings.fast(), round_cap=1), archive_after=0.0
+    )
 
 
 async def _hang_before_marking(runner: ProjectionRunner, instruction: Any) -> Any:

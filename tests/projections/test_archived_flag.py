@@ -13,25 +13,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from msgspec.structs import replace
-
-from actors.config import EngineConfig
 from actors.facade import Engine
-from engine.settings import RoomSettings
 from engine.store import SqliteEventStore
 from engine.store.sqlite import default_archive_path
 from projections import MarkArchived, ProjectionRunner, default_path, default_projections
 from projections.match_history import match_history
 from tests.actors.conftest import start_bot_match, wait_for_archived, wait_until
+from tests.projections.archiving_process import config
 from tests.projections.support import Appender, matches
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def config(db: str) -> EngineConfig:
-    return EngineConfig.fast(
-        db, room_settings=replace(RoomSettings.fast(), round_cap=1), archive_after=0.0
-    )
 
 
 def _kill_between_archiving_and_marking(db: Path) -> str:
