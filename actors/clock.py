@@ -42,11 +42,16 @@ class Timers:
     """Timers by due time on `clock`; `run` fires each once it is due, through `fire`."""
 
     def __init__(
-        self, clock: Callable[[], float], max_slice: float, fire: Callable[[Timer, float], None]
+        self,
+        clock: Callable[[], float],
+        max_slice: float,
+        fire: Callable[[Timer, float], None],
+        late: Callable[[float], None] | None = None,
     ) -> None:
         self.clock = clock
         self.max_slice = max_slice
         self.fire = fire
+        self.late = late  # told how many seconds after its due time each timer fired
         self.heap: list[tuple[float, int, Timer]] = []
         self.changed = asyncio.Event()
         self.stopped = False
@@ -83,7 +88,9 @@ class Timers:
         hold the loop for ~10 ms while commits and callers wait)."""
         started = time.perf_counter()
         while self.heap and self.heap[0][0] <= now:
-            _, _, timer = heapq.heappop(self.heap)
+            at, _, timer = heapq.heappop(self.heap)
+            if self.late is not None:
+                self.late(now - at + (time.perf_counter() - started))
             self.fire(timer, now)
             if time.perf_counter() - started > self.max_slice:
                 return bool(self.heap) and self.heap[0][0] <= now

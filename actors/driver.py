@@ -101,7 +101,9 @@ class Driver:
         self.subscribers: dict[str, set[Callable[[Published], None]]] = {}
         self.closing = False
         self.clock_task: asyncio.Task[None] | None = None
-        self.clock_ticks = Timers(clock, config.max_slice, self._fire)
+        self.clock_ticks = Timers(
+            clock, config.max_slice, self._fire, self.metrics.timer_lateness.observe
+        )
         self.commits = GroupCommit(store, config, clock, self.metrics, self._acknowledge, self._spawn)
         self.storage = RoomStorage(
             store, config, clock, self.metrics, self._tell_directory, self.add_timer, runner

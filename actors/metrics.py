@@ -54,6 +54,9 @@ class Metrics:
         self.batch_size = Histogram(BATCH_BUCKETS)
         self.commit_seconds = Histogram(LATENCY_BUCKETS)
         self.recovery_seconds = Histogram(LATENCY_BUCKETS)
+        # How long after its due time a timer fired (a room's bot move, a deadline): the
+        # event loop's lag, which a command of a paced player waits on top of its commit.
+        self.timer_lateness = Histogram(LATENCY_BUCKETS)
         self.live_rooms = 0
 
     def snapshot(self) -> dict[str, object]:
