@@ -51,7 +51,7 @@ from projections import ProjectionRunner, Refusal
 log = logging.getLogger("liaptui.lifecycle")
 Clock = Callable[[], float]
 
-__all__ = ["Clock", "Driver", "recover_room", "skip_idle_wakeups"]
+__all__ = ["Clock", "Driver", "recover_room", "skip_delivery_log", "skip_idle_wakeups"]
 
 
 def skip_idle_wakeups(asys: Any) -> bool:
@@ -77,6 +77,52 @@ def skip_idle_wakeups(asys: Any) -> bool:
     return True
 
 
+def skip_delivery_log(asys: Any) -> bool:
+    """Hand each message straight to its actor's `receiveMessage`.
+
+    `simpleSystemBase` calls every actor through a wrapper that first looks up its logger
+    and logs the message at debug level (`logging.getLogger` takes the logging module's
+    lock each time), three to five times a command. Actors created after this call are
+    handed their messages without it; nothing else about delivery changes. Returns False,
+    changing nothing, if thespian's internals are not the expected ones.
+    """
+    base: Any = getattr(asys, "_systemBase", None)
+    make = getattr(base, "_newRefAndActor", None)
+    if make is None:
+        return False
+
+    def make_direct(*args: Any, **kwargs: Any) -> Any:
+        ref = make(*args, **kwargs)
+        actor = getattr(ref, "instance", None)
+        wrapper = getattr(getattr(actor, "_receive", None), "__func__", None)
+        if getattr(wrapper, "__name__", "") == "actor_base_receive":
+            actor._receive = actor.receiveMessage
+        return ref
+
+    base._newRefAndActor = make_direct
+    return True
+
+
+def outbox(asys: Any) -> list[Any] | None:
+    """The list in which `simpleSystemBase` keeps what actors sent to the outside (the
+    driver), or None if thespian's internals are not the expected ones.
+
+    `tell` runs every actor to completion before it returns, so what they sent waits
+    there; taking it from the list spares `listen`'s run of an empty send queue (a timer
+    object and a scan) for every message and once more at the end.
+    """
+    base: Any = getattr(asys, "_systemBase", None)
+    registry = getattr(base, "actorRegistry", None)
+    external = getattr(registry, "get", lambda _: None)("System:ExternalRequester")
+    actor = getattr(external, "instance", None)
+    if actor is None or type(actor).__name__ != "External":
+        return None
+    if not isinstance(getattr(actor, "responses", None), list):
+        actor.responses = []
+    responses: list[Any] = actor.responses
+    return responses
+
+
 class Driver:
     """Owns the actor system, the store, the timers and the pending requests of one engine."""
 
@@ -94,6 +140,7 @@ class Driver:
         self.clock = clock
         self.metrics = Metrics()
         self.asys: Any = None
+        self.outbox: list[Any] | None = None
         self.directory: Any = None
         self.requests: dict[int, asyncio.Future[Any]] = {}
         self.request_ids = itertools.count(1)
@@ -134,6 +181,8 @@ class Driver:
     def start(self) -> None:
         self.asys = ActorSystem("simpleSystemBase", transientUnique=True)
         skip_idle_wakeups(self.asys)
+        skip_delivery_log(self.asys)
+        self.outbox = outbox(self.asys)
         self.directory = self.asys.createActor(RoomDirectory)
         self.tell(self.directory, Boot(self.config))
         self.clock_task = asyncio.get_running_loop().create_task(self.clock_ticks.run())
@@ -186,8 +235,13 @@ class Driver:
         """Deliver `message` (actors run now, synchronously), handle what they send out,
         then commit the appends they made."""
         self.asys.tell(address, message)
-        while (out := self.asys.listen(0)) is not None:
-            self._dispatch(out)
+        if self.outbox is not None:
+            outbox = self.outbox
+            while outbox:
+                self._dispatch(outbox.pop(0))
+        else:
+            while (out := self.asys.listen(0)) is not None:
+                self._dispatch(out)
         self.commits.flush()
 
     def _tell_directory(self, message: Any) -> None:
