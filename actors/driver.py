@@ -93,7 +93,7 @@ def skip_delivery_log(asys: Any) -> bool:
 
     def make_direct(*args: Any, **kwargs: Any) -> Any:
         ref = make(*args, **kwargs)
-        actor = getattr(ref, "instance", None)
+        actor: Any = getattr(ref, "instance", None)
         wrapper = getattr(getattr(actor, "_receive", None), "__func__", None)
         if getattr(wrapper, "__name__", "") == "actor_base_receive":
             actor._receive = actor.receiveMessage
