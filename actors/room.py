@@ -40,7 +40,7 @@ from actors.messages import (
     Watch,
 )
 from engine.bots import bot_command, ready_at, seats_to_move
-from engine.codec import command_append, encode_command, same_command
+from engine.codec import command_append, same_command
 from engine.commands import Command, Tick, idempotency_key
 from engine.decider import execute, next_due
 from engine.events import Event
@@ -61,6 +61,8 @@ class InFlight(Struct):
     command: Command
     events: tuple[Event, ...]
     state: RoomState
+    key: str  # the command's idempotency key and stored body, remembered once durable
+    body: bytes
 
 
 class RoomActor(Actor):  # type: ignore[misc]
@@ -204,7 +206,9 @@ class RoomActor(Actor):  # type: ignore[misc]
             return True
         events, new_state = result
         append = command_append(self.room_id, self.state.version, key, command, events)
-        self.in_flight = InFlight(request, command, tuple(events), new_state)
+        stored = append.command
+        assert stored is not None
+        self.in_flight = InFlight(request, command, tuple(events), new_state, key, stored)
         self.send(
             self.links.driver,
             Append(self.room_id, append, time.perf_counter(), self.myAddress),
@@ -229,12 +233,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.state = flight.state
         self.now = max(self.now, msg.now)
         self.changed_at = self.now
-        self._remember(
-            idempotency_key(flight.command),
-            result.first_version,
-            result.last_version,
-            encode_command(flight.command),
-        )
+        self._remember(flight.key, result.first_version, result.last_version, flight.body)
         self._reply(
             flight.request, flight.events, result.first_version, player=flight.command.player
         )

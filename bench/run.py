@@ -37,7 +37,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ceiling  # noqa: E402
+from bench import ceiling, live_rooms_bench  # noqa: E402
 from bench.actor_bench import grow_history, memory_per_room, recovery, run_load  # noqa: E402
 from bench.core_bench import command_cost, matches_per_second  # noqa: E402
 from engine.codec import encode_event  # noqa: E402
@@ -175,6 +175,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
+    # Live rooms at human pace: the sizes, the bots' think time, the window.
+    live_sizes: tuple[int, ...]
+    if args.smoke:
+        live_sizes, think, live_seconds = (20,), 0.2, 0.5
+    elif args.quick:
+        live_sizes, think, live_seconds = (250, 1000), 1.0, 3.0
+    else:
+        live_sizes, think, live_seconds = live_rooms_bench.SIZES, 1.0, 10.0
     if args.smoke:
         rooms, seconds, peer_commands, sim_rooms, core_n, history = 20, 1.0, 300, 10, 5, 5_000
     elif args.quick:
@@ -198,7 +206,7 @@ def main() -> None:
         single = asyncio.run(run_load(f"{tmp}/s.db", rooms, seconds, group_commit=False))
         # Offered well below capacity, so latency is one command's cost, not queueing.
         paced = asyncio.run(run_load(f"{tmp}/p.db", rooms, seconds, bot_delay=rooms / 250.0))
-        paced_500 = asyncio.run(run_load(f"{tmp}/q.db", rooms, seconds, bot_delay=rooms / 500.0))
+        paced_1000 = asyncio.run(run_load(f"{tmp}/q.db", rooms, seconds, bot_delay=rooms / 1000.0))
         # The same loads on a store that already holds `history` events of finished matches
         # (a copy each: the first run leaves live rooms that the second would resume).
         stored, rebuild = asyncio.run(grow_history(f"{tmp}/h.db", history))
@@ -219,6 +227,12 @@ def main() -> None:
         as_json = json_size_of_store(sim_db)
         cost = command_cost(core_n // 5 or 1)
         rate = matches_per_second(core_n)
+    # Rooms at a person's pace, each size in a process of its own, until one is far over.
+    live = []
+    for size in live_sizes:
+        live.append(live_rooms_bench.measure(size, think, live_seconds))
+        if live[-1]["command_p99_ms"] > 4 * live_rooms_bench.BUDGET_MS:
+            break
     ours_events = normal["commands_per_s"] * events_per_command
     rows += [
         ("durable commands/s, WAL NORMAL, group commit", f"{normal['commands_per_s']:,.0f}"),
@@ -228,8 +242,8 @@ def main() -> None:
             f"{paced['p50_ms']:.2f} / {paced['p99_ms']:.2f} ms",
         ),
         (
-            f"  latency p50 / p99 (paced, ~{paced_500['commands_per_s']:,.0f} commands/s)",
-            f"{paced_500['p50_ms']:.2f} / {paced_500['p99_ms']:.2f} ms",
+            f"  latency p50 / p99 (paced, ~{paced_1000['commands_per_s']:,.0f} commands/s)",
+            f"{paced_1000['p50_ms']:.2f} / {paced_1000['p99_ms']:.2f} ms",
         ),
         (
             "  vs one commit per append",
@@ -265,6 +279,7 @@ def main() -> None:
         (f"{sim_rooms} bot matches end-to-end (liaptui simulate)", f"{wall:.1f} s"),
         ("pure core: decide+evolve per command (median)", f"{cost:.1f} µs"),
         ("pure core: complete 4-bot matches/s", f"{rate:.0f}"),
+        *live_rooms_bench.rows(live),
     ]
     width = max(len(k) for k, _ in rows)
     print(

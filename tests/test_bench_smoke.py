@@ -51,6 +51,7 @@ def test_the_benchmark_table_prints_every_row_in_smoke_mode() -> None:
         "memory per live mid-match room",
         "archive bundles vs JSON",
         "pure core: complete 4-bot matches/s",
+        "live rooms at human pace",
     ):
         assert row in out, f"missing row {row!r} in:\n{out}"
 
