@@ -91,6 +91,7 @@ class Metrics:
             ("commit_batch_size", self.batch_size, "Appends in one group commit."),
             ("commit_seconds", self.commit_seconds, "Time one group commit took."),
             ("room_recovery_seconds", self.recovery_seconds, "Time to load a room from the store."),
+            ("timer_lateness_seconds", self.timer_lateness, "Time from due to fired of a timer."),
         ):
             lines += family(f"liaptui_{name}", "histogram", what)
             cumulative = 0
