@@ -47,11 +47,13 @@ class Timers:
         max_slice: float,
         fire: Callable[[Timer, float], None],
         late: Callable[[float], None] | None = None,
+        settle: Callable[[], None] | None = None,
     ) -> None:
         self.clock = clock
         self.max_slice = max_slice
         self.fire = fire
         self.late = late  # told how many seconds after its due time each timer fired
+        self.settle = settle  # called after each slice of fired timers
         self.heap: list[tuple[float, int, Timer]] = []
         self.changed = asyncio.Event()
         self.stopped = False
@@ -87,14 +89,18 @@ class Timers:
         when some are still due (1,000 rooms' bot timers bunch up: fired in one go, they
         hold the loop for ~10 ms while commits and callers wait)."""
         started = time.perf_counter()
-        while self.heap and self.heap[0][0] <= now:
-            at, _, timer = heapq.heappop(self.heap)
-            if self.late is not None:
-                self.late(now - at + (time.perf_counter() - started))
-            self.fire(timer, now)
-            if time.perf_counter() - started > self.max_slice:
-                return bool(self.heap) and self.heap[0][0] <= now
-        return False
+        try:
+            while self.heap and self.heap[0][0] <= now:
+                at, _, timer = heapq.heappop(self.heap)
+                if self.late is not None:
+                    self.late(now - at + (time.perf_counter() - started))
+                self.fire(timer, now)
+                if time.perf_counter() - started > self.max_slice:
+                    return bool(self.heap) and self.heap[0][0] <= now
+            return False
+        finally:
+            if self.settle is not None:
+                self.settle()
 
     def stop(self) -> None:
         """End `run` at its next turn."""

@@ -149,7 +149,11 @@ class Driver:
         self.closing = False
         self.clock_task: asyncio.Task[None] | None = None
         self.clock_ticks = Timers(
-            clock, config.max_slice, self._fire, self.metrics.timer_lateness.observe
+            clock,
+            config.max_slice,
+            self._fire,
+            self.metrics.timer_lateness.observe,
+            self._settle_timers,
         )
         self.commits = GroupCommit(store, config, clock, self.metrics, self._acknowledge, self._spawn)
         self.storage = RoomStorage(
@@ -234,6 +238,11 @@ class Driver:
     def tell(self, address: Any, message: Any) -> None:
         """Deliver `message` (actors run now, synchronously), handle what they send out,
         then commit the appends they made."""
+        self._deliver(address, message)
+        self.commits.flush()
+
+    def _deliver(self, address: Any, message: Any) -> None:
+        """`tell` without the commit: what the actors appended waits for the next flush."""
         self.asys.tell(address, message)
         if self.outbox is not None:
             outbox = self.outbox
@@ -242,7 +251,6 @@ class Driver:
         else:
             while (out := self.asys.listen(0)) is not None:
                 self._dispatch(out)
-        self.commits.flush()
 
     def _tell_directory(self, message: Any) -> None:
         if self.asys is not None:
@@ -364,12 +372,18 @@ class Driver:
 
     # --- the clock ----------------------------------------------------------------------------
 
+    def _settle_timers(self) -> None:
+        if self.asys is not None:
+            self.commits.flush()
+
     def add_timer(self, at: float, timer: Timer) -> None:
         self.clock_ticks.add(at, timer)
 
     def _fire(self, timer: Timer, now: float) -> None:
         if isinstance(timer, WakeRoom):
-            self.tell(self.directory, Wake(timer.room_id, now))
+            # The rooms woken in one slice commit together (`_settle_timers`): at a
+            # person's pace each wake-up would otherwise be a commit of its own.
+            self._deliver(self.directory, Wake(timer.room_id, now))
         elif isinstance(timer, SweepRooms):
             self.tell(self.directory, Sweep(now))
             self.add_timer(now + self.config.sweep_interval, SweepRooms())
