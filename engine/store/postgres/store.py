@@ -9,7 +9,7 @@ import math
 import os
 import time
 import zlib
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,21 @@ _RETRYABLE: tuple[type[BaseException], ...] = (*_UNAVAILABLE, asyncpg.PostgresEr
 _RECONNECT_S = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a pool connection needs between two uses of the store: nothing.
+
+    asyncpg's default reset sends `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` on every release, a second round trip for every call of the store. This
+    store leaves no session state on its pool's connections (no SET, no LISTEN, no
+    session advisory lock or cursor: the listener has a connection of its own), and
+    asyncpg still rolls back a transaction left open before calling this.
+    """
+    del conn
+
+
+_POOL_RESET: Callable[[asyncpg.Connection], Awaitable[None]] | None = _keep_session
+
+
 @contextlib.contextmanager
 def guarded() -> Iterator[None]:
     """Turn the driver's connection failures into StoreUnavailable."""
@@ -161,6 +176,7 @@ class PostgresEventStore:
                     min_size=1,
                     max_size=pool_size,
                     server_settings={"application_name": "liaptui", **settings},
+                    reset=_POOL_RESET,
                 )
         except (ValueError, asyncpg.exceptions.ClientConfigurationError) as exc:
             raise BadStoreUrl(redacted_url(url), str(exc)) from exc
