@@ -445,6 +445,7 @@ class Engine:
                 Update,
                 flush_every=self.config.spectator_flush,
                 max_lag=self.config.spectator_max_lag,
+                share=self.config.spectator_share,
             )
         return self._spectator_rooms.watch(room_id, delay, from_version)
 

@@ -1,20 +1,25 @@
 """Spectators against a room's command latency: one room, its players' commands timed, with
 no spectators and with many, in one run.
 
-    python bench/spectator_bench.py              # 1,000 spectators, a 20-round match, 3 pairs
+    python bench/spectator_bench.py              # 1,000 spectators, a 20-round match, 5 pairs
     python bench/spectator_bench.py --quick      # 200 spectators, 4 rounds, 1 pair (smoke)
 
 Four humans play one match through `Engine.send` (moves chosen by the bot policy, one every
 `--pace` seconds), each command timed from send to durable outcome. The same match (same seed, same moves) is played
 without spectators and with N spectators subscribed (`subscribe(spectator=True)`, each an
-asyncio task reading every update) on fresh stores, alternately; the figure is the ratio of
-the command p99 with spectators to the one without, each the median over the pairs.
+asyncio task reading every update) on fresh stores, interleaved: each pair runs both, in
+alternating order (A B, B A, ...) so that a drift of the machine's load falls on both
+sides. The figure is the median over the pairs of each pair's ratio of the command p99
+with spectators to the one without (and, steadier on a shared machine, the ratio of the
+p99s of all the pairs' commands pooled); the process CPU seconds of each run are printed too
+(what the spectators cost the machine, which a loaded machine turns into latency).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import sys
 import tempfile
@@ -124,38 +129,50 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--spectators", type=int, help="default 1000 (200 with --quick)")
+    parser.add_argument("--pairs", type=int, help="A/B pairs of runs (default 5, 1 with --quick)")
     parser.add_argument(
         "--pace", type=float, default=0.005, help="seconds between two moves (default 0.005)"
     )
     args = parser.parse_args(argv)
     spectators = args.spectators or (200 if args.quick else 1000)
-    rounds, pairs = (4, 1) if args.quick else (20, 3)
-    base_p99: list[float] = []
-    spec_p99: list[float] = []
-    base_p50: list[float] = []
-    spec_p50: list[float] = []
+    rounds = 4 if args.quick else 20
+    pairs = args.pairs or (1 if args.quick else 5)
+    p99: dict[int, list[float]] = {0: [], spectators: []}
+    p50: dict[int, list[float]] = {0: [], spectators: []}
+    cpu: dict[int, list[float]] = {0: [], spectators: []}
+    pooled: dict[int, list[float]] = {0: [], spectators: []}
     commands = received = 0
     with tempfile.TemporaryDirectory(prefix="spectator-bench-") as tmp:
         for pair in range(pairs):
-            for watching in (0, spectators):
+            order = (0, spectators) if pair % 2 == 0 else (spectators, 0)
+            for watching in order:
                 directory = Path(tmp) / f"run{pair}-{watching}"
                 directory.mkdir()
+                gc.collect()
+                cpu_started = time.process_time()
                 latencies, got = asyncio.run(one_run(directory, watching, rounds, args.pace))
+                cpu[watching].append(time.process_time() - cpu_started)
                 commands = len(latencies)
-                (spec_p99 if watching else base_p99).append(p(latencies, 0.99))
-                (spec_p50 if watching else base_p50).append(p(latencies, 0.50))
+                p99[watching].append(p(latencies, 0.99))
+                pooled[watching] += latencies
+                p50[watching].append(p(latencies, 0.50))
                 received = max(received, got)
-    base, spec = statistics.median(base_p99), statistics.median(spec_p99)
+    ratios = [s / b for s, b in zip(p99[spectators], p99[0], strict=True)]
     print(
         f"one room, {commands} timed commands per match, a move every {args.pace * 1e3:g} ms, "
-        f"{pairs} pair(s) of runs"
+        f"{pairs} interleaved pair(s) of runs"
     )
-    print(f"command p50, no spectators: {statistics.median(base_p50) * 1e3:.3f} ms")
-    print(f"command p50, {spectators} spectators: {statistics.median(spec_p50) * 1e3:.3f} ms")
-    print(f"command p99, no spectators: {base * 1e3:.3f} ms")
-    print(f"command p99, {spectators} spectators: {spec * 1e3:.3f} ms")
+    for label, n in (("no spectators", 0), (f"{spectators} spectators", spectators)):
+        print(
+            f"{label}: command p50 {statistics.median(p50[n]) * 1e3:.3f} ms, "
+            f"p99 {statistics.median(p99[n]) * 1e3:.3f} ms, "
+            f"CPU {statistics.median(cpu[n]):.2f} s per match (medians over the pairs)"
+        )
     print(f"events delivered to the spectators: {received}")
-    print(f"p99 ratio, {spectators} spectators / none: {spec / base:.2f}")
+    print("p99 ratio of each pair: " + ", ".join(f"{r:.2f}" for r in ratios))
+    pooled_ratio = p(pooled[spectators], 0.99) / p(pooled[0], 0.99)
+    print(f"p99 over all pairs' commands pooled, ratio: {pooled_ratio:.2f}")
+    print(f"p99 ratio, {spectators} spectators / none: {statistics.median(ratios):.2f}")
     return 0
 
 
