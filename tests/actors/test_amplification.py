@@ -28,13 +28,20 @@ def live_room_actors() -> int:
     return sum(1 for o in gc.get_objects() if isinstance(o, RoomActor))
 
 
+def registry(engine: Engine) -> dict[str, object]:
+    """thespian's registry of actor addresses (the engine runs simpleSystemBase)."""
+    found: dict[str, object] = engine.driver.asys._systemBase.actorRegistry
+    return found
+
+
 def test_sends_and_views_to_rooms_that_do_not_exist_leave_no_live_actor(tmp_path: Path) -> None:
     async def scenario() -> None:
-        config = fast_config(tmp_path, projections=False)
+        config = fast_config(tmp_path, projections=False, sweep_interval=0.05)
         async with Engine.open(tmp_path / "games.db", config) as engine:
             created = await engine.create_room("ann", room_id="REAL01")
             assert isinstance(created, Accepted), created
             before = live_room_actors()
+            addresses = len(registry(engine))
             for i, room in enumerate(probe_ids(PROBES)):
                 if i % 2:
                     outcome = await engine.send(room, JoinRoom(player=f"x{i}"), rate_limited=False)
@@ -46,6 +53,12 @@ def test_sends_and_views_to_rooms_that_do_not_exist_leave_no_live_actor(tmp_path
             assert engine.metrics()["live_rooms"] == 1  # the real room only
             assert live_room_actors() == before
             assert await engine.store.stream_info("P00001") is None  # nothing written
+
+            async def swept() -> bool:  # the next sweep forgets the exited actors' addresses
+                return None not in registry(engine).values()
+
+            await wait_until(swept, timeout=10)
+            assert len(registry(engine)) <= addresses
             # A probed id can still be created, and the real room still plays.
             again = await engine.create_room("bob", room_id="P00001")
             assert isinstance(again, Accepted), again
