@@ -72,8 +72,9 @@ class Accepted(Struct, frozen=True):
         return self.first_version + len(self.events) - 1
 
 
-class Update(Struct, frozen=True):
-    """What a subscriber receives: events as this player may see them, and the view after them."""
+class Update(Struct, frozen=True, gc=False):
+    """What a subscriber receives: events as this player may see them, and the view after them.
+    Immutable data only (no cycles): untracked by the garbage collector, as many are alive."""
 
     room_id: str
     first_version: int

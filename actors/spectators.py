@@ -6,8 +6,8 @@ room's `SpectatorChannel` computes it once as a `Frame` and keeps the frames in 
 shared log; each spectator only holds a cursor into it. A commit costs the room's turn
 one list append, however many watch: the frames are made later, off the command's path,
 when the spectators are next woken. Spectators are woken in rounds, at most every
-`flush_every` seconds and less often when a round took more than `share` of the loop's
-time, a few at a time, and take everything due in one coalesced update, so a thousand of
+`flush_every` seconds and less often when the rounds of all watched rooms would take
+more than `share` of the loop's time, a few at a time, and take everything due in one coalesced update, so a thousand of
 them do not queue in front of the room's commands. A spectator that does not come back
 for `max_lag` frames is dropped (`SpectatorDropped`); nobody waits for it.
 """
@@ -108,8 +108,10 @@ class SpectatorChannel(Generic[U]):
         max_lag: int,
         share: float = 0.05,
         wake_slice: int = 16,
+        channels: Callable[[], int] = lambda: 1,
     ) -> None:
         self.room_id = room_id
+        self.channels = channels  # how many rooms' channels share the loop (and `share`)
         self.clock = clock
         self.make_update = make_update
         # Spectators woken together mostly take the same frames: one update serves them all.
@@ -177,7 +179,8 @@ class SpectatorChannel(Generic[U]):
         may be waiting again before the round ends, and must not miss the last commit. A
         round that took long (many spectators, or a busy loop: the time is wall time, the
         room's commands in between included) stretches the pause before the next one, so
-        that rounds take at most about `share` of the loop.
+        that the rounds of all the engine's channels together take at most about `share`
+        of the loop (each channel keeps to `share` / the number of channels).
         """
         while True:
             await asyncio.sleep(self.interval)
@@ -197,7 +200,8 @@ class SpectatorChannel(Generic[U]):
                     await asyncio.sleep(0)  # let the room's commands in between slices
             await asyncio.sleep(0)  # the last slice runs before the round is timed
             spent = time.perf_counter() - started
-            self.interval = max(self.flush_every, spent * (1 / self.share - 1))
+            rest = spent * self.channels() * (1 / self.share - 1)
+            self.interval = max(self.flush_every, rest)
             self._fold()
             if len(self.frames) == head:
                 return
@@ -340,6 +344,7 @@ class SpectatorRooms(Generic[U]):
                     flush_every=self.flush_every,
                     max_lag=self.max_lag,
                     share=self.share,
+                    channels=lambda: len(self.channels),
                 )
                 self.channels[room_id] = channel
                 self._listen(room_id, channel)
