@@ -11,7 +11,9 @@ asyncio task reading every update) on fresh stores, interleaved: each pair runs 
 alternating order (A B, B A, ...) so that a drift of the machine's load falls on both
 sides. The figure is the median over the pairs of each pair's ratio of the command p99
 with spectators to the one without (and, steadier on a shared machine, the ratio of the
-p99s of all the pairs' commands pooled); the process CPU seconds of each run are printed too
+p99s of all the pairs' commands pooled, and of each command's own CPU time on the loop's
+thread: the part of its latency the engine controls, without the moments the shared
+machine ran something else); the process CPU seconds of each run are printed too
 (what the spectators cost the machine, which a loaded machine turns into latency).
 """
 
@@ -57,9 +59,13 @@ def accepted(outcome: object) -> Accepted:
     return outcome
 
 
-async def play_match(engine: Engine, room: str, state: RoomState, pace: float) -> list[float]:
+async def play_match(
+    engine: Engine, room: str, state: RoomState, pace: float, cpu: list[float] | None = None
+) -> list[float]:
     """Play the room to its end as its four humans, a move every `pace` seconds (as people
-    would, so that spectators wake between moves too); the seconds each command took."""
+    would, so that spectators wake between moves too); the seconds each command took. `cpu`
+    gets the loop thread's CPU seconds of each (a command mostly completes within the call,
+    so this is its own work, without the time the machine ran something else)."""
     latencies: list[float] = []
     count = 0
     while state.phase is not Phase.GAME_OVER:
@@ -69,9 +75,11 @@ async def play_match(engine: Engine, room: str, state: RoomState, pace: float) -
             count += 1
             move: Command = bot_command(state, seat, engine.clock(), f"m{count}")
             move = replace(move, player=PLAYERS[seat])
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             outcome = accepted(await engine.send(room, move, rate_limited=False, redact=False))
             latencies.append(time.perf_counter() - started)
+            if cpu is not None:
+                cpu.append(time.thread_time() - cpu_started)
             state = fold(outcome.events, state)
             await asyncio.sleep(pace)
     return latencies
@@ -91,7 +99,7 @@ async def spectate(engine: Engine, room: str, started: asyncio.Event, counts: li
 
 
 async def one_run(
-    directory: Path, spectators: int, rounds: int, pace: float
+    directory: Path, spectators: int, rounds: int, pace: float, cpu: list[float] | None = None
 ) -> tuple[list[float], int]:
     """The command latencies of one match with `spectators` watching, and the events they got."""
     settings = replace(RoomSettings.fast(), round_cap=rounds, target_score=1_000_000)
@@ -114,7 +122,7 @@ async def one_run(
             await asyncio.wait_for(started.wait(), timeout=120)
         accepted(await engine.send(room, StartGame(player=PLAYERS[0])))
         state = fold(decode_records(await engine.store.read_stream(room)))  # hands included
-        latencies = await play_match(engine, room, state, pace)
+        latencies = await play_match(engine, room, state, pace, cpu)
         if tasks:
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=120)
         return latencies, counts[0]
@@ -141,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p50: dict[int, list[float]] = {0: [], spectators: []}
     cpu: dict[int, list[float]] = {0: [], spectators: []}
     pooled: dict[int, list[float]] = {0: [], spectators: []}
+    own: dict[int, list[float]] = {0: [], spectators: []}  # each command's CPU, pooled
     commands = received = 0
     with tempfile.TemporaryDirectory(prefix="spectator-bench-") as tmp:
         for pair in range(pairs):
@@ -150,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
                 directory.mkdir()
                 gc.collect()
                 cpu_started = time.process_time()
-                latencies, got = asyncio.run(one_run(directory, watching, rounds, args.pace))
+                latencies, got = asyncio.run(
+                    one_run(directory, watching, rounds, args.pace, own[watching])
+                )
                 cpu[watching].append(time.process_time() - cpu_started)
                 commands = len(latencies)
                 p99[watching].append(p(latencies, 0.99))
@@ -172,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     print("p99 ratio of each pair: " + ", ".join(f"{r:.2f}" for r in ratios))
     pooled_ratio = p(pooled[spectators], 0.99) / p(pooled[0], 0.99)
     print(f"p99 over all pairs' commands pooled, ratio: {pooled_ratio:.2f}")
+    own_ratio = p(own[spectators], 0.99) / p(own[0], 0.99)
+    print(
+        f"p99 of each command's own CPU time (loop thread), pooled: "
+        f"{p(own[0], 0.99) * 1e3:.3f} -> {p(own[spectators], 0.99) * 1e3:.3f} ms, "
+        f"ratio {own_ratio:.2f}"
+    )
     print(f"p99 ratio, {spectators} spectators / none: {statistics.median(ratios):.2f}")
     return 0
 
