@@ -8,8 +8,11 @@ from collections import Counter
 from typing import Protocol
 
 
-class Sized(Protocol):
+class Backlog(Protocol):
+    """A subscription's queue of unread commits (an asyncio.Queue)."""
+
     def qsize(self) -> int: ...
+
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
@@ -60,7 +63,7 @@ class Metrics:
         self.commit_seconds = Histogram(LATENCY_BUCKETS)
         self.recovery_seconds = Histogram(LATENCY_BUCKETS)
         self.live_rooms = 0
-        self.subscriber_queues: set[Sized] = set()  # live subscriptions' queues
+        self.subscriber_queues: set[Backlog] = set()  # live subscriptions' queues
 
     @property
     def subscriber_queue_max(self) -> int:

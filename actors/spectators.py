@@ -5,10 +5,10 @@ the room's view with no seat's hand) is the same for every spectator of the room
 room's `SpectatorChannel` computes it once as a `Frame` and keeps the frames in one
 shared log; each spectator only holds a cursor into it. A commit costs the room's turn
 one list append, however many watch: the frames are made later, off the command's path,
-when the spectators are next woken. Spectators are woken in rounds, at most every
-`flush_every` seconds and less often when the rounds of all watched rooms would take
-more than `share` of the loop's time, a few at a time, and take everything due in one coalesced update, so a thousand of
-them do not queue in front of the room's commands. A spectator that does not come back
+when the spectators are next woken. Spectators are woken in rounds, a few at a time, at
+most every `flush_every` seconds and less often when the rounds of all watched rooms
+would take more than `share` of the loop's time, and take everything due in one
+coalesced update, so a thousand of them do not queue in front of the room's commands. A spectator that does not come back
 for `max_lag` frames is dropped (`SpectatorDropped`); nobody waits for it.
 """
 
