@@ -204,8 +204,10 @@ class ViewReply(Struct):
     view: PlayerView | Rejection
 
 
-class Published(Struct):
-    """Events of a room that are now durable, for subscribers; seats names the seated humans."""
+class Published(Struct, frozen=True, gc=False):
+    """Events of a room that are now durable, for subscribers; seats names the seated humans.
+    Immutable data only (no cycles), so the garbage collector need not track it: a watched
+    room's spectators and subscribers hold many."""
 
     room_id: str
     first_version: int
