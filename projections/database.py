@@ -152,23 +152,20 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+class CheckpointMoved(Exception):
+    """A fold found a stored checkpoint other than the one it folded from: another runner
+    moved it. The transaction is rolled back and the runner reloads its checkpoints."""
+
+
 def prepare(
     conn: sqlite3.Connection, projections: Sequence[Projection], now: float
 ) -> dict[str, Stored]:
     """Create the control tables, and the live tables of any projection new to this file."""
     with transaction(conn):
         _run_script(conn, CONTROL_SCHEMA)
-        rows = {
-            (row[0], row[1]): row
-            for row in conn.execute(
-                "SELECT name, lane, version, position, target, paused, failed_position, "
-                "failed_stream, failed_type, error FROM checkpoints"
-            )
-        }
-        stored: dict[str, Stored] = {}
+        known = {row[0] for row in conn.execute("SELECT name FROM checkpoints WHERE lane = 'live'")}
         for projection in projections:
-            live_row = rows.get((projection.name, "live"))
-            if live_row is None:
+            if projection.name not in known:
                 # Tables without a checkpoint are leftovers of a failed first start.
                 _drop_tables(conn, projection, "")
                 _run_all(conn, projection.schema(""))
@@ -177,26 +174,60 @@ def prepare(
                     "VALUES (?, 'live', ?, 0, ?)",
                     (projection.name, projection.version, now),
                 )
-                live_row = (projection.name, "live", projection.version, 0, None, 0, *_NO_FAULT)
-            shadow_row = rows.get((projection.name, "shadow"))
-            skipped = {
-                row[1]: SkippedEvent(*row)
-                for row in conn.execute(
-                    "SELECT name, position, version, reason, error, skipped_at FROM skipped "
-                    "WHERE name = ? ORDER BY position",
-                    (projection.name,),
-                )
-            }
-            stored[projection.name] = Stored(
-                live=_lane(projection, live_row),
-                shadow=None if shadow_row is None else _lane(projection, shadow_row),
-                paused=bool(live_row[5]),
-                skipped=skipped,
+        return _load(conn, projections)
+
+
+def load(conn: sqlite3.Connection, projections: Sequence[Projection]) -> dict[str, Stored]:
+    """The projections' checkpoints, pauses and skips as stored now (after `prepare`)."""
+    conn.execute("BEGIN")
+    try:
+        return _load(conn, projections)
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def _load(conn: sqlite3.Connection, projections: Sequence[Projection]) -> dict[str, Stored]:
+    rows = {
+        (row[0], row[1]): row
+        for row in conn.execute(
+            "SELECT name, lane, version, position, target, paused, failed_position, "
+            "failed_stream, failed_type, error FROM checkpoints"
+        )
+    }
+    stored: dict[str, Stored] = {}
+    for projection in projections:
+        live_row = rows[(projection.name, "live")]
+        shadow_row = rows.get((projection.name, "shadow"))
+        skipped = {
+            row[1]: SkippedEvent(*row)
+            for row in conn.execute(
+                "SELECT name, position, version, reason, error, skipped_at FROM skipped "
+                "WHERE name = ? ORDER BY position",
+                (projection.name,),
             )
+        }
+        stored[projection.name] = Stored(
+            live=_lane(projection, live_row),
+            shadow=None if shadow_row is None else _lane(projection, shadow_row),
+            paused=bool(live_row[5]),
+            skipped=skipped,
+        )
     return stored
 
 
-_NO_FAULT = (None, None, None, None)
+def _expect_checkpoints(conn: sqlite3.Connection, lanes: Sequence[Lane]) -> None:
+    """Raise CheckpointMoved unless every lane's stored checkpoint is where the lane is."""
+    for lane in lanes:
+        row = conn.execute(
+            "SELECT version, position FROM checkpoints WHERE name = ? AND lane = ?",
+            (lane.projection.name, lane.kind),
+        ).fetchone()
+        if row is None or tuple(row) != (lane.version, lane.position):
+            raise CheckpointMoved(
+                f"projection {lane.projection.name} ({lane.kind}): expected version "
+                f"{lane.version} at {lane.position}, the file holds "
+                f"{'nothing' if row is None else f'version {row[0]} at {row[1]}'}"
+            )
 
 
 def _lane(projection: Projection, row: Sequence[Any]) -> Lane:
@@ -260,6 +291,8 @@ def fold_batch(
             relevant.append((record, event))
     results: list[Folded] = []
     with transaction(conn):
+        # Compare-and-set: the batch folds on from the checkpoints it read, or not at all.
+        _expect_checkpoints(conn, lanes)
         for lane in lanes:
             limit = end if lane.target is None else min(end, lane.target)
             if limit <= lane.position:
@@ -370,6 +403,7 @@ def swap(conn: sqlite3.Connection, shadow: Lane, now: float) -> None:
     """Replace the live tables by the shadow ones, and the live checkpoint, in ONE transaction."""
     projection = shadow.projection
     with transaction(conn):
+        _expect_checkpoints(conn, [shadow])
         _drop_tables(conn, projection, "")
         for table in projection.tables:
             conn.execute(f'ALTER TABLE "{SHADOW}{table}" RENAME TO "{table}"')

@@ -26,7 +26,7 @@ from engine.store.protocol import EventStore
 from engine.store.records import RecordedEvent
 from engine.store.sqlite import is_damaged_file
 from projections import database
-from projections.database import Lane
+from projections.database import CheckpointMoved, Lane, Stored
 from projections.instructions import (
     Instruction,
     MarkArchived,
@@ -38,6 +38,7 @@ from projections.instructions import (
     Skip,
     StatusRequest,
 )
+from projections.lease import FileLease, FoldLease
 from projections.protocol import Projection, ReadModelsDamaged
 from projections.status import (
     ProjectionStatus,
@@ -91,6 +92,8 @@ class ProjectionRunner:
         idle_timeout: float = 5.0,
         gather_for: float = 0.0,
         clock: Callable[[], float] = time.time,
+        takeover_interval: float = 0.5,
+        lease: FoldLease | None = None,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -110,6 +113,9 @@ class ProjectionRunner:
         # and the store's thread). The read models trail the log by about this much more.
         self.gather_for = gather_for
         self.clock = clock
+        # How often a runner that stands by reads the holder's checkpoints and tries the lease.
+        self.takeover_interval = takeover_interval
+        self.lease: FoldLease = FileLease(path) if lease is None else lease
         self.before_commit: Callable[[], None] | None = None
         """Test hook: called on the database thread after a batch is folded, before COMMIT."""
         self._executor: ThreadPoolExecutor | None = None
@@ -123,6 +129,8 @@ class ProjectionRunner:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._error: str | None = None
+        # None while this runner holds the fold lease; else why it stands by.
+        self._standby: str | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -147,6 +155,41 @@ class ProjectionRunner:
             await self.close()
             raise ReadModelsDamaged(os.fspath(self.path), exc) from exc
         head = await self.store.last_position()
+        self._head = head
+        if await self._db(self.lease.try_acquire):
+            await self._adopt(stored, head)
+        else:
+            self._stand_by(stored)
+
+    def _stand_by(self, stored: dict[str, Stored]) -> None:
+        """Follow another runner's checkpoints: serve, fold nothing, wait for the lease."""
+        if self._standby is None:
+            holder = self.lease.holder()
+            self._standby = (
+                f"{holder} folds these read models; this runner serves queries and "
+                "takes over when it stops"
+            )
+            log.warning("projection runner stands by: %s", self._standby)
+        self._slots = {
+            name: Slot(found.live.projection, found.live, found.shadow, found.paused, found.skipped)
+            for name, found in stored.items()
+        }
+        self._notify()
+
+    async def _reload(self) -> None:
+        """Read the stored checkpoints again (another runner moved them)."""
+        stored = await self._db(database.load, self._connection(), self.projections)
+        if self._standby is None:
+            await self._adopt(stored, await self.store.last_position())
+        else:
+            self._stand_by(stored)
+
+    async def _adopt(self, stored: dict[str, Stored], head: int) -> None:
+        """Fold from the stored checkpoints; start the rebuilds that opening calls for."""
+        if self._standby is not None:
+            log.warning("projection runner takes over folding from %d", head)
+            self._standby = None
+        self._slots = {}
         for projection in self.projections:
             found = stored[projection.name]
             slot = Slot(projection, found.live, found.shadow, found.paused, found.skipped)
@@ -178,7 +221,7 @@ class ProjectionRunner:
                     database.start_shadow, self._conn, projection, None, self.clock()
                 )
             slot.shadow = shadow
-        self._head = head
+        self._notify()
 
     async def start(self) -> None:
         """Open, then run the loop in a task of its own."""
@@ -216,11 +259,13 @@ class ProjectionRunner:
             self._task = None
 
     async def close(self) -> None:
-        """Stop, and close the read-model file."""
+        """Stop, and close the read-model file (letting the fold lease go)."""
         await self.stop()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await self._db(conn.close)
+        if self._executor is not None:
+            await self._db(self.lease.release)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -263,6 +308,8 @@ class ProjectionRunner:
         slot = self._slots.get(instruction.name)
         if slot is None:
             return Refusal("unknown_projection", f"no projection called {instruction.name!r}")
+        if self._standby is not None:
+            return Refusal("not_folding", f"{self._standby}; instruct that runner")
         if isinstance(instruction, Pause):
             await self._db(database.set_paused, conn, slot.projection.name, True, now)
             slot.paused = True
@@ -348,7 +395,9 @@ class ProjectionRunner:
                     skipped=tuple(sorted(slot.skipped.values(), key=_position)),
                 )
             )
-        return RunnerStatus(self.running, head, self._error, tuple(projections))
+        return RunnerStatus(
+            self.running, head, self._error, tuple(projections), standby=self._standby
+        )
 
     async def wait_caught_up(
         self, position: int | None = None, timeout: float | None = None
@@ -394,8 +443,15 @@ class ProjectionRunner:
         while not self._stopping:
             self._wake.clear()
             await self._answer_pending()
+            if self._standby is not None:
+                await self._follow()
+                continue
             try:
                 worked = await self._step()
+            except CheckpointMoved as exc:
+                log.warning("projection runner reloads its checkpoints: %s", exc)
+                await self._reload()
+                continue
             except StoreError as exc:
                 # The store may come back (busy, I/O): report it and try again later.
                 backoff = min(_MAX_BACKOFF_S, max(0.1, backoff * 2))
@@ -408,6 +464,19 @@ class ProjectionRunner:
                 self._error = None
             if not worked:
                 await self._idle(self.idle_timeout)
+
+    async def _follow(self) -> None:
+        """Standing by: take the lease if it is free, else follow the holder's checkpoints."""
+        if await self._db(self.lease.try_acquire):
+            await self._adopt(
+                await self._db(database.load, self._connection(), self.projections),
+                await self.store.last_position(),
+            )
+            return
+        self._stand_by(await self._db(database.load, self._connection(), self.projections))
+        with contextlib.suppress(StoreError):
+            self._head = max(self._head, await self.store.last_position())
+        await self._idle(self.takeover_interval)
 
     async def _step(self) -> bool:
         """One batch for the live lanes and one for the rebuilds; False when nothing was due.
