@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -38,8 +37,8 @@ from projections.instructions import (
     Skip,
     StatusRequest,
 )
-from projections.lease import FileLease, FoldLease
-from projections.protocol import Projection, ReadModelsDamaged
+from projections.lease import FoldLease
+from projections.protocol import Connection, Projection, ReadModelsDamaged
 from projections.status import (
     ProjectionStatus,
     RebuildStatus,
@@ -86,7 +85,7 @@ class ProjectionRunner:
         self,
         store: EventStore,
         projections: Sequence[Projection],
-        path: str | os.PathLike[str],
+        path: database.Target,
         *,
         batch_size: int = 10_000,
         idle_timeout: float = 5.0,
@@ -115,11 +114,12 @@ class ProjectionRunner:
         self.clock = clock
         # How often a runner that stands by reads the holder's checkpoints and tries the lease.
         self.takeover_interval = takeover_interval
-        self.lease: FoldLease = FileLease(path) if lease is None else lease
+        self._lease = lease
+        self._own_lease = lease is None
         self.before_commit: Callable[[], None] | None = None
         """Test hook: called on the database thread after a batch is folded, before COMMIT."""
         self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Connection | None = None
         self._slots: dict[str, Slot] = {}
         self._head = 0
         self._pending: list[tuple[Instruction, asyncio.Future[Outcome]]] = []
@@ -147,13 +147,13 @@ class ProjectionRunner:
             return
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="projections")
         try:
-            self._conn = await self._db(database.connect, self.path)
+            self._conn = await self._db(database.open_connection, self.path)
             stored = await self._db(database.prepare, self._conn, self.projections, self.clock())
         except sqlite3.DatabaseError as exc:
             if not is_damaged_file(exc):
                 raise
             await self.close()
-            raise ReadModelsDamaged(os.fspath(self.path), exc) from exc
+            raise ReadModelsDamaged(database.describe(self.path), exc) from exc
         head = await self.store.last_position()
         self._head = head
         if await self._db(self.lease.try_acquire):
@@ -261,11 +261,14 @@ class ProjectionRunner:
     async def close(self) -> None:
         """Stop, and close the read-model file (letting the fold lease go)."""
         await self.stop()
+        if self._lease is not None and self._executor is not None:
+            with contextlib.suppress(StoreError):
+                await self._db(self._lease.release)
+        if self._own_lease:
+            self._lease = None  # the next open takes one on its new connection
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await self._db(conn.close)
-        if self._executor is not None:
-            await self._db(self.lease.release)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -571,7 +574,14 @@ class ProjectionRunner:
 
     # --- plumbing --------------------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
+    @property
+    def lease(self) -> FoldLease:
+        """Who folds: this runner's hold on the fold lease (projections/lease.py)."""
+        if self._lease is None:
+            self._lease = database.lease_for(self.path, self._connection())
+        return self._lease
+
+    def _connection(self) -> Connection:
         if self._conn is None:
             raise RuntimeError("the projection runner is not open")
         return self._conn
