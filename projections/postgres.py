@@ -25,15 +25,18 @@ import asyncio
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
 from engine.store.errors import StoreUnavailable
 from engine.store.url import redacted_url
+
+T = TypeVar("T")
 
 DEFAULT_SCHEMA = "readmodels"
 # Advisory lock classes (the first key; the second is the schema's hash): the fold lease
@@ -128,7 +131,8 @@ class PgCursor:
 class PgConnection:
     """A blocking connection to the read-model schema (see the module's docstring).
 
-    Use it from one thread at a time, never from a thread that runs an event loop.
+    Use it from one thread at a time; from a thread that runs an event loop it blocks
+    that loop (as a SQLite connection would) while a helper thread drives the driver.
     `generation` counts the server connections it has opened: a session advisory lock
     (the fold lease) is held only as long as the generation it was taken in.
     """
@@ -158,9 +162,7 @@ class PgConnection:
         if self.readonly:
             settings["default_transaction_read_only"] = "on"
         try:
-            conn = self._loop.run_until_complete(
-                asyncpg.connect(self.target.url, server_settings=settings)
-            )
+            conn = self._complete(asyncpg.connect(self.target.url, server_settings=settings))
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"read models at {self.target}: {exc}") from exc
         self._conn = conn
@@ -214,9 +216,9 @@ class PgConnection:
         was_in_transaction = conn.is_in_transaction()
         try:
             if _returns_rows(statement):
-                records = self._loop.run_until_complete(conn.fetch(statement, *parameters))
+                records = self._complete(conn.fetch(statement, *parameters))
                 return PgCursor([tuple(r) for r in records], -1)
-            status = self._loop.run_until_complete(conn.execute(statement, *parameters))
+            status = self._complete(conn.execute(statement, *parameters))
             return PgCursor([], _count(status))
         except asyncpg.exceptions.IntegrityConstraintViolationError as exc:
             raise sqlite3.IntegrityError(str(exc)) from exc
@@ -224,6 +226,16 @@ class PgConnection:
             self._drop(conn)
             self._lost_in_transaction = was_in_transaction
             raise StoreUnavailable(f"read models at {self.target}: {exc}") from exc
+
+    def _complete(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a step of the driver on this connection's own loop, from this thread, or
+        (called from a thread whose loop is running, as a blocking call) from another."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop.run_until_complete(coro)
+        with ThreadPoolExecutor(1, thread_name_prefix="read-models") as helper:
+            return helper.submit(self._loop.run_until_complete, coro).result()
 
     def _drop(self, conn: asyncpg.Connection[Any]) -> None:
         self._conn = None
@@ -234,7 +246,7 @@ class PgConnection:
         try:
             if conn is not None and not conn.is_closed():
                 try:
-                    self._loop.run_until_complete(asyncio.wait_for(conn.close(), 5))
+                    self._complete(asyncio.wait_for(conn.close(), 5))
                 except _CLOSING:
                     conn.terminate()
         finally:
