@@ -131,6 +131,7 @@ class ProjectionRunner:
         self._error: str | None = None
         # None while this runner holds the fold lease; else why it stands by.
         self._standby: str | None = None
+        self._recheck_lease = False
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -174,6 +175,7 @@ class ProjectionRunner:
             name: Slot(found.live.projection, found.live, found.shadow, found.paused, found.skipped)
             for name, found in stored.items()
         }
+        self._head = max([self._head, *(slot.live.position for slot in self._slots.values())])
         self._notify()
 
     async def _reload(self) -> None:
@@ -446,19 +448,29 @@ class ProjectionRunner:
         while not self._stopping:
             self._wake.clear()
             await self._answer_pending()
-            if self._standby is not None:
-                await self._follow()
-                continue
             try:
+                if self._standby is not None:
+                    await self._follow()
+                    continue
+                if self._recheck_lease:
+                    # A lost connection may have taken a server-side lease with it.
+                    self._recheck_lease = False
+                    if not await self._db(self.lease.try_acquire):
+                        self._stand_by(
+                            await self._db(database.load, self._connection(), self.projections)
+                        )
+                        continue
                 worked = await self._step()
             except CheckpointMoved as exc:
                 log.warning("projection runner reloads its checkpoints: %s", exc)
-                await self._reload()
+                with contextlib.suppress(StoreError):  # else the next fold finds it again
+                    await self._reload()
                 continue
             except StoreError as exc:
-                # The store may come back (busy, I/O): report it and try again later.
+                # The store (or a read-model server) may come back: report, retry later.
                 backoff = min(_MAX_BACKOFF_S, max(0.1, backoff * 2))
                 self._error = f"store: {type(exc).__name__}: {exc}"
+                self._recheck_lease = True
                 log.warning("projection runner cannot read the store: %s", exc)
                 await self._idle(backoff)
                 continue
@@ -476,9 +488,9 @@ class ProjectionRunner:
                 await self.store.last_position(),
             )
             return
+        # The head first: the holder's checkpoints read after it are never beyond it.
+        self._head = max(self._head, await self.store.last_position())
         self._stand_by(await self._db(database.load, self._connection(), self.projections))
-        with contextlib.suppress(StoreError):
-            self._head = max(self._head, await self.store.last_position())
         await self._idle(self.takeover_interval)
 
     async def _step(self) -> bool:
