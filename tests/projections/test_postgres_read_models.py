@@ -21,6 +21,7 @@ import asyncpg
 from engine.events import Event
 from engine.forking import plan_fork
 from engine.store.postgres import PostgresEventStore
+from engine.store.postgres.devserver import ThrowawayCluster
 from projections import (
     ProjectionRunner,
     Rebuild,
@@ -213,3 +214,34 @@ def test_a_crash_between_fold_and_commit_on_postgresql_folds_each_event_once(
     asyncio.run(builds())
     assert before == asyncio.run(pg_dump(PostgresTarget(pg_url, "upto")))
     assert asyncio.run(pg_dump(crashed)) == asyncio.run(pg_dump(PostgresTarget(pg_url, "full")))
+
+
+def test_read_models_fold_on_by_themselves_after_the_server_restarts(
+    pg_cluster: ThrowawayCluster,
+) -> None:
+    url = pg_cluster.url
+    live = PostgresTarget(url, "live")
+
+    async def run() -> None:
+        store = await PostgresEventStore.open(url)
+        runner = ProjectionRunner(store, default_projections(), live, batch_size=100)
+        try:
+            await runner.start()
+            played = games(2)
+            await Appender(store).append(played[:2], streams_per_commit=2)
+            assert await runner.wait_caught_up(timeout=30)
+            pg_cluster.stop()
+            await asyncio.sleep(1.0)  # the runner meets the outage: it retries, it does not stop
+            pg_cluster.start()
+            await Appender(store).append(played[2:], streams_per_commit=2)
+            assert await runner.wait_caught_up(timeout=60)
+            status = runner.status()
+            assert status.running and status.error is None and status.standby is None, status
+            await runner.close()
+            await fold(store, PostgresTarget(url, "clean"))
+        finally:
+            await runner.close()
+            await store.close()
+
+    asyncio.run(run())
+    assert asyncio.run(pg_dump(live)) == asyncio.run(pg_dump(PostgresTarget(url, "clean")))
