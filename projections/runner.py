@@ -160,12 +160,12 @@ class ProjectionRunner:
         if await self._db(self.lease.try_acquire):
             await self._adopt(stored, head)
         else:
-            self._stand_by(stored)
+            await self._stand_by(stored)
 
-    def _stand_by(self, stored: dict[str, Stored]) -> None:
+    async def _stand_by(self, stored: dict[str, Stored]) -> None:
         """Follow another runner's checkpoints: serve, fold nothing, wait for the lease."""
         if self._standby is None:
-            holder = self.lease.holder()
+            holder = await self._db(self.lease.holder)
             self._standby = (
                 f"{holder} folds these read models; this runner serves queries and "
                 "takes over when it stops"
@@ -184,7 +184,7 @@ class ProjectionRunner:
         if self._standby is None:
             await self._adopt(stored, await self.store.last_position())
         else:
-            self._stand_by(stored)
+            await self._stand_by(stored)
 
     async def _adopt(self, stored: dict[str, Stored], head: int) -> None:
         """Fold from the stored checkpoints; start the rebuilds that opening calls for."""
@@ -456,7 +456,7 @@ class ProjectionRunner:
                     # A lost connection may have taken a server-side lease with it.
                     self._recheck_lease = False
                     if not await self._db(self.lease.try_acquire):
-                        self._stand_by(
+                        await self._stand_by(
                             await self._db(database.load, self._connection(), self.projections)
                         )
                         continue
@@ -490,7 +490,9 @@ class ProjectionRunner:
             return
         # The head first: the holder's checkpoints read after it are never beyond it.
         self._head = max(self._head, await self.store.last_position())
-        self._stand_by(await self._db(database.load, self._connection(), self.projections))
+        await self._stand_by(
+            await self._db(database.load, self._connection(), self.projections)
+        )
         await self._idle(self.takeover_interval)
 
     async def _step(self) -> bool:
