@@ -31,7 +31,7 @@ from projections import (
 )
 from projections.postgres import PostgresTarget
 from tests.projections.support import Appender, TruncatedStore, dump, matches
-from tests.projections.test_shared_read_models import EngineProcess, assert_folded_once
+from tests.projections.test_shared_read_models import EngineProcess, Unfenced, assert_folded_once
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -245,3 +245,33 @@ def test_read_models_fold_on_by_themselves_after_the_server_restarts(
 
     asyncio.run(run())
     assert asyncio.run(pg_dump(live)) == asyncio.run(pg_dump(PostgresTarget(url, "clean")))
+
+
+def test_two_runners_holding_the_lease_at_once_on_postgresql_fold_each_event_once(
+    pg_url: str,
+) -> None:
+    shared = PostgresTarget(pg_url, "shared")
+
+    async def race() -> None:
+        store = await PostgresEventStore.open(pg_url)
+        runners = [
+            ProjectionRunner(store, default_projections(), shared, batch_size=60, lease=Unfenced())
+            for _ in range(2)
+        ]
+        try:
+            await Appender(store).append(games(2), streams_per_commit=4)
+            for runner in runners:
+                await runner.start()
+            for runner in runners:
+                assert await runner.wait_caught_up(timeout=60)
+                assert all(p.fault is None for p in runner.status().projections)
+            for runner in runners:
+                await runner.close()
+            await fold(store, PostgresTarget(pg_url, "clean"))
+        finally:
+            for runner in runners:
+                await runner.close()
+            await store.close()
+
+    asyncio.run(race())
+    assert asyncio.run(pg_dump(shared)) == asyncio.run(pg_dump(PostgresTarget(pg_url, "clean")))

@@ -19,7 +19,15 @@ from typing import Any
 import msgspec
 
 from engine.store import SqliteEventStore
-from projections import ProjectionRunner, default_path, default_projections
+from projections import (
+    MarkArchived,
+    Pause,
+    ProjectionRunner,
+    Refusal,
+    RunnerStatus,
+    default_path,
+    default_projections,
+)
 from tests.projections.conftest import LiveBuild
 from tests.projections.support import dump
 
@@ -155,4 +163,41 @@ def test_two_runners_holding_the_lease_at_once_still_fold_each_event_once(
 
     asyncio.run(race())
     # Each fold compared the stored checkpoint with its own: the loser reloaded instead.
+    assert dump(path) == dump(live_build.projections_path)
+
+
+def test_a_runner_standing_by_serves_refuses_fold_orders_and_takes_over_on_close(
+    live_build: LiveBuild, tmp_path: Path
+) -> None:
+    path = tmp_path / "models.db"
+
+    async def run() -> None:
+        store = await SqliteEventStore.open(live_build.store_path)
+        holder = ProjectionRunner(store, default_projections(), path, takeover_interval=0.05)
+        other = ProjectionRunner(store, default_projections(), path, takeover_interval=0.05)
+        try:
+            await holder.start()
+            await other.start()
+            assert holder.status().standby is None
+            standby = other.status().standby
+            assert standby is not None and f"process {os.getpid()}" in standby, standby
+            # It follows the holder's checkpoints; it does not fold.
+            assert await other.wait_caught_up(timeout=60)
+            assert other.status().of("lobby").position == live_build.last_position
+            refusal = await other.instruct(Pause("lobby"))
+            assert isinstance(refusal, Refusal) and refusal.code == "not_folding", refusal
+            assert not isinstance(await other.instruct(MarkArchived("R00001")), Refusal)
+            await holder.close()
+            for _ in range(200):
+                if other.status().standby is None:
+                    break
+                await asyncio.sleep(0.01)
+            assert other.status().standby is None
+            assert isinstance(await other.instruct(Pause("lobby")), RunnerStatus)
+        finally:
+            await holder.close()
+            await other.close()
+            await store.close()
+
+    asyncio.run(run())
     assert dump(path) == dump(live_build.projections_path)
