@@ -52,6 +52,7 @@ T = TypeVar("T")
 Outcome = RunnerStatus | Refusal
 
 _MAX_BACKOFF_S = 30.0
+_STOPPED = "this runner stopped on an error and let the fold lease go"
 
 
 @dataclass(eq=False)
@@ -164,7 +165,7 @@ class ProjectionRunner:
 
     async def _stand_by(self, stored: dict[str, Stored]) -> None:
         """Follow another runner's checkpoints: serve, fold nothing, wait for the lease."""
-        if self._standby is None:
+        if self._standby is None or self._standby == _STOPPED:
             holder = await self._db(self.lease.holder)
             self._standby = (
                 f"{holder} folds these read models; this runner serves queries and "
@@ -244,12 +245,22 @@ class ProjectionRunner:
             if not isinstance(exc, asyncio.CancelledError):
                 self._error = f"{type(exc).__name__}: {exc}"
                 log.exception("projection runner stopped")
+                await self._let_go()
             raise
         finally:
             self._running = False
             self._stopping = False
             self._notify()
             await self._answer_pending()
+
+    async def _let_go(self) -> None:
+        """Stopped on an error: let the fold lease go, so that another runner can fold.
+        Started again (or instructed), this one takes it back if it is still free."""
+        if self._standby is not None or self._lease is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._db(self._lease.release)
+        self._standby = _STOPPED
 
     async def stop(self) -> None:
         """Stop the loop after the batch in flight; the file stays open for queries."""
@@ -310,11 +321,11 @@ class ProjectionRunner:
             at = now if instruction.at is None else instruction.at
             await self._db(database.mark_archived, conn, instruction.room_id, at)
             return self.status()
-        slot = self._slots.get(instruction.name)
-        if slot is None:
+        if instruction.name not in self._slots:
             return Refusal("unknown_projection", f"no projection called {instruction.name!r}")
-        if self._standby is not None:
+        if self._standby is not None and not await self._take_lease():
             return Refusal("not_folding", f"{self._standby}; instruct that runner")
+        slot = self._slots[instruction.name]
         if isinstance(instruction, Pause):
             await self._db(database.set_paused, conn, slot.projection.name, True, now)
             slot.paused = True
@@ -480,13 +491,19 @@ class ProjectionRunner:
             if not worked:
                 await self._idle(self.idle_timeout)
 
+    async def _take_lease(self) -> bool:
+        """Standing by: take the lease if it is free, and fold on from the stored checkpoints."""
+        if not await self._db(self.lease.try_acquire):
+            return False
+        await self._adopt(
+            await self._db(database.load, self._connection(), self.projections),
+            await self.store.last_position(),
+        )
+        return True
+
     async def _follow(self) -> None:
         """Standing by: take the lease if it is free, else follow the holder's checkpoints."""
-        if await self._db(self.lease.try_acquire):
-            await self._adopt(
-                await self._db(database.load, self._connection(), self.projections),
-                await self.store.last_position(),
-            )
+        if await self._take_lease():
             return
         # The head first: the holder's checkpoints read after it are never beyond it.
         self._head = max(self._head, await self.store.last_position())

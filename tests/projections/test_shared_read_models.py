@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
 from engine.store import SqliteEventStore
 from projections import (
@@ -196,6 +197,50 @@ def test_a_runner_standing_by_serves_refuses_fold_orders_and_takes_over_on_close
             assert isinstance(await other.instruct(Pause("lobby")), RunnerStatus)
         finally:
             await holder.close()
+            await other.close()
+            await store.close()
+
+    asyncio.run(run())
+    assert dump(path) == dump(live_build.projections_path)
+
+
+class Broken(Exception):
+    pass
+
+
+def test_a_runner_that_stops_on_an_error_lets_another_fold(
+    live_build: LiveBuild, tmp_path: Path
+) -> None:
+    path = tmp_path / "models.db"
+
+    async def run() -> None:
+        store = await SqliteEventStore.open(live_build.store_path)
+        failing = ProjectionRunner(store, default_projections(), path, batch_size=500)
+        other = ProjectionRunner(store, default_projections(), path, takeover_interval=0.05)
+
+        def broken() -> None:
+            raise Broken("the read-model file failed")
+
+        failing.before_commit = broken
+        try:
+            await failing.open()
+            await other.start()
+            assert other.status().standby is not None
+            with pytest.raises(Broken):
+                await failing.run()
+            assert failing.status().standby is not None
+            # The lease is free: the other runner takes over and folds everything.
+            assert await other.wait_caught_up(timeout=60)
+            assert other.status().standby is None
+            refusal = await failing.instruct(Pause("lobby"))
+            assert isinstance(refusal, Refusal) and refusal.code == "not_folding", refusal
+            await other.close()
+            # Instructed once the lease is free again, it takes the lease back.
+            failing.before_commit = None
+            assert isinstance(await failing.instruct(Pause("lobby")), RunnerStatus)
+            assert failing.status().standby is None
+        finally:
+            await failing.close()
             await other.close()
             await store.close()
 
