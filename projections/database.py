@@ -122,10 +122,6 @@ def lease_for(target: Target, conn: Connection) -> FoldLease:
     return FileLease(where)
 
 
-def dialect(conn: Connection) -> str:
-    return str(getattr(conn, "dialect", "sqlite"))
-
-
 def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL.
 
@@ -221,7 +217,11 @@ def prepare(
     """Create the control tables, and the live tables of any projection new to this file."""
     with transaction(conn):
         if isinstance(conn, PgConnection):
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{conn.target.schema}"')
+            schema = conn.target.schema
+            # Created once; later opens need no CREATE right on the database.
+            found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = ?", (schema,))
+            if found.fetchone() is None:
+                conn.execute(f'CREATE SCHEMA "{schema}"')
         _run_script(conn, CONTROL_SCHEMA)
         known = {row[0] for row in conn.execute("SELECT name FROM checkpoints WHERE lane = 'live'")}
         for projection in projections:

@@ -139,8 +139,6 @@ class PgConnection:
     (the fold lease) is held only as long as the generation it was taken in.
     """
 
-    dialect = "postgresql"
-
     def __init__(self, target: PostgresTarget, *, readonly: bool = False) -> None:
         self.target = target
         self.readonly = readonly
