@@ -10,7 +10,8 @@ query's worker thread), and translates the rest:
   `bigint` (SQLite's are 8 bytes); `WITHOUT ROWID` goes;
 - `BEGIN IMMEDIATE` (the one writer of a SQLite file) becomes `BEGIN` plus a transaction
   advisory lock of the schema: write transactions on the read models take turns, while
-  queries read their snapshots beside them;
+  queries read their snapshots beside them; a plain `BEGIN` (a read transaction) is
+  `REPEATABLE READ`, one snapshot for all its statements as in SQLite;
 - a unique or foreign-key violation raises `sqlite3.IntegrityError`, which the folds turn
   into `FoldError`; a lost connection raises `StoreUnavailable`, and the connection is
   opened again at the next transaction (never in the middle of one).
@@ -281,7 +282,7 @@ class AdvisoryLease:
             return f"this process (pid {os.getpid()})"
         try:
             row = self.conn.execute(
-                "SELECT a.application_name, a.client_addr::text FROM pg_locks l "
+                "SELECT a.application_name, host(a.client_addr) FROM pg_locks l "
                 "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
                 "AND l.granted AND l.classid = ? AND l.objid = hashtext(?)::oid",
                 (LEASE_LOCK, self.conn.target.schema),
