@@ -89,7 +89,7 @@ def test_postgresql_read_models_equal_a_rebuild_and_the_sqlite_ones(
             runner = ProjectionRunner(store, default_projections(), live, batch_size=150)
             await runner.start()
             # The runner folds while the log grows, in batches of whatever has arrived.
-            await Appender(store).append(games(), streams_per_commit=4, pause_every=2)
+            await Appender(store).append(games(2), streams_per_commit=4, pause_every=2)
             assert await runner.wait_caught_up(timeout=60)
             dumps.append(await pg_dump(live))
             # Rebuilt from zero in shadow tables and swapped in, twice: the second shadow's
