@@ -161,9 +161,11 @@ class Committed(Struct, tag=True):
 
 
 class Conflicted(Struct, tag=True):
-    """Not written: another writer moved the stream ahead; the room rebuilds from the store."""
+    """Not written: another writer moved the stream ahead; the room rebuilds from the store.
+    `retired`: the room id is one retention forgot, never started again."""
 
     reason: str
+    retired: bool = False
 
 
 class NotWritten(Struct, tag=True):

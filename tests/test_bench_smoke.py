@@ -32,7 +32,7 @@ def test_the_main_job_plays_its_matches_and_names_one_to_replay(tmp_path: Path) 
     db = tmp_path / "games.db"
     out = output_of("-m", "actors.cli", "simulate", "--rooms", "3", "--db", str(db), timeout=120)
     assert "matches" in out and "durable commands/s" in out and "leaderboard" in out
-    assert f"replay-tool --db {db} show " in out.replace("\n", "")
+    assert f"replay-tool --db {db} show " in out  # on one line, to be copied whole
     assert db.is_file() and Path(f"{db}.archive.db").is_file()
 
 
