@@ -50,6 +50,8 @@ from projections import (
     default_path,
     default_projections,
 )
+from projections.database import Target, resolve
+from projections.postgres import PostgresTarget
 
 T = TypeVar("T")
 CODE_ALPHABET = string.ascii_uppercase + string.digits
@@ -198,20 +200,19 @@ class Engine:
         self._driver.start()
         freeze_heap_once()
 
-    def _projections_path(self) -> Path:
-        """The read models' file: configured, else beside a SQLite store, else (a store in
-        memory) a scratch file removed when the engine closes."""
+    def _projections_path(self) -> Target:
+        """Where the read models live: configured (a SQLite path or a `postgresql://` URL),
+        else beside a SQLite store, in the `readmodels` schema of a PostgreSQL store, or
+        (a store in memory) in a scratch file removed when the engine closes."""
         if self.config.projections_path is not None:
-            return Path(self.config.projections_path)
+            return resolve(self.config.projections_path)
         backend = backend_of(self.config.path)
         if backend == "sqlite":
             return default_path(sqlite_path(self.config.path))
-        if backend == "memory":
-            self._scratch = tempfile.TemporaryDirectory(prefix="liaptui-read-models-")
-            return Path(self._scratch.name) / "projections.db"
-        raise ValueError(
-            f"a {backend} store needs EngineConfig.projections_path (or projections=False)"
-        )
+        if backend == "postgresql":
+            return PostgresTarget(str(self.config.path))
+        self._scratch = tempfile.TemporaryDirectory(prefix="liaptui-read-models-")
+        return Path(self._scratch.name) / "projections.db"
 
     async def close(self) -> None:
         """Stop cleanly: in-flight commits finish, actors stop, the store closes."""
