@@ -11,7 +11,7 @@ import time
 import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import asyncpg
 import lz4.frame
@@ -31,6 +31,7 @@ from engine.store.errors import (
     ConcurrencyConflict,
     CorruptData,
     OperationRefused,
+    OwnershipLost,
     StoreError,
     StoreNotFound,
     StoreUnavailable,
@@ -145,7 +146,7 @@ class PostgresEventStore:
         readonly: bool = False,
         clock: Callable[[], float] = time.time,
         pool_size: int = 4,
-    ) -> PostgresEventStore:
+    ) -> Self:
         """Connect, create or check the schema, and start listening for appends.
 
         Raises StoreUnavailable when the server cannot be reached or refuses us (down,
@@ -282,6 +283,13 @@ class PostgresEventStore:
         self._check_writable()
         with guarded():
             rows = await self._pool.fetch(_APPEND, *append_arguments(reqs, self._clock()))
+        return self._append_results(reqs, rows)
+
+    def _append_results(
+        self, reqs: Sequence[AppendRequest], rows: Sequence[Any], node_id: str = ""
+    ) -> list[AppendResult | ConcurrencyConflict]:
+        """Each request's outcome from the append function's rows ('fenced' comes only
+        from the cluster's fenced append, for `node_id`: engine/store/postgres/cluster.py)."""
         results: list[AppendResult | ConcurrencyConflict] = []
         last = 0
         for req, (outcome, actual, first_v, last_v, first_p, last_p) in zip(
@@ -289,6 +297,8 @@ class PostgresEventStore:
         ):
             if outcome == "archived":
                 results.append(StreamArchived(req.stream_id, req.expected_version, actual))
+            elif outcome == "fenced":
+                results.append(OwnershipLost(req.stream_id, node_id, req.expected_version))
             elif outcome == "conflict":
                 results.append(ConcurrencyConflict(req.stream_id, req.expected_version, actual))
             else:

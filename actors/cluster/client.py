@@ -1,0 +1,60 @@
+"""A program in front of the cluster (a game server, a test, a benchmark) talking to one
+node: its requests go to that node's gateway (found by its global name in the node's
+thespian admin), which applies them as `Engine.send` / `view` would on that node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.cluster.cli import GATEWAY_NAME
+from actors.cluster.wire import (
+    ClientBotMatch,
+    ClientReply,
+    ClientSend,
+    ClientStatus,
+    ClientView,
+    NodeStatus,
+)
+from actors.facade import Accepted
+from engine.commands import Command
+from engine.rejections import Code, Rejection
+from engine.views import PlayerView
+
+ASK_WAIT = 30.0
+
+
+class NodeClient:
+    """Requests to the node whose thespian admin listens on `admin_port` (127.0.0.1)."""
+
+    def __init__(self, admin_port: int) -> None:
+        from thespian.actors import ActorSystem
+
+        self.admin_port = admin_port
+        self.asys: Any = ActorSystem(
+            "multiprocTCPBase", {"Admin Port": admin_port}, transientUnique=True
+        )
+        self.gateway: Any = self.asys.createActor(
+            "actors.cluster.gateway.Gateway", globalName=GATEWAY_NAME
+        )
+
+    def _ask(self, message: Any, timeout: float = ASK_WAIT) -> Any:
+        reply = self.asys.ask(self.gateway, message, timeout)
+        if not isinstance(reply, ClientReply):
+            return Rejection(Code.UNAVAILABLE, f"no answer from node at :{self.admin_port}")
+        return reply.outcome
+
+    def send(self, room_id: str, command: Command, *, redact: bool = True) -> Accepted | Rejection:
+        outcome: Accepted | Rejection = self._ask(ClientSend(room_id, command, redact))
+        return outcome
+
+    def view(self, room_id: str, player: str | None = None) -> PlayerView | Rejection:
+        seen: PlayerView | Rejection = self._ask(ClientView(room_id, player))
+        return seen
+
+    def start_bot_match(self, host: str, seed: int | None = None) -> Accepted | Rejection:
+        outcome: Accepted | Rejection = self._ask(ClientBotMatch(host, seed))
+        return outcome
+
+    def status(self, timeout: float = ASK_WAIT) -> NodeStatus | Rejection:
+        seen: NodeStatus | Rejection = self._ask(ClientStatus(), timeout)
+        return seen
