@@ -37,6 +37,7 @@ from engine.store.records import AppendRequest, AppendResult
 CLUSTER_LOCKS = 0x4C544E44  # "LTND": the first key of every member's advisory lock
 
 CREATE_CLUSTER = """
+CREATE SCHEMA IF NOT EXISTS liaptui;
 CREATE SEQUENCE IF NOT EXISTS liaptui.cluster_epochs;
 CREATE TABLE IF NOT EXISTS liaptui.cluster_nodes (
     node_id text COLLATE "C" PRIMARY KEY,
