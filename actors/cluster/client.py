@@ -26,10 +26,11 @@ ASK_WAIT = 30.0
 class NodeClient:
     """Requests to the node whose thespian admin listens on `admin_port` (127.0.0.1)."""
 
-    def __init__(self, admin_port: int) -> None:
+    def __init__(self, admin_port: int, timeout: float = ASK_WAIT) -> None:
         from thespian.actors import ActorSystem
 
         self.admin_port = admin_port
+        self.timeout = timeout
         self.asys: Any = ActorSystem(
             "multiprocTCPBase", {"Admin Port": admin_port}, transientUnique=True
         )
@@ -37,8 +38,8 @@ class NodeClient:
             "actors.cluster.gateway.Gateway", globalName=GATEWAY_NAME
         )
 
-    def _ask(self, message: Any, timeout: float = ASK_WAIT) -> Any:
-        reply = self.asys.ask(self.gateway, message, timeout)
+    def _ask(self, message: Any, timeout: float | None = None) -> Any:
+        reply = self.asys.ask(self.gateway, message, timeout or self.timeout)
         if not isinstance(reply, ClientReply):
             return Rejection(Code.UNAVAILABLE, f"no answer from node at :{self.admin_port}")
         return reply.outcome
@@ -55,6 +56,6 @@ class NodeClient:
         outcome: Accepted | Rejection = self._ask(ClientBotMatch(host, seed))
         return outcome
 
-    def status(self, timeout: float = ASK_WAIT) -> NodeStatus | Rejection:
+    def status(self, timeout: float | None = None) -> NodeStatus | Rejection:
         seen: NodeStatus | Rejection = self._ask(ClientStatus(), timeout)
         return seen

@@ -25,11 +25,13 @@ READY_WAIT = 60.0
 class NodeProcess:
     """One `liaptui node` (or `liaptui convention`) and the processes it started."""
 
-    def __init__(self, name: str, proc: subprocess.Popen[str], log: Path) -> None:
+    def __init__(self, name: str, proc: subprocess.Popen[str], log: Path, marker: str) -> None:
         self.name = name
         self.proc = proc
         self.log = log
+        self.marker = marker
         self.ready: dict[str, Any] = {}
+        self.launched_at = time.time()
 
     @property
     def admin_port(self) -> int:
@@ -43,11 +45,31 @@ class NodeProcess:
         return found
 
     def signal(self, sig: int) -> None:
+        """Signal every process of the node: its groups, and (a node still starting has not
+        named its admin's group yet) every process carrying its command line."""
         for group in self.groups():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, sig)
+        for pid in processes_with([self.marker]):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+    def poll_ready(self) -> bool:
+        """Whether the node has said it is ready (without waiting)."""
+        if self.ready:
+            return True
+        assert self.proc.stdout is not None
+        selector = selectors.DefaultSelector()
+        selector.register(self.proc.stdout, selectors.EVENT_READ)
+        if selector.select(0):
+            line = self.proc.stdout.readline()
+            with contextlib.suppress(ValueError):
+                self.ready = json.loads(line)
+        return bool(self.ready)
 
     def wait_ready(self, timeout: float = READY_WAIT) -> dict[str, Any]:
+        if self.ready:
+            return self.ready
         assert self.proc.stdout is not None
         selector = selectors.DefaultSelector()
         selector.register(self.proc.stdout, selectors.EVENT_READ)
@@ -106,7 +128,7 @@ class Cluster:
             start_new_session=True,
             cwd=Path(__file__).resolve().parents[2],
         )
-        return NodeProcess(name, proc, log)
+        return NodeProcess(name, proc, log, marker)
 
     def start_leader(self) -> None:
         where = f"127.0.0.1:{self.convention_port}"
@@ -114,6 +136,12 @@ class Cluster:
         self.leader.wait_ready()
 
     def start_node(self, node_id: str, *extra: str) -> NodeProcess:
+        node = self.launch_node(node_id, *extra)
+        node.wait_ready()
+        return node
+
+    def launch_node(self, node_id: str, *extra: str) -> NodeProcess:
+        """Start a node without waiting for it (`poll_ready` / `wait_ready` tell)."""
         admin_port = free_port("127.0.0.1")
         node = self._spawn(
             node_id,
@@ -136,7 +164,6 @@ class Cluster:
             f"--admin-port {admin_port} ",
         )
         self.nodes[node_id] = node
-        node.wait_ready()
         return node
 
     def kill(self, node_id: str) -> NodeProcess:
