@@ -4,6 +4,8 @@ thespian admin), which applies them as `Engine.send` / `view` would on that node
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from actors.cluster.cli import GATEWAY_NAME
@@ -12,10 +14,13 @@ from actors.cluster.wire import (
     ClientReply,
     ClientSend,
     ClientStatus,
+    ClientSubscribe,
+    ClientUnsubscribe,
+    ClientUpdate,
     ClientView,
     NodeStatus,
 )
-from actors.facade import Accepted
+from actors.facade import Accepted, SubscriptionLost, Update
 from engine.commands import Command
 from engine.rejections import Code, Rejection
 from engine.views import PlayerView
@@ -55,6 +60,29 @@ class NodeClient:
     def start_bot_match(self, host: str, seed: int | None = None) -> Accepted | Rejection:
         outcome: Accepted | Rejection = self._ask(ClientBotMatch(host, seed))
         return outcome
+
+    def subscribe(
+        self, room_id: str, player: str | None = None, from_version: int = 0
+    ) -> Iterator[Update]:
+        """`Engine.subscribe` through this node: a blocking iterator over the room's updates
+        (closing it ends the subscription). Raises SubscriptionLost if the node ends it."""
+        subscription = uuid.uuid4().hex
+        with self.asys.private() as endpoint:
+            endpoint.tell(
+                self.gateway, ClientSubscribe(subscription, room_id, player, from_version)
+            )
+            try:
+                while True:
+                    message = endpoint.listen(self.timeout)
+                    if not isinstance(message, ClientUpdate):
+                        raise SubscriptionLost(f"no update from the node within {self.timeout}s")
+                    if message.subscription != subscription:
+                        continue
+                    if message.update is None:
+                        raise SubscriptionLost(message.error or "the node ended the subscription")
+                    yield message.update
+            finally:
+                endpoint.tell(self.gateway, ClientUnsubscribe(subscription))
 
     def status(self, timeout: float | None = None) -> NodeStatus | Rejection:
         seen: NodeStatus | Rejection = self._ask(ClientStatus(), timeout)

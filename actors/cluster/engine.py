@@ -33,6 +33,9 @@ from actors.cluster.wire import (
     ClientReply,
     ClientSend,
     ClientStatus,
+    ClientSubscribe,
+    ClientUnsubscribe,
+    ClientUpdate,
     ClientView,
     ForwardReply,
     ForwardSend,
@@ -99,6 +102,7 @@ class ClusterEngine(Engine):
         self.forwarded: dict[int, Forwarded] = {}
         self.requests = iter(range(1, 2**62))
         self.loops: list[asyncio.Task[None]] = []
+        self.subscriptions: dict[str, asyncio.Task[None]] = {}
         self.adopt_now = asyncio.Event()
         self.stopping = False
         self.counts: dict[str, int] = {"forwarded": 0, "served": 0, "adopted": 0, "handed": 0}
@@ -115,7 +119,14 @@ class ClusterEngine(Engine):
         store.epoch = epoch
         self._record("joined", epoch=epoch)
         await self._beat_once()
-        driver = ClusterDriver(self.config, store, self.clock, self.admit, self._stopped)
+        driver = ClusterDriver(
+            self.config,
+            store,
+            self.clock,
+            self.admit,
+            self._stopped,
+            lambda room_id: self.owner_of(room_id) == self.node_id,
+        )
         driver.start()
         self._driver = driver
         loop = asyncio.get_running_loop()
@@ -125,9 +136,10 @@ class ClusterEngine(Engine):
         """Leave the cluster cleanly: finish in-flight commits, release every room, expire
         the lease (the other nodes adopt the rooms within a beat), close the store."""
         self.stopping = True
-        for task in self.loops:
+        following = [*self.loops, *self.subscriptions.values()]
+        for task in following:
             task.cancel()
-        await asyncio.gather(*self.loops, return_exceptions=True)
+        await asyncio.gather(*following, return_exceptions=True)
         self.loops = []
         for request, pending in self.forwarded.items():
             if not pending.future.done():
@@ -391,8 +403,30 @@ class ClusterEngine(Engine):
                 self._driver._spawn(self._serve(message, sender))
             else:
                 self.post(sender, ForwardReply(message.request, moved=True))
+        elif kind is ClientSubscribe:
+            task = asyncio.get_running_loop().create_task(self._follow(message, sender))
+            self.subscriptions[message.subscription] = task
+            task.add_done_callback(lambda _: self.subscriptions.pop(message.subscription, None))
+        elif kind is ClientUnsubscribe:
+            following = self.subscriptions.pop(message.subscription, None)
+            if following is not None:
+                following.cancel()
         elif self._driver is not None:
             self._driver._spawn(self._client(message, sender))
+
+    async def _follow(self, message: ClientSubscribe, sender: Any) -> None:
+        """Push a subscription's updates to the program that asked, until it unsubscribes."""
+        error = ""
+        try:
+            async for update in self.subscribe(
+                message.room_id, message.player, message.from_version
+            ):
+                self.post(sender, ClientUpdate(message.subscription, update))
+        except asyncio.CancelledError:
+            return
+        except Exception as exc:  # the subscriber hears why, and may subscribe again
+            error = f"{type(exc).__name__}: {exc}"
+        self.post(sender, ClientUpdate(message.subscription, None, error))
 
     async def _client(self, message: Any, sender: Any) -> None:
         """A program in front of the cluster asks this node (actors/cluster/client.py)."""

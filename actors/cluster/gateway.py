@@ -28,6 +28,8 @@ from actors.cluster.wire import (
     ClientReply,
     ClientSend,
     ClientStatus,
+    ClientSubscribe,
+    ClientUnsubscribe,
     ClientView,
     ForwardReply,
     ForwardSend,
@@ -43,7 +45,15 @@ from engine.rejections import Code, Rejection
 
 log = logging.getLogger("liaptui.cluster")
 
-STOP_WAIT = 30.0  # seconds the gateway waits for its engine to close on a shutdown
+STOP_WAIT = 30.0
+CLIENT_REQUESTS = (
+    ClientSend,
+    ClientView,
+    ClientBotMatch,
+    ClientStatus,
+    ClientSubscribe,
+    ClientUnsubscribe,
+)  # seconds the gateway waits for its engine to close on a shutdown
 
 
 class Gateway(Actor):  # type: ignore[misc]
@@ -70,7 +80,7 @@ class Gateway(Actor):  # type: ignore[misc]
                 self.loop.call_soon_threadsafe(self.engine.received, msg, sender)
             elif kind is not ForwardReply:
                 self.send(sender, ForwardReply(msg.request, moved=True))
-        elif kind in (ClientSend, ClientView, ClientBotMatch, ClientStatus):
+        elif kind in CLIENT_REQUESTS:
             if self.loop is not None and self.engine is not None:
                 self.loop.call_soon_threadsafe(self.engine.received, msg, sender)
             else:

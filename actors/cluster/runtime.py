@@ -12,7 +12,7 @@ from typing import Any
 
 from msgspec import Struct
 
-from actors.clock import Timer
+from actors.clock import ArchiveMatch, Timer
 from actors.config import EngineConfig
 from actors.directory import RoomDirectory
 from actors.driver import Clock, Driver
@@ -101,15 +101,30 @@ class ClusterDriver(Driver):
         clock: Clock,
         admit: Admit,
         stopped: Callable[[tuple[str, ...]], None],
+        placed_here: Callable[[str], bool],
     ) -> None:
         super().__init__(config, store, clock, None)
         self.stopped = stopped
+        self.placed_here = placed_here
         self.storage = ClusterStorage(
             store, config, clock, self.metrics, self._tell_directory, self.add_timer, admit
         )
 
     async def _resume_active(self) -> None:
-        """Nothing: the node wakes the active rooms it claims (ClusterEngine._adopt)."""
+        """Archive later the finished matches placed on this node whose archival timer died
+        with an earlier run; active rooms are woken as the node claims them (adoption)."""
+        if self.config.archive_after is None:
+            return
+        offset = 0
+        while not self.closing:
+            page = await self.store.list_streams(status="completed", limit=500, offset=offset)
+            for info in page:
+                if self.placed_here(info.stream_id):
+                    at = self.clock() + self.config.archive_after
+                    self.add_timer(at, ArchiveMatch(info.stream_id))
+            if len(page) < 500:
+                return
+            offset += len(page)
 
     def _dispatch(self, out: Any) -> None:
         if type(out) is NotLive:

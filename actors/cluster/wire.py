@@ -91,6 +91,26 @@ class ClientBotMatch(Struct, frozen=True):
     seed: int | None = None
 
 
+class ClientSubscribe(Struct, frozen=True):
+    """`Engine.subscribe` on this node: each Update comes back as a ClientUpdate, until
+    ClientUnsubscribe (or the subscription fails: a ClientUpdate whose update is None)."""
+
+    subscription: str
+    room_id: str
+    player: str | None = None
+    from_version: int = 0
+
+
+class ClientUnsubscribe(Struct, frozen=True):
+    subscription: str
+
+
+class ClientUpdate(Struct, frozen=True):
+    subscription: str
+    update: Any  # an Update, or None when the subscription ended
+    error: str = ""
+
+
 class ClientStatus(Struct, frozen=True):
     """Ask a node for its membership view and counters."""
 

@@ -13,7 +13,7 @@ from msgspec.structs import replace
 from actors.cluster.client import NodeClient
 from actors.cluster.wire import NodeStatus
 from actors.facade import Accepted
-from engine.commands import CreateRoom, StartGame
+from engine.commands import CreateRoom, Disconnect, StartGame
 from engine.settings import RoomSettings
 from engine.views import PlayerView
 from tests.cluster.harness import Cluster, running_cluster
@@ -56,7 +56,7 @@ async def stored(url: str, room_id: str) -> tuple[list[str], str | None, int]:
         await conn.close()
 
 
-def test_a_command_sent_to_another_node_is_applied_once_by_the_owner(
+def test_a_command_sent_to_another_node_is_applied_once_by_the_owner_and_followed_anywhere(
     pg_url: str, tmp_path: Path
 ) -> None:
     with running_cluster(pg_url, tmp_path) as cluster:
@@ -92,6 +92,19 @@ def test_a_command_sent_to_another_node_is_applied_once_by_the_owner(
         assert commands.count("alice/create-1") == commands.count("alice/start-1") == 1
         assert owner == "b"
         assert events >= started.last_version
+        # A subscriber on a follows the room that lives on b: catch-up, then each commit.
+        updates = a.subscribe(room_id, "alice", from_version=seen.version)
+        try:
+            catch_up = next(updates)
+            assert catch_up.view.version >= seen.version
+            moved = b.send(room_id, Disconnect(player="alice", command_id="leave-1"))
+            assert isinstance(moved, Accepted)
+            update = next(updates)
+            while update.first_version + len(update.events) - 1 < moved.last_version:
+                update = next(updates)
+            assert update.view.version >= moved.last_version
+        finally:
+            updates.close()
         status_a, status_b = a.status(), b.status()
         assert isinstance(status_a, NodeStatus) and isinstance(status_b, NodeStatus)
         assert status_a.counts["forwarded"] >= 4 and status_b.counts["served"] >= 4
