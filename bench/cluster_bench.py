@@ -3,9 +3,11 @@
     python bench/cluster_bench.py [--quick] [--url URL] [--kills N] [--skip-kills]
 
 * throughput: durable commands/s of 1, 2 and 3 nodes playing 4-bot matches as fast as
-  they go (bot delay 0), in the same run on the same server (a fresh database each);
+  they go (bot delay 0), in the same run on the same server (a fresh database each),
+  counted from when every match is under way until the first one ends;
 * paced: the same clusters with bots thinking 50 ms (an offered load well below the
   ceiling): commands/s and each node's durable p99 (decision to commit);
+* floor: an external thespian ask to an idle actor on this box, now (every hop costs it);
 * forwarded vs local: one client asks node A to create rooms that A owns and rooms that
   B owns, interleaved; and views of each: round trips p50/p99 at the client;
 * move: ROOMS rooms owned by node B; B is SIGKILLed; the time until node A has claimed
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg  # noqa: E402
 
+from actors.cluster.cli import free_port  # noqa: E402
 from actors.cluster.client import NodeClient  # noqa: E402
 from actors.cluster.wire import NodeStatus  # noqa: E402
 from actors.facade import Accepted  # noqa: E402
@@ -106,16 +109,18 @@ def throughput(server: PostgresServer, nodes: int, matches: int) -> tuple[float,
     """(durable commands/s, worst node's durable p99 in ms) with bots at full speed."""
 
     def work(cluster: Cluster, clients: list[NodeClient], url: str) -> tuple[float, float]:
-        started = time.monotonic()
         for n in range(matches):
             outcome = clients[n % len(clients)].start_bot_match(f"host{n}", seed=n)
             assert isinstance(outcome, Accepted), outcome
-        while asyncio.run(
-            fetchval(url, "SELECT count(*) FROM liaptui.streams WHERE status = 'active'")
+        # Counted from when every match is under way to when the first one ends.
+        started = time.monotonic()
+        before = asyncio.run(fetchval(url, "SELECT count(*) FROM liaptui.commands"))
+        while not asyncio.run(
+            fetchval(url, "SELECT count(*) FROM liaptui.streams WHERE status <> 'active'")
         ):
-            time.sleep(0.1)
+            time.sleep(0.05)
         wall = time.monotonic() - started
-        commands = asyncio.run(fetchval(url, "SELECT count(*) FROM liaptui.commands"))
+        commands = asyncio.run(fetchval(url, "SELECT count(*) FROM liaptui.commands")) - before
         p99 = max(float(s.metrics["durable_p99"]) for s in statuses(clients))
         return commands / wall, p99 * 1000
 
@@ -238,6 +243,28 @@ def move_rooms(server: PostgresServer, sizes: Sizes) -> dict[str, float]:
     return result
 
 
+def thespian_round_trip(count: int) -> float:
+    """p50 seconds of an external ask to an idle multiprocTCPBase actor: this box's floor
+    for any hop between processes, measured in the same run."""
+    from thespian.actors import ActorSystem
+
+    from tests.cluster.echo import Echo
+
+    port = free_port("127.0.0.1")
+    asys = ActorSystem("multiprocTCPBase", {"Admin Port": port}, transientUnique=True)
+    try:
+        echo = asys.createActor(Echo)
+        asys.ask(echo, "warm", 10)
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            asys.ask(echo, "ping", 10)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+    finally:
+        asys.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
@@ -269,6 +296,8 @@ def main() -> None:
             print(
                 f"paced (bots 50 ms), {n} node(s): {rate:,.0f} commands/s, durable p99 {p99:.1f} ms"
             )
+        floor = thespian_round_trip(sizes.round_trips)
+        print(f"thespian external ask to an idle actor (floor of a hop): p50 {floor * 1000:.2f} ms")
         trips = forwarded_vs_local(server, sizes)
         for name, values in trips.items():
             print(

@@ -5,7 +5,7 @@ thespian admin), which applies them as `Engine.send` / `view` would on that node
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from actors.cluster.cli import GATEWAY_NAME
@@ -63,7 +63,7 @@ class NodeClient:
 
     def subscribe(
         self, room_id: str, player: str | None = None, from_version: int = 0
-    ) -> Iterator[Update]:
+    ) -> Generator[Update, None, None]:
         """`Engine.subscribe` through this node: a blocking iterator over the room's updates
         (closing it ends the subscription). Raises SubscriptionLost if the node ends it."""
         subscription = uuid.uuid4().hex

@@ -43,6 +43,7 @@ class CampaignReport(Struct):
     failover: list[float]  # seconds from a SIGKILL to the dead node's rooms adopted
     zombie_fenced: int  # appends of the resumed zombie the store refused
     zombie_lapsed: bool  # the zombie found its lease gone and joined again
+    zombie_moved: float  # seconds from SIGSTOP until its rooms were owned elsewhere
     verify_ok: bool
     verify_output: str
     wall: float
@@ -66,7 +67,8 @@ class CampaignReport(Struct):
             f"verify={'ok' if self.verify_ok else 'FAILED'} wall={self.wall:.1f}s "
             f"({', '.join(f'{k} {v:.1f}s' for k, v in self.phases.items())})\n"
             f"  detection (SIGKILL -> membership change): {quantiles(self.detection)}\n"
-            f"  failover (SIGKILL -> rooms adopted and woken): {quantiles(self.failover)}"
+            f"  failover (SIGKILL -> rooms adopted and woken): {quantiles(self.failover)}\n"
+            f"  SIGSTOP -> its rooms owned elsewhere: {self.zombie_moved * 1000:.0f} ms"
         )
 
 
@@ -229,8 +231,11 @@ async def _audit(url: str, acknowledged: list[tuple[str, str]]) -> tuple[int, in
         await conn.close()
 
 
-def _zombie(cluster: Cluster, workload: Workload, url: str, rng: random.Random) -> tuple[int, bool]:
-    """Pause a node owning active matches until they moved, resume it; its fenced appends."""
+def _zombie(
+    cluster: Cluster, workload: Workload, url: str, rng: random.Random
+) -> tuple[int, bool, float]:
+    """Pause a node owning active matches until they moved, resume it: its fenced appends,
+    whether it found its lease lapsed, and the seconds its rooms took to move."""
     victim: NodeProcess | None = None
     rooms: list[str] = []
     for n in range(10_000, 10_040):
@@ -253,6 +258,7 @@ def _zombie(cluster: Cluster, workload: Workload, url: str, rng: random.Random) 
         time.sleep(0.05)
     else:
         raise AssertionError(f"the paused node's rooms never moved: {owners}")
+    moved_after = time.time() - paused_at
     victim.signal(signal.SIGCONT)
     deadline = time.monotonic() + 10
     lapsed = False
@@ -266,7 +272,7 @@ def _zombie(cluster: Cluster, workload: Workload, url: str, rng: random.Random) 
         for e in cluster.events_of("fenced")
         if e["node"] == victim.name and e["at"] > paused_at
     )
-    return fenced, lapsed
+    return fenced, lapsed, moved_after
 
 
 def _after(
@@ -324,7 +330,9 @@ def run_campaign(
         for node in list(cluster.nodes.values()):
             node.wait_ready()
         phase("kills")
-        fenced, lapsed = _zombie(cluster, workload, store_url, rng) if zombie else (0, False)
+        fenced, lapsed, moved_after = (
+            _zombie(cluster, workload, store_url, rng) if zombie else (0, False, 0.0)
+        )
         phase("zombie")
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -355,6 +363,7 @@ def run_campaign(
             failover=_after(killer.kills, adopted, "adopted"),
             zombie_fenced=fenced,
             zombie_lapsed=lapsed,
+            zombie_moved=moved_after,
             verify_ok=verify.returncode == 0,
             verify_output=(verify.stdout + verify.stderr)[-2000:],
             wall=time.monotonic() - started,
