@@ -1,6 +1,6 @@
 """Cluster figures: real `liaptui node` processes on 127.0.0.1 and one PostgreSQL server.
 
-    python bench/cluster_bench.py [--quick] [--url URL] [--kills N] [--skip-kills]
+    python bench/cluster_bench.py [--quick] [--url URL] [--kills N] [--skip-kills | --kills-only]
 
 * throughput: durable commands/s of 1, 2 and 3 nodes playing 4-bot matches as fast as
   they go (bot delay 0), in the same run on the same server (a fresh database each),
@@ -265,12 +265,23 @@ def thespian_round_trip(count: int) -> float:
         asys.shutdown()
 
 
+def campaign(server: PostgresServer, kills: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="liaptui-kills-") as folder:
+        url = asyncio.run(server.new_database())
+        try:
+            report = run_campaign(url, Path(folder), kills=kills, seed=kills)
+            print(report.summary())
+        finally:
+            asyncio.run(server.drop_database(url))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
     parser.add_argument("--url", help="a PostgreSQL server to create databases on")
     parser.add_argument("--kills", type=int, default=None, help="kills in the campaign")
     parser.add_argument("--skip-kills", action="store_true")
+    parser.add_argument("--kills-only", action="store_true", help="only the kill campaign")
     args = parser.parse_args()
     sizes = Sizes(args.quick)
     url = args.url or os.environ.get("LIAPTUI_BENCH_PG")
@@ -284,6 +295,9 @@ def main() -> None:
     server = PostgresServer(url)
     try:
         print(f"cluster bench ({'quick' if args.quick else 'full'}), {os.cpu_count()} cores")
+        if args.kills_only:
+            campaign(server, args.kills if args.kills is not None else sizes.kills)
+            return
         saturated = {n: throughput(server, n, sizes.matches) for n in (1, 2, 3)}
         for n, (rate, p99) in saturated.items():
             ratio = rate / saturated[1][0]
@@ -314,12 +328,7 @@ def main() -> None:
             f"claimed {moved['claimed']:.2f} s, all live again {moved['live']:.2f} s"
         )
         if not args.skip_kills:
-            kills = args.kills if args.kills is not None else sizes.kills
-            with tempfile.TemporaryDirectory(prefix="liaptui-kills-") as folder:
-                campaign_url = asyncio.run(server.new_database())
-                report = run_campaign(campaign_url, Path(folder), kills=kills, seed=kills)
-                print(report.summary())
-                asyncio.run(server.drop_database(campaign_url))
+            campaign(server, args.kills if args.kills is not None else sizes.kills)
     finally:
         if pg is not None:
             pg.stop()

@@ -54,10 +54,23 @@ def add_commands(sub: Any) -> None:
     leader.add_argument("--listen", required=True, type=host_port, help="HOST:PORT to lead on")
 
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _hold_stop_signals() -> None:
+    """Hold SIGTERM and SIGINT from now on in this process (taken by `_wait_for_signal`),
+    so one that arrives while the node starts stops it cleanly once started instead of
+    killing this process and orphaning the thespian admin it has forked. The processes
+    thespian forks take signals as usual."""
+    os.register_at_fork(
+        after_in_child=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    )
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
 def _wait_for_signal() -> None:
-    """Block until SIGTERM or SIGINT."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
-    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    """Block until SIGTERM or SIGINT (perhaps one held since the start)."""
+    signal.sigwait(STOP_SIGNALS)
 
 
 def run_node(args: argparse.Namespace) -> int:
@@ -65,6 +78,7 @@ def run_node(args: argparse.Namespace) -> int:
 
     from actors.cluster.gateway import Gateway
 
+    _hold_stop_signals()
     host, port = args.convention
     admin_port = args.admin_port or free_port(host)
     node_id = args.node_id or f"node-{admin_port}"
@@ -110,6 +124,7 @@ def run_node(args: argparse.Namespace) -> int:
 def run_convention(args: argparse.Namespace) -> int:
     from thespian.actors import ActorSystem
 
+    _hold_stop_signals()
     host, port = args.listen
     asys = ActorSystem(
         "multiprocTCPBase", {"Admin Port": port, "Convention Address.IPv4": (host, port)}

@@ -115,6 +115,7 @@ class Cluster:
         self.nodes: dict[str, NodeProcess] = {}
         self.leader: NodeProcess | None = None
         self.markers: list[str] = []
+        self.dying: list[NodeProcess] = []
         self.events = folder / "events.jsonl"
 
     def _spawn(self, name: str, args: list[str], marker: str) -> NodeProcess:
@@ -170,7 +171,16 @@ class Cluster:
         node = self.nodes.pop(node_id)
         node.signal(signal.SIGKILL)
         node.proc.wait(10)
+        self.dying.append(node)
         return node
+
+    def reap(self) -> None:
+        """Kill again what a node killed while starting may have forked just after it died
+        (thespian's admin daemonizes in two forks)."""
+        for pid in processes_with([n.marker for n in self.dying]) if self.dying else ():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self.dying = [n for n in self.dying if time.time() - n.launched_at < 120]
 
     def stop(self, node_id: str, timeout: float = 45.0) -> int:
         node = self.nodes.pop(node_id)
@@ -191,6 +201,7 @@ class Cluster:
 
     def close(self) -> list[int]:
         """Stop every node cleanly, then the leader; the pids still alive after (none)."""
+        self.reap()
         for node_id in list(self.nodes):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.stop(node_id)

@@ -141,6 +141,7 @@ class Killer:
     def tick(self) -> None:
         if self.done or time.monotonic() < self.next_at:
             return
+        self.cluster.reap()
         nodes = list(self.cluster.nodes.values())
         ready = [n for n in nodes if n.poll_ready()]
         # A member mid-match when two are ready; now and then one still starting (never
@@ -351,7 +352,7 @@ def run_campaign(
         phase("audit")
         members = cluster.events_of("members")
         adopted = [e for e in cluster.events_of("adopted") if e.get("rooms")]
-        return CampaignReport(
+        report = CampaignReport(
             kills=len(killer.kills),
             kills_of_members=sum(1 for _, _, joined in killer.kills if joined),
             matches=len(workload.rooms),
@@ -369,6 +370,9 @@ def run_campaign(
             wall=time.monotonic() - started,
             phases=phases,
         )
-    finally:
-        left = cluster.close()
-        assert not left, f"processes left after the cluster stopped: {left}"
+    except BaseException:
+        cluster.close()
+        raise
+    left = cluster.close()
+    assert not left, f"processes left after the cluster stopped: {left}"
+    return report
