@@ -10,6 +10,7 @@
 * floor: an external thespian ask to an idle actor on this box, now (every hop costs it);
 * forwarded vs local: one client asks node A to create rooms that A owns and rooms that
   B owns, interleaved; and views of each: round trips p50/p99 at the client;
+* fenced vs plain: a batch of 8 appends through the fenced append and the plain one;
 * move: ROOMS rooms owned by node B; B is SIGKILLed; the time until node A has claimed
   them all in the store, and until all of them are live on A again;
 * kills: the kill campaign of tests/cluster/kill_campaign.py with N kills (default 200,
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -43,7 +45,10 @@ from actors.cluster.wire import NodeStatus  # noqa: E402
 from actors.facade import Accepted  # noqa: E402
 from engine.commands import CreateRoom  # noqa: E402
 from engine.settings import RoomSettings  # noqa: E402
+from engine.store.postgres.cluster import FencedPostgresStore, Registry  # noqa: E402
 from engine.store.postgres.devserver import ThrowawayCluster, find_bindir  # noqa: E402
+from engine.store.postgres.store import PostgresEventStore  # noqa: E402
+from engine.store.records import AppendRequest, NewEvent  # noqa: E402
 from tests.cluster.harness import Cluster  # noqa: E402
 from tests.cluster.kill_campaign import run_campaign  # noqa: E402
 from tests.pg import PostgresServer  # noqa: E402
@@ -209,6 +214,8 @@ def move_rooms(server: PostgresServer, sizes: Sizes) -> dict[str, float]:
         started = time.monotonic()
         cluster.kill("n2")
         claimed = live = None
+        views: list[float] = []
+        sample = random.Random(1).sample(rooms, min(50, len(rooms)))
         while time.monotonic() - started < 120 and live is None:
             owned = asyncio.run(
                 fetchval(
@@ -220,6 +227,11 @@ def move_rooms(server: PostgresServer, sizes: Sizes) -> dict[str, float]:
             )
             if claimed is None and owned >= len(rooms):
                 claimed = time.monotonic() - started
+                # Commands and views of moved rooms while the rest are still loading.
+                for room_id in sample:
+                    asked = time.perf_counter()
+                    a.view(room_id, "p")
+                    views.append(time.perf_counter() - asked)
             status = a.status(5.0)
             if (
                 claimed is not None
@@ -237,6 +249,8 @@ def move_rooms(server: PostgresServer, sizes: Sizes) -> dict[str, float]:
             "detected": min(gone) if gone else float("nan"),
             "claimed": claimed if claimed is not None else float("nan"),
             "live": live if live is not None else float("nan"),
+            "view_p50": statistics.median(views) if views else float("nan"),
+            "view_p99": quantile(views, 0.99) if views else float("nan"),
         }
 
     result: dict[str, float] = with_cluster(server, 2, ("--fast",), work)
@@ -263,6 +277,37 @@ def thespian_round_trip(count: int) -> float:
         return statistics.median(times)
     finally:
         asys.shutdown()
+
+
+async def fenced_vs_plain(url: str, rounds: int) -> tuple[float, float]:
+    """p50 seconds of a batch of 8 one-event appends, plain and fenced, interleaved."""
+    plain = await PostgresEventStore.open(url)
+    fenced = await FencedPostgresStore.open(url)
+    registry = await Registry.connect(url, "bench")
+    try:
+        fenced.node_id = "bench"
+        fenced.epoch = await registry.join(b"bench", "bench", 600.0)
+        rooms = {
+            "plain": [f"P{i:05d}" for i in range(8)],
+            "fenced": [f"Q{i:05d}" for i in range(8)],
+        }
+        await registry.claim(rooms["fenced"])
+        stores = {"plain": plain, "fenced": fenced}
+        times: dict[str, list[float]] = {"plain": [], "fenced": []}
+        for i in range(rounds):
+            for kind in ("plain", "fenced") if i % 2 else ("fenced", "plain"):
+                batch = [
+                    AppendRequest(r, i, (NewEvent("Probe", 1, b"x" * 60),), f"c{i}", b"c", 1.0)
+                    for r in rooms[kind]
+                ]
+                started = time.perf_counter()
+                await stores[kind].append_batch(batch)
+                times[kind].append(time.perf_counter() - started)
+        return statistics.median(times["plain"]), statistics.median(times["fenced"])
+    finally:
+        await registry.close()
+        await fenced.close()
+        await plain.close()
 
 
 def campaign(server: PostgresServer, kills: int) -> None:
@@ -322,10 +367,21 @@ def main() -> None:
             trips["create local"]
         )
         print(f"forwarding adds (create, p50): {extra * 1000:.2f} ms")
+        scratch = asyncio.run(server.new_database())
+        try:
+            plain, fenced = asyncio.run(fenced_vs_plain(scratch, sizes.round_trips))
+        finally:
+            asyncio.run(server.drop_database(scratch))
+        print(
+            f"append batch of 8, p50: plain {plain * 1000:.2f} ms, fenced {fenced * 1000:.2f} ms "
+            f"({fenced / plain:.2f}x)"
+        )
         moved = move_rooms(server, sizes)
         print(
             f"move {sizes.rooms} rooms after SIGKILL: detected {moved['detected'] * 1000:.0f} ms, "
-            f"claimed {moved['claimed']:.2f} s, all live again {moved['live']:.2f} s"
+            f"claimed {moved['claimed']:.2f} s, all live again {moved['live']:.2f} s; "
+            f"a moved room's view meanwhile p50 {moved['view_p50'] * 1000:.0f} ms, "
+            f"p99 {moved['view_p99'] * 1000:.0f} ms"
         )
         if not args.skip_kills:
             campaign(server, args.kills if args.kills is not None else sizes.kills)

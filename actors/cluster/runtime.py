@@ -16,7 +16,7 @@ from actors.clock import ArchiveMatch, Timer
 from actors.config import EngineConfig
 from actors.directory import RoomDirectory
 from actors.driver import Clock, Driver
-from actors.messages import Lifecycle, LoadFailed, Passivate
+from actors.messages import AskView, Lifecycle, LoadFailed, Passivate, Route
 from actors.metrics import Metrics
 from actors.storage import RoomStorage
 from engine.store.protocol import EventStore
@@ -41,10 +41,21 @@ class ClusterDirectory(RoomDirectory):
     """The room directory, which also hands rooms over to other nodes."""
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
-        if type(msg) is HandOver:
+        kind = type(msg)
+        if kind is HandOver:
             self._hand_over(msg)
-        else:
-            super().receiveMessage(msg, sender)
+            return
+        super().receiveMessage(msg, sender)
+        if kind is Route or kind is AskView:
+            self._promote(msg.room_id)
+
+    def _promote(self, room_id: str) -> None:
+        """A command or view waits for a room still queued to load: load it before the
+        rooms a node woke by adopting them (a dead node's thousand rooms queue up)."""
+        entry = self.rooms.get(room_id)
+        if entry is not None and not entry.ready and room_id in self.load_queue:
+            self.load_queue.remove(room_id)
+            self.load_queue.appendleft(room_id)
 
     def _hand_over(self, msg: HandOver) -> None:
         wanted = tuple(self.rooms) if msg.room_ids is None else msg.room_ids
