@@ -169,6 +169,8 @@ class Cluster:
 
     def kill(self, node_id: str) -> NodeProcess:
         node = self.nodes.pop(node_id)
+        with self.events.open("a") as out:
+            out.write(json.dumps({"at": time.time(), "node": node_id, "event": "killed"}) + "\n")
         node.signal(signal.SIGKILL)
         node.proc.wait(10)
         self.dying.append(node)

@@ -33,7 +33,7 @@ ASK_TIMEOUT = 6.0  # seconds before a request to a (perhaps killed) node is sent
 
 class CampaignReport(Struct):
     kills: int
-    kills_of_members: int  # kills of nodes that had joined (the others died starting)
+    kills_of_members: int  # kills of nodes the others counted members (the rest died starting)
     matches: int
     acknowledged: int
     lost: int  # acknowledged commands missing from the store (must be 0)
@@ -41,6 +41,7 @@ class CampaignReport(Struct):
     unfinished: int
     detection: list[float]  # seconds from a SIGKILL to a survivor's membership change
     failover: list[float]  # seconds from a SIGKILL to the dead node's rooms adopted
+    handed_over: int  # rooms handed over live to a node that (re)joined
     zombie_fenced: int  # appends of the resumed zombie the store refused
     zombie_lapsed: bool  # the zombie found its lease gone and joined again
     zombie_moved: float  # seconds from SIGSTOP until its rooms were owned elsewhere
@@ -63,6 +64,7 @@ class CampaignReport(Struct):
         return (
             f"kills={self.kills} (of members {self.kills_of_members}) matches={self.matches} acknowledged={self.acknowledged} "
             f"lost={self.lost} doubled={self.doubled} unfinished={self.unfinished} "
+            f"handed_over={self.handed_over} "
             f"zombie_fenced={self.zombie_fenced} zombie_lapsed={self.zombie_lapsed} "
             f"verify={'ok' if self.verify_ok else 'FAILED'} wall={self.wall:.1f}s "
             f"({', '.join(f'{k} {v:.1f}s' for k, v in self.phases.items())})\n"
@@ -276,19 +278,40 @@ def _zombie(
     return fenced, lapsed, moved_after
 
 
+def _seen(name: str, at: float, members: list[dict[str, Any]], killed: list[Any]) -> bool:
+    """Whether another live node counted `name` a member just before `at`."""
+    latest: dict[str, tuple[float, list[str]]] = {}
+    for e in members:
+        if e["at"] < at and e["node"] != name:
+            latest[e["node"]] = (e["at"], e["members"])
+    return any(
+        name in seen and not any(k == node and since < when < at for k, when, _ in killed)
+        for node, (since, seen) in latest.items()
+    )
+
+
 def _after(
-    kills: list[tuple[str, float, bool]], events: list[dict[str, Any]], key: str
+    kills: list[tuple[str, float, bool]],
+    members: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    key: str,
 ) -> list[float]:
-    """For each kill of a node that had joined, seconds until the first event of another
-    node that shows it."""
+    """For each kill of a node the others counted a member, seconds until the first event
+    of another node that shows it."""
     found = []
-    for name, at, joined in kills:
-        if not joined:
+    for name, at, _ in kills:
+        if not _seen(name, at, members, kills):
+            continue  # killed before anyone saw it join: nothing to notice
+        noticed = [e["at"] for e in members if e["at"] > at and name in e.get("gone", ())]
+        if not noticed:
             continue
+        # The first membership change naming the dead node, or the first adoption after it.
         times = [
             e["at"] - at
             for e in events
-            if e["at"] > at and e["node"] != name and (key != "gone" or name in e.get("gone", ()))
+            if e["node"] != name
+            and (name in e.get("gone", ()) if key == "gone" else e["at"] >= min(noticed))
+            and e["at"] > at
         ]
         if times:
             found.append(min(times))
@@ -354,14 +377,17 @@ def run_campaign(
         adopted = [e for e in cluster.events_of("adopted") if e.get("rooms")]
         report = CampaignReport(
             kills=len(killer.kills),
-            kills_of_members=sum(1 for _, _, joined in killer.kills if joined),
+            kills_of_members=sum(
+                1 for n, at, _ in killer.kills if _seen(n, at, members, killer.kills)
+            ),
             matches=len(workload.rooms),
             acknowledged=len(workload.acknowledged),
             lost=lost,
             doubled=doubled,
             unfinished=unfinished,
-            detection=_after(killer.kills, members, "gone"),
-            failover=_after(killer.kills, adopted, "adopted"),
+            detection=_after(killer.kills, members, members, "gone"),
+            failover=_after(killer.kills, members, adopted, "adopted"),
+            handed_over=sum(int(e["rooms"]) for e in cluster.events_of("hand_over")),
             zombie_fenced=fenced,
             zombie_lapsed=lapsed,
             zombie_moved=moved_after,

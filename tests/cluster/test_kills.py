@@ -23,4 +23,5 @@ def test_sigkilled_nodes_lose_no_acknowledged_command_and_a_zombie_is_fenced(
     assert report.unfinished == 0
     assert report.verify_ok, report.verify_output
     assert report.zombie_lapsed
+    assert report.handed_over > 0  # restarted nodes took rooms back from live owners
     assert len(report.detection) == report.kills_of_members > 0
