@@ -65,7 +65,8 @@ class NodeClient:
         self, room_id: str, player: str | None = None, from_version: int = 0
     ) -> Generator[Update, None, None]:
         """`Engine.subscribe` through this node: a blocking iterator over the room's updates
-        (closing it ends the subscription). Raises SubscriptionLost if the node ends it."""
+        (closing it ends the subscription). Raises SubscriptionLost ("gap": resubscribe from
+        the last version seen) if the node ends it or falls silent."""
         subscription = uuid.uuid4().hex
         with self.asys.private() as endpoint:
             endpoint.tell(
@@ -75,11 +76,15 @@ class NodeClient:
                 while True:
                     message = endpoint.listen(self.timeout)
                     if not isinstance(message, ClientUpdate):
-                        raise SubscriptionLost(f"no update from the node within {self.timeout}s")
+                        raise SubscriptionLost(
+                            f"no update from the node within {self.timeout}s", "gap"
+                        )
                     if message.subscription != subscription:
                         continue
                     if message.update is None:
-                        raise SubscriptionLost(message.error or "the node ended the subscription")
+                        raise SubscriptionLost(
+                            message.error or "the node ended the subscription", "gap"
+                        )
                     yield message.update
             finally:
                 endpoint.tell(self.gateway, ClientUnsubscribe(subscription))
