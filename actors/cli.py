@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from actors.cluster.cli import add_commands as add_cluster_commands
+from actors.cluster.cli import run_convention, run_node
 from actors.config import EngineConfig
 from actors.facade import Engine
 from engine.rejections import Rejection
@@ -255,7 +257,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     copy.add_argument("--db", default="games.db", help=STORE_HELP)
     copy.add_argument("--to", required=True, help="the copy's store file (must not exist)")
+    add_cluster_commands(sub)
     args = parser.parse_args(argv)
+    if args.command == "node":
+        sys.exit(run_node(args))
+    if args.command == "convention":
+        sys.exit(run_convention(args))
     if args.command == "backup":
         sys.exit(asyncio.run(backup(args.db, args.to)))
     if args.command == "check-archive":

@@ -100,6 +100,11 @@ def forget_dead_actors(asys: Any) -> int:
 class Driver:
     """Owns the actor system, the store, the timers and the pending requests of one engine."""
 
+    directory_class: type = RoomDirectory  # a cluster node's directory also hands rooms over
+    # thespian's logging set-up for the in-process actors; False inside a thespian actor
+    # process (a cluster node), whose logging thespian owns already.
+    log_defs: Any = None
+
     def __init__(
         self,
         config: EngineConfig,
@@ -150,9 +155,9 @@ class Driver:
     # --- start and stop ----------------------------------------------------------------------
 
     def start(self) -> None:
-        self.asys = ActorSystem("simpleSystemBase", transientUnique=True)
+        self.asys = ActorSystem("simpleSystemBase", logDefs=self.log_defs, transientUnique=True)
         skip_idle_wakeups(self.asys)
-        self.directory = self.asys.createActor(RoomDirectory)
+        self.directory = self.asys.createActor(self.directory_class)
         self.tell(self.directory, Boot(self.config))
         self.clock_task = asyncio.get_running_loop().create_task(self.clock_ticks.run())
         self.add_timer(self.clock() + self.config.sweep_interval, SweepRooms())

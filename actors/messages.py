@@ -111,7 +111,10 @@ class ViewRequest(Struct):
 
 
 class Passivate(Struct):
-    pass
+    """Snapshot and stop if idle; `hand_over`: stop even with bots or deadlines pending,
+    once the command in flight settles (the room moves to another cluster node)."""
+
+    hand_over: bool = False
 
 
 class Watch(Struct):

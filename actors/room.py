@@ -86,6 +86,7 @@ class RoomActor(DirectReceive, Actor):  # type: ignore[misc]
         self.links: RoomInit | None = None
         self.quiet = False
         self.hold_until = 0.0
+        self.handing_over = False
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
         handler = _HANDLERS.get(type(msg))
@@ -133,6 +134,11 @@ class RoomActor(DirectReceive, Actor):  # type: ignore[misc]
 
     def _passivate(self, msg: Passivate) -> None:
         assert self.links is not None
+        if msg.hand_over:
+            self.quiet = self.handing_over = True
+            if self.in_flight is None:
+                self._hand_over()
+            return
         idle = self.in_flight is None and not self.stash and not self._has_work()
         if (
             idle
@@ -143,6 +149,20 @@ class RoomActor(DirectReceive, Actor):  # type: ignore[misc]
                 self.links.snapshot_relay, SaveSnapshot(self.room_id, self.state.version, self.state)
             )
         self.send(self.links.directory, RoomIdle(self.room_id, idle))
+
+    def _hand_over(self) -> None:
+        """Stop for another node to take over: waiting commands are refused (retry there),
+        the state is snapshotted, and the directory stops this actor."""
+        assert self.links is not None
+        pending, self.stash = list(self.stash), deque()
+        for request, _ in pending:
+            self._reply(request, Rejection(Code.UNAVAILABLE, "the room is moving; retry"))
+        if self.state.version > self.snapshot_version and self.state.phase is not Phase.NEW:
+            self.snapshot_version = self.state.version
+            self.send(
+                self.links.snapshot_relay, SaveSnapshot(self.room_id, self.state.version, self.state)
+            )
+        self.send(self.links.directory, RoomIdle(self.room_id, True))
 
     def _has_work(self) -> bool:
         return bool(seats_to_move(self.state)) or next_due(self.state, self.now) is not None
@@ -156,6 +176,8 @@ class RoomActor(DirectReceive, Actor):  # type: ignore[misc]
     def _submit(self, request: int | None, command: Command) -> None:
         if self.broken:
             self._reply(request, Rejection(Code.UNAVAILABLE, "the room is restarting; retry"))
+        elif self.handing_over:
+            self._reply(request, Rejection(Code.UNAVAILABLE, "the room is moving; retry"))
         elif self.in_flight is not None or not self.ready:
             if len(self.stash) >= self.config.stash_limit:
                 self._reply(request, Rejection(Code.OVERLOADED, "too many commands for this room"))
@@ -299,6 +321,8 @@ class RoomActor(DirectReceive, Actor):  # type: ignore[misc]
     def _next(self) -> None:
         if self.in_flight is not None or self.broken:
             return
+        if self.handing_over:
+            return self._hand_over()
         if self.stash:
             request, command = self.stash.popleft()
             return self._run(request, command)

@@ -54,6 +54,20 @@ class StreamRetired(ConcurrencyConflict):
         self.args = (self.message,)
 
 
+class OwnershipLost(ConcurrencyConflict):
+    """An append from a cluster node that does not own the stream's room at its epoch now
+    (the room moved, or the node's lease ran out); nothing written, and the command may be
+    retried where the room lives now (docs/cluster.md, "Fencing")."""
+
+    code = "ownership_lost"
+
+    def __init__(self, stream_id: str, node_id: str, expected_version: int = 0) -> None:
+        super().__init__(stream_id, expected_version, expected_version)
+        self.node_id = node_id
+        self.message = f"room {stream_id} is not owned by node {node_id!r} now; retry"
+        self.args = (self.message,)
+
+
 class StreamNotFound(StoreError):
     """An operation on a stream the store does not hold."""
 

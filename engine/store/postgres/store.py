@@ -11,7 +11,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import asyncpg
 import lz4.frame
@@ -31,6 +31,7 @@ from engine.store.errors import (
     ConcurrencyConflict,
     CorruptData,
     OperationRefused,
+    OwnershipLost,
     StoreError,
     StoreNotFound,
     StoreUnavailable,
@@ -178,7 +179,7 @@ class PostgresEventStore:
         clock: Callable[[], float] = time.time,
         pool_size: int = 4,
         append_connections: int = 2,
-    ) -> PostgresEventStore:
+    ) -> Self:
         """Connect, create or check the schema, and start listening for appends.
 
         `pool_size` connections serve everything but appends, which have
@@ -315,6 +316,13 @@ class PostgresEventStore:
         with guarded():
             pool = self._appends or self._pool
             rows = await pool.fetch(_APPEND, *append_arguments(reqs, self._clock()))
+        return self._append_results(reqs, rows)
+
+    def _append_results(
+        self, reqs: Sequence[AppendRequest], rows: Sequence[Any], node_id: str = ""
+    ) -> list[AppendResult | ConcurrencyConflict]:
+        """Each request's outcome from the append function's rows ('fenced' comes only
+        from the cluster's fenced append, for `node_id`: engine/store/postgres/cluster.py)."""
         results: list[AppendResult | ConcurrencyConflict] = []
         last = 0
         for req, (outcome, actual, first_v, last_v, first_p, last_p) in zip(
@@ -324,6 +332,8 @@ class PostgresEventStore:
                 results.append(StreamArchived(req.stream_id, req.expected_version, actual))
             elif outcome == "retired":
                 results.append(StreamRetired(req.stream_id, req.expected_version))
+            elif outcome == "fenced":
+                results.append(OwnershipLost(req.stream_id, node_id, req.expected_version))
             elif outcome == "conflict":
                 results.append(ConcurrencyConflict(req.stream_id, req.expected_version, actual))
             else:
