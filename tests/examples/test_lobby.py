@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from websockets.asyncio.client import connect
 
 from engine.events import Declared
 from examples.rate_limit import RateLimit, TokenBucket
@@ -130,3 +134,44 @@ def test_a_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
     now[0] = 100.0
     assert bucket.take(4) and not bucket.take(1)  # never more than the burst
     assert bucket.wait_for(100) == 1.0  # capped at max_pause
+
+
+def test_a_list_rooms_flood_gets_no_more_pages_than_its_bucket_pays_for(tmp_path: Path) -> None:
+    # 10 tokens a second, a burst of 10, a page costs 5: after hello (1 token) one page at
+    # once, then two a second. The flood is timed on the client, from before its connect to
+    # the last reply counted, so the bound below is generous to the server.
+    limit = RateLimit(per_second=10.0, burst=10.0, lobby_cost=5.0, max_pause=1.0)
+
+    async def scenario() -> None:
+        async with running_server(tmp_path, rate_limit=limit) as (engine, url):
+            for i in range(3):
+                await engine.create_room(f"Host{i}")
+            began = time.monotonic()
+            async with connect(url, max_queue=None) as ws:
+                await ws.send(json.dumps({"type": "hello", "name": "Flood"}))
+                assert json.loads(await ws.recv())["type"] == "welcome"
+                answers: dict[str, int] = {}
+
+                async def count() -> None:
+                    async for raw in ws:
+                        reply = json.loads(raw)
+                        kind = "pages" if reply["type"] == "rooms" else str(reply.get("code"))
+                        answers[kind] = answers.get(kind, 0) + 1
+
+                async def flood() -> None:
+                    message = json.dumps({"type": "list_rooms", "limit": 100})
+                    while True:
+                        await ws.send(message)
+                        await asyncio.sleep(0)  # let the counter and the clock run
+
+                tasks = [asyncio.create_task(count()), asyncio.create_task(flood())]
+                await asyncio.sleep(2.0)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                elapsed = time.monotonic() - began
+            bound = (limit.burst - 1) // limit.lobby_cost + elapsed * limit.per_second / 5.0
+            assert 2 <= answers["pages"] <= bound, (answers, elapsed)
+            assert answers["rate_limited"] >= 1, answers
+
+    asyncio.run(scenario())
