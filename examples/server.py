@@ -25,6 +25,7 @@ import hmac
 import logging
 import secrets
 import signal
+import socket
 from itertools import combinations
 from typing import Annotated, cast
 
@@ -47,9 +48,10 @@ from engine.plays import valid_plays
 from engine.rejections import Code, Rejection
 from engine.state import Phase, reserved_for_bots
 from engine.views import PlayerView
+from examples.lobby_pages import LOBBY_REFRESH, LobbyPages
 from examples.ops_routes import OpsRoutes
 from examples.rate_limit import DEFAULT_RATE_LIMIT, RateLimit, TokenBucket
-from projections.lobby import LobbyRoom
+from projections.lobby import LobbyProjection, LobbyRoom
 
 log = logging.getLogger("liaptui.server")
 
@@ -59,6 +61,8 @@ LOBBY_CATCH_UP = 2.0  # seconds list_rooms waits for the lobby to fold the calle
 MESSAGE_LIMIT = 64 * 1024  # bytes: the largest client message read (game messages are < 1 KiB)
 FRAME_CAP = 4 * 1024 * 1024  # bytes: beyond this websockets closes (1009) without reading
 RATE_LIMITED = "too many messages on this connection: wait and resend"
+FLOODING = "this connection keeps sending faster than its limit: closing it"
+RECEIVE_BUFFER = 8 * 1024  # bytes: each socket's kernel receive buffer (SO_RCVBUF)
 
 Ref = Annotated[str, Meta(max_length=60)]
 Token = Annotated[str, Meta(max_length=100)]
@@ -346,6 +350,7 @@ class GameServer:
         *,
         rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
         move_timeout: float | None = DEFAULT_MOVE_TIMEOUT,
+        lobby_refresh: float = LOBBY_REFRESH,
     ) -> None:
         self.engine = engine
         self.rate_limit = rate_limit
@@ -354,6 +359,11 @@ class GameServer:
         self.tokens = SeatTokens()
         self.sessions: dict[tuple[str, str], Session] = {}  # (room, name) -> live connection
         self.closing: set[asyncio.Task[None]] = set()  # replaced sockets being closed
+        self.lobby = LobbyPages(
+            lambda: engine.read_models,
+            lambda: engine.projections.position(LobbyProjection.name),
+            lobby_refresh,
+        )
 
     async def handle(self, ws: ServerConnection) -> None:
         """A connection's life: read messages one by one; on close, Disconnect its player."""
@@ -375,6 +385,9 @@ class GameServer:
                 # Every message pays, a bad one too; one the bucket cannot pay does nothing.
                 cost = cost_of(msg, self.rate_limit)
                 if not session.bucket.take(cost):
+                    if session.bucket.flooding():
+                        await self.drop_flood(session, ref_of(raw))
+                        break
                     await session.error(ref_of(raw), "rate_limited", RATE_LIMITED)
                     await asyncio.sleep(session.bucket.wait_for(cost))
                     if ws.state is not State.OPEN:
@@ -391,6 +404,18 @@ class GameServer:
                 extra={"event": "connection.close", "peer": session.peer, "player": session.name},
             )
             await self.detach(session, disconnect=True)
+
+    async def drop_flood(self, s: Session, ref: str | None) -> None:
+        """Close a flooding socket: one last `rate_limited`, then the transport closes
+        without a close handshake, so what the client queued behind is never read (the
+        handshake would parse all of it on this event loop first)."""
+        log.warning(
+            "closing a flooding connection",
+            extra={"event": "connection.flood", "player": s.name, "room_id": s.room,
+                   "peer": s.peer},
+        )  # fmt: skip
+        await s.error(ref, "rate_limited", FLOODING)
+        s.ws.transport.close()  # the reply is flushed first; nothing more is read
 
     async def dispatch(self, s: Session, msg: ClientMessage) -> None:
         if isinstance(msg, Hello):
@@ -494,15 +519,15 @@ class GameServer:
         return await s.send(ok_of(ref, outcome))
 
     async def list_rooms(self, s: Session, msg: ListRooms) -> None:
-        """A page of the lobby read model; after this connection's own commands, it first
-        waits (briefly) for the read model to fold them, so a client sees its own writes."""
+        """A page of the lobby read model, at most `LOBBY_REFRESH` old (examples/lobby_pages.py);
+        after this connection's own commands, it first waits (briefly) for the read model
+        to fold them and reads the page anew, so a client sees its own writes."""
+        fresh = s.wrote
         if s.wrote:
             s.wrote = False
             await self.engine.projections.wait_caught_up(timeout=LOBBY_CATCH_UP)
-        models = self.engine.read_models
-        query = models.joinable if msg.joinable else models.lobby
-        page = await query(limit=msg.limit, offset=msg.offset)
-        rooms = tuple(room_info(r) for r in page.items)
+        page = await self.lobby.page(msg.joinable, msg.offset, msg.limit, fresh)
+        rooms = tuple(room_info(r) for r in page.rooms)
         return await s.send(
             Rooms(ref=msg.ref, rooms=rooms, offset=page.offset, limit=page.limit, as_of=page.as_of)
         )
@@ -631,13 +656,19 @@ def serving(
     *,
     rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
     move_timeout: float | None = DEFAULT_MOVE_TIMEOUT,
+    lobby_refresh: float = LOBBY_REFRESH,
 ) -> Server:
     """The game's WebSocket and, on the same port, the web pages (`async with` it)."""
-    game = GameServer(engine, rate_limit=rate_limit, move_timeout=move_timeout)
-    # websockets' own cap sits above MESSAGE_LIMIT, so an oversized message is answered.
-    return serve(
-        game.handle, host, port, process_request=OpsRoutes(engine), max_size=FRAME_CAP
+    game = GameServer(
+        engine, rate_limit=rate_limit, move_timeout=move_timeout, lobby_refresh=lobby_refresh
     )
+    # A small receive buffer bounds what one read of a socket hands websockets to parse
+    # on this event loop (a flood of tiny frames: about 8 ms per 16 KiB); games send
+    # messages under 1 KiB, and larger ones still arrive, a window at a time.
+    sock = socket.create_server((host, port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)  # accepted inherit it
+    # websockets' own cap sits above MESSAGE_LIMIT, so an oversized message is answered.
+    return serve(game.handle, sock=sock, process_request=OpsRoutes(engine), max_size=FRAME_CAP)
 
 
 async def run(

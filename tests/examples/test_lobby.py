@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import subprocess
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from engine.events import Declared
 from examples.rate_limit import RateLimit, TokenBucket
@@ -63,7 +65,8 @@ def test_every_message_kind_pays_the_connection_s_rate_limit(tmp_path: Path) -> 
     tight = RateLimit(per_second=1e-6, burst=7.0, lobby_cost=5.0, max_pause=0.0)
 
     async def scenario() -> None:
-        async with running_server(tmp_path, rate_limit=tight) as (engine, url):
+        # No page held for a while: Ben's list below reads what Ann's room made of the lobby.
+        async with running_server(tmp_path, rate_limit=tight, lobby_refresh=0.0) as (engine, url):
             ann = await greet(url, "Ann")  # 1 token
             assert (await ann.request("list_rooms"))["type"] == "rooms"  # 5 tokens
             limited = await ann.request("list_rooms")  # costs 5, 1 left
@@ -138,7 +141,7 @@ def test_a_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
 
 def test_a_list_rooms_flood_gets_no_more_pages_than_its_bucket_pays_for(tmp_path: Path) -> None:
     # 10 tokens a second, a burst of 10, a page costs 5: after hello (1 token) one page at
-    # once, then two a second. The flood is timed on the client, from before its connect to
+    # once (4 tokens left), then two a second. The flood is timed on the client, from before its connect to
     # the last reply counted, so the bound below is generous to the server.
     limit = RateLimit(per_second=10.0, burst=10.0, lobby_cost=5.0, max_pause=1.0)
 
@@ -170,8 +173,68 @@ def test_a_list_rooms_flood_gets_no_more_pages_than_its_bucket_pays_for(tmp_path
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 elapsed = time.monotonic() - began
-            bound = (limit.burst - 1) // limit.lobby_cost + elapsed * limit.per_second / 5.0
+            bound = (limit.burst - 1 + elapsed * limit.per_second) / limit.lobby_cost
             assert 2 <= answers["pages"] <= bound, (answers, elapsed)
             assert answers["rate_limited"] >= 1, answers
+
+    asyncio.run(scenario())
+
+
+def test_a_lobby_page_is_read_once_per_refresh_but_a_writer_sees_its_own_room(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        options = {"rate_limit": GENEROUS, "lobby_refresh": 60.0}
+        async with running_server(tmp_path, **options) as (engine, url):
+            ann, ben, cat = [await greet(url, n) for n in ("Ann", "Ben", "Cat")]
+            first = (await ann.ok("create_room"))["room"]
+            await engine.projections.wait_caught_up()
+            seen = await ben.request("list_rooms")
+            assert [r["room"] for r in seen["rooms"]] == [first]
+            second = (await cat.ok("create_room"))["room"]
+            await engine.projections.wait_caught_up()
+            # Ben wrote nothing: the page read a moment ago answers him, as it stands.
+            again = await ben.request("list_rooms")
+            assert (again["rooms"], again["as_of"]) == (seen["rooms"], seen["as_of"])
+            # Cat's own room is in her next list: a writer's page is read anew.
+            mine = await cat.request("list_rooms")
+            assert [r["room"] for r in mine["rooms"]] == [first, second]
+            assert mine["as_of"] > seen["as_of"]
+            # ...and that fresher read is what the page answers from then on.
+            assert (await ben.request("list_rooms"))["rooms"] == mine["rooms"]
+
+    asyncio.run(scenario())
+
+
+def test_a_socket_that_keeps_flooding_is_closed_and_others_play_on(tmp_path: Path) -> None:
+    limit = RateLimit(per_second=10.0, burst=10.0, lobby_cost=5.0, flood_refusals=5)
+
+    async def scenario() -> None:
+        async with running_server(tmp_path, rate_limit=limit) as (engine, url):
+            ann = await greet(url, "Ann")
+            room = (await ann.ok("create_room"))["room"]
+            async with connect(url, max_queue=None) as ws:
+                await ws.send(json.dumps({"type": "hello", "name": "Flood"}))
+                assert json.loads(await ws.recv())["type"] == "welcome"
+                message = json.dumps({"type": "list_rooms"})
+                refused = 0
+
+                async def flood() -> None:
+                    with contextlib.suppress(ConnectionClosed):
+                        while True:
+                            await ws.send(message)
+                            await asyncio.sleep(0)
+
+                flooding = asyncio.create_task(flood())
+                async with asyncio.timeout(20):
+                    with contextlib.suppress(ConnectionClosed):
+                        async for raw in ws:  # ends when the server closes the socket
+                            refused += json.loads(raw).get("code") == "rate_limited"
+                await flooding
+                assert refused == limit.flood_refusals  # the last one before the close
+                assert ws.close_code is None or ws.close_code == 1006  # no handshake: dropped
+            # The flood is gone; Ann's socket and room are as they were.
+            await ann.ok("remove_player", seat=1)
+            assert (await engine.view(room, "Ann")).seats[1].name is None  # type: ignore[union-attr]
 
     asyncio.run(scenario())
