@@ -115,6 +115,10 @@ class Engine:
         self.limiter = RateLimiter(
             config.rate_per_second, config.rate_burst, config.rate_limit_players
         )
+        # Each room costs a stream, an actor and a lobby row: one host opens only so many.
+        self.room_limiter = RateLimiter(
+            config.rooms_per_minute / 60.0, config.rooms_burst, config.rate_limit_players
+        )
         self._driver: Driver | None = None
         self._store: EventStore | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
@@ -242,8 +246,22 @@ class Engine:
         seed: int | None = None,
         room_id: str | None = None,
         command_id: str = "",
+        rate_limited: bool = True,
     ) -> Accepted | Rejection:
-        """Open a room hosted by `host`, with a fresh unique code unless `room_id` is given."""
+        """Open a room hosted by `host`, with a fresh unique code unless `room_id` is given.
+
+        A host opens at most `rooms_burst` rooms at once and `rooms_per_minute` after that
+        (`too_many_rooms`, nothing written); `rate_limited=False` lifts it for a trusted
+        caller (simulations, benchmarks)."""
+        if self._driver is None or self._driver.closing:
+            return Rejection(Code.UNAVAILABLE, "the engine is not open")
+        if rate_limited and not self.room_limiter.allow(("", host), self.clock()):
+            self.driver.metrics.rejections[Code.TOO_MANY_ROOMS.value] += 1
+            return Rejection(
+                Code.TOO_MANY_ROOMS,
+                f"{host} opened {self.config.rooms_burst:g} rooms lately; "
+                f"{self.config.rooms_per_minute:g} a minute at most",
+            )
         for _ in range(20):
             code = room_id or new_room_code()
             command = CreateRoom(
@@ -261,13 +279,20 @@ class Engine:
         return Rejection(Code.ROOM_EXISTS, "no free room code found")
 
     async def start_bot_match(
-        self, host: str, *, seed: int | None = None, settings: RoomSettings | None = None
+        self,
+        host: str,
+        *,
+        seed: int | None = None,
+        settings: RoomSettings | None = None,
+        rate_limited: bool = True,
     ) -> Accepted | Rejection:
         """Open a room that bots play to its end: `host` creates it (bots take seats 2-4),
         starts the game and disconnects, so a bot plays the host's seat too. For
         simulations, load tests and demos. The outcome is that of the first refused
         step, else the disconnect's, whose `room_id` names the room."""
-        created = await self.create_room(host, seed=seed, settings=settings)
+        created = await self.create_room(
+            host, seed=seed, settings=settings, rate_limited=rate_limited
+        )
         if isinstance(created, Rejection):
             return created
         outcome: Accepted | Rejection = created

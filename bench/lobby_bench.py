@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import socket
 import statistics
 import sys
@@ -72,7 +73,12 @@ async def request(ws: ClientConnection, message: dict[str, object]) -> dict[str,
 
 
 def flood_process(url: str, ready: EventType, stop: EventType, out: Queue[dict[str, int]]) -> None:
-    """A process of its own, as a flooding client would be: flood from `ready` to `stop`."""
+    """A process of its own, as a flooding client would be: flood from `ready` to `stop`.
+
+    At the lowest CPU priority: a real flood comes from another machine, and on this box
+    a spinning client would otherwise take the server's CPU for the scheduler's reasons,
+    not for what the server does with its messages."""
+    os.nice(19)
     asyncio.run(flooder(url, ready, stop, out))
 
 

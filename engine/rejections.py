@@ -44,6 +44,7 @@ class Code(StrEnum):
     WRONG_PIECE_COUNT = "wrong_piece_count"
     OVERLOADED = "overloaded"
     RATE_LIMITED = "rate_limited"
+    TOO_MANY_ROOMS = "too_many_rooms"
     CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
 

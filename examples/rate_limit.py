@@ -1,6 +1,7 @@
 """Per-connection rate limits of the example server: one token bucket per socket.
 
-Every message a client sends costs tokens (`list_rooms` more, since it reads the lobby);
+Every message a client sends costs tokens (`list_rooms` and `create_room` more, since one
+reads the lobby and the other opens a room);
 a message the bucket cannot pay for is answered `rate_limited` and does nothing else. A
 socket refused `flood_refusals` times within `flood_window` seconds is a flood, not a
 client that went a little fast: the server closes it without reading what it queued.
@@ -21,6 +22,7 @@ class RateLimit(Struct, frozen=True, kw_only=True):
     per_second: float = 20.0
     burst: float = 40.0
     lobby_cost: float = 5.0  # a `list_rooms` reads the lobby; other messages cost 1
+    room_cost: float = 20.0  # a `create_room` opens a stream, an actor and a lobby row
     # After a refusal the socket is not read until the bucket could pay again (at most this
     # long): a flood then waits in TCP buffers instead of costing one answer per message.
     max_pause: float = 1.0

@@ -238,7 +238,9 @@ ENCODER = msgspec.json.Encoder()  # structs as objects, enums as their string va
 
 def cost_of(msg: ClientMessage | None, limit: RateLimit) -> float:
     """What a message (None: one that did not decode) costs from its connection's bucket."""
-    return limit.lobby_cost if isinstance(msg, ListRooms) else 1.0
+    if isinstance(msg, ListRooms):
+        return limit.lobby_cost
+    return limit.room_cost if isinstance(msg, CreateRoom) else 1.0
 
 
 class _RefOnly(Struct):

@@ -62,7 +62,7 @@ def test_the_lobby_lists_open_rooms_paged_and_filtered(tmp_path: Path) -> None:
 
 def test_every_message_kind_pays_the_connection_s_rate_limit(tmp_path: Path) -> None:
     # Next to no refill: a connection has its burst of tokens and then nothing.
-    tight = RateLimit(per_second=1e-6, burst=7.0, lobby_cost=5.0, max_pause=0.0)
+    tight = RateLimit(per_second=1e-6, burst=7.0, lobby_cost=5.0, room_cost=1.0, max_pause=0.0)
 
     async def scenario() -> None:
         # No page held for a while: Ben's list below reads what Ann's room made of the lobby.
@@ -207,7 +207,7 @@ def test_a_lobby_page_is_read_once_per_refresh_but_a_writer_sees_its_own_room(
 
 
 def test_a_socket_that_keeps_flooding_is_closed_and_others_play_on(tmp_path: Path) -> None:
-    limit = RateLimit(per_second=10.0, burst=10.0, lobby_cost=5.0, flood_refusals=5)
+    limit = RateLimit(per_second=10.0, burst=10.0, lobby_cost=5.0, room_cost=1.0, flood_refusals=5)
 
     async def scenario() -> None:
         async with running_server(tmp_path, rate_limit=limit) as (engine, url):
@@ -236,5 +236,32 @@ def test_a_socket_that_keeps_flooding_is_closed_and_others_play_on(tmp_path: Pat
             # The flood is gone; Ann's socket and room are as they were.
             await ann.ok("remove_player", seat=1)
             assert (await engine.view(room, "Ann")).seats[1].name is None  # type: ignore[union-attr]
+
+    asyncio.run(scenario())
+
+
+def test_create_room_is_bounded_per_connection_and_per_host_name(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_server(tmp_path) as (engine, url):  # the default limits
+            # One socket: open a room, leave it (the host leaving closes it), open another...
+            mallory = await greet(url, "Mallory")  # 1 token of 40
+            await mallory.ok("create_room")  # 20
+            assert (await mallory.request("leave"))["type"] == "left"  # 1
+            again = await mallory.request("create_room")  # 20 more: not there
+            assert again["code"] == "rate_limited", again
+            # New sockets under the same name get past that, but not past the engine's
+            # own bound on rooms per host name (10 at once by default).
+            opened = 1
+            while True:
+                fresh = await greet(url, "Mallory")
+                reply = await fresh.request("create_room")
+                await fresh.ws.close()
+                if reply["type"] != "ok":
+                    break
+                opened += 1
+                assert opened <= 10, "an 11th room from one host name"
+            assert (reply["code"], opened) == ("too_many_rooms", 10), reply
+            # Someone else still opens a room.
+            await (await greet(url, "Alice")).ok("create_room")
 
     asyncio.run(scenario())
