@@ -35,6 +35,7 @@ from engine.decider import ROOM_ID
 from engine.events import Event
 from engine.evolve import evolve
 from engine.forking import write_fork
+from engine.names import skeleton
 from engine.rejections import Code, Rejection
 from engine.settings import RoomSettings
 from engine.state import RoomState
@@ -255,7 +256,8 @@ class Engine:
         caller (simulations, benchmarks)."""
         if self._driver is None or self._driver.closing:
             return Rejection(Code.UNAVAILABLE, "the engine is not open")
-        if rate_limited and not self.room_limiter.allow(("", host), self.clock()):
+        # Keyed by the name's skeleton: "Mallory" and "MaIlory" draw on one budget.
+        if rate_limited and not self.room_limiter.allow(("", skeleton(host)), self.clock()):
             self.driver.metrics.rejections[Code.TOO_MANY_ROOMS.value] += 1
             return Rejection(
                 Code.TOO_MANY_ROOMS,

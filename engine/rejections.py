@@ -21,6 +21,7 @@ class Code(StrEnum):
     INVALID_NAME = "invalid_name"
     NAME_RESERVED = "name_reserved"
     NAME_TAKEN = "name_taken"
+    NAME_CONFUSABLE = "name_confusable"
     NOT_IN_ROOM = "not_in_room"
     NOT_CONNECTED = "not_connected"
     ALREADY_CONNECTED = "already_connected"

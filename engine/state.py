@@ -9,6 +9,7 @@ from msgspec import Struct
 
 from engine.commands import Deal
 from engine.events import EndReason, StarterReason
+from engine.names import reads_like_a_bot
 from engine.pieces import Piece
 from engine.plays import PlayType
 from engine.settings import RoomSettings
@@ -42,8 +43,9 @@ def bot_name(seat: int) -> str:
 
 
 def reserved_for_bots(name: str) -> bool:
-    """Whether `name` reads like a bot's ("Bot 2", "bot3"): no human may take it."""
-    return _BOT_LIKE.fullmatch(name) is not None
+    """Whether `name` reads like a bot's ("Bot 2", "bot3", "B0t 2", fullwidth or Cyrillic
+    lookalikes: `engine.names`): no human may take it."""
+    return _BOT_LIKE.fullmatch(name) is not None or reads_like_a_bot(name)
 
 
 class Seat(Struct, frozen=True, kw_only=True, gc=False):

@@ -24,6 +24,8 @@ def test_a_host_opening_rooms_in_a_loop_is_refused_past_its_burst(tmp_path: Path
             refused = await engine.create_room("Mallory")
             assert isinstance(refused, Rejection) and refused.code is Code.TOO_MANY_ROOMS
             assert "Mallory" in refused.message
+            lookalike = await engine.create_room("MaIlory")  # capital I: one budget
+            assert isinstance(lookalike, Rejection) and lookalike.code is Code.TOO_MANY_ROOMS
             assert await engine.store.last_position() == before  # nothing written
             # Another host is not held back by Mallory, and Mallory's rooms play on.
             assert isinstance(await engine.create_room("Alice"), Accepted)
@@ -38,6 +40,6 @@ def test_a_host_opening_rooms_in_a_loop_is_refused_past_its_burst(tmp_path: Path
             # A trusted caller (a simulation) may lift the limit.
             trusted = await engine.create_room("Mallory", rate_limited=False)
             assert isinstance(trusted, Accepted)
-            assert engine.metrics()["rejections"]["too_many_rooms"] == 2  # type: ignore[index]
+            assert engine.metrics()["rejections"]["too_many_rooms"] == 3  # type: ignore[index]
 
     asyncio.run(scenario())
