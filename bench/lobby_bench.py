@@ -3,7 +3,7 @@
     python bench/lobby_bench.py [--quick]
 
 One example server (examples/server.py) over an engine with fast settings and a lobby of
-open rooms. Eight players, each alone in a room of their own, send one command every
+open rooms. Twelve players, each alone in a room of their own, send one command every
 100 ms (remove the bot in seat 1, put it back) and time each reply. The run is a series of
 pairs: those players alone, and the same with one more client that sends `list_rooms` as
 fast as its socket takes them, from a process of its own (the order within a pair
@@ -11,7 +11,10 @@ alternates, so drift in the box hits both sides alike). Each pair gives the rati
 players' command p99 under the flood to the p99 alone; the median ratio is the figure
 (the goal: at most 1.10). The flooding socket's own limit answers most of its messages
 `rate_limited`; its answered pages are counted and checked against what its token bucket
-can pay for over the flood's measured length.
+can pay for over the flood's measured length. Each pair also prints the server's event
+loop lag (p99 of how late a 5 ms sleep wakes) and the CPU this process (server, engine and
+players) spent per command, on each side: the server's own cost of the flood, apart from
+what the shared box's scheduler makes of one more busy process.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import time
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -133,12 +137,26 @@ async def flood_once(
         pass  # dropped as a flood: the loop connects again
 
 
-async def measure(
-    url: str, players: int, seconds: float, flood: bool, round_: int
-) -> tuple[list[float], dict[str, int]]:
+class Side(NamedTuple):
+    samples: list[float]  # the players' round trips, seconds
+    answers: dict[str, int]  # the flooder's counts (empty alone)
+    lag_p99: float  # seconds the event loop was late waking a 5 ms sleep, p99
+    cpu: float  # CPU seconds of this process (server, engine and players) over the side
+
+
+async def loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
+    """How late the server's event loop wakes a 5 ms sleep: its time blocked by others."""
+    while not stop.is_set():
+        began = time.perf_counter()
+        await asyncio.sleep(0.005)
+        lags.append(time.perf_counter() - began - 0.005)
+
+
+async def measure(url: str, players: int, seconds: float, flood: bool, round_: int) -> Side:
     """The players' round trips over `seconds`, with a flood running all along or not."""
     stop = asyncio.Event()
     samples: list[float] = []
+    lags: list[float] = []
     answers: dict[str, int] = {}
     context = multiprocessing.get_context("spawn")
     flooding = None
@@ -150,20 +168,23 @@ async def measure(
         if not await asyncio.to_thread(ready.wait, 60):
             raise RuntimeError("the flooding client did not start")
         await asyncio.sleep(0.5)  # the flood fills the socket's buffers first
+    cpu = time.process_time()
     tasks = [
         asyncio.create_task(player(url, f"P{round_}x{i}{'f' if flood else 'a'}", stop, samples))
         for i in range(players)
     ]
+    tasks.append(asyncio.create_task(loop_lag(stop, lags)))
     await asyncio.sleep(seconds)
     stop.set()
     await asyncio.gather(*tasks)
+    cpu = time.process_time() - cpu
     if flooding is not None:
         flood_stop.set()
         answers = await asyncio.to_thread(counted.get, timeout=30)
         flooding.join(5)
         if flooding.is_alive():
             flooding.terminate()
-    return samples, answers
+    return Side(samples, answers, p99(lags), cpu)
 
 
 async def run(rooms: int, players: int, pairs: int, seconds: float) -> None:
@@ -184,17 +205,20 @@ async def run(rooms: int, players: int, pairs: int, seconds: float) -> None:
             print(f"lobby: {rooms} open rooms; {players} players, one command per "
                   f"{PACE * 1000:.0f} ms; {pairs} pairs of {seconds:g} s")  # fmt: skip
             for r in range(pairs):
-                sides: dict[bool, list[float]] = {}
+                sides: dict[bool, Side] = {}
                 for flood in (False, True) if r % 2 == 0 else (True, False):
-                    sides[flood], counted = await measure(url, players, seconds, flood, r)
-                    if flood:
-                        floods.append(counted)
-                base, loaded = p99(sides[False]), p99(sides[True])
+                    sides[flood] = await measure(url, players, seconds, flood, r)
+                alone, flooded = sides[False], sides[True]
+                floods.append(flooded.answers)
+                base, loaded = p99(alone.samples), p99(flooded.samples)
                 ratios.append(loaded / base)
                 print(
-                    f"  pair {r + 1}: p99 {base * 1000:.2f} ms alone, {loaded * 1000:.2f} ms "
-                    f"flooded ({len(sides[False])}/{len(sides[True])} commands): "
-                    f"{loaded / base:.2f}"
+                    f"  pair {r + 1}: command p99 {base * 1000:.1f} ms alone, "
+                    f"{loaded * 1000:.1f} ms flooded ({len(alone.samples)}/"
+                    f"{len(flooded.samples)} commands): {loaded / base:.2f}; loop lag p99 "
+                    f"{alone.lag_p99 * 1000:.1f}/{flooded.lag_p99 * 1000:.1f} ms; CPU "
+                    f"{alone.cpu / len(alone.samples) * 1000:.2f}/"
+                    f"{flooded.cpu / len(flooded.samples) * 1000:.2f} ms a command"
                 )
     pages = sum(f.get("pages", 0) for f in floods)
     refused = sum(f.get("rate_limited", 0) for f in floods)
@@ -228,7 +252,7 @@ def main() -> None:
     if args.quick:
         asyncio.run(run(rooms=30, players=4, pairs=1, seconds=1.0))
     else:
-        asyncio.run(run(rooms=300, players=8, pairs=6, seconds=4.0))
+        asyncio.run(run(rooms=300, players=12, pairs=6, seconds=5.0))
 
 
 if __name__ == "__main__":
