@@ -651,6 +651,17 @@ def room_info(room: LobbyRoom) -> RoomInfo:
     )
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on `host`'s first address (IPv4 or IPv6; "" is every IPv4
+    address), whose connections get a `RECEIVE_BUFFER`-byte receive buffer."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.create_server(address[:2], family=family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)  # accepted inherit it
+    return sock
+
+
 def serving(
     engine: Engine,
     host: str,
@@ -667,8 +678,7 @@ def serving(
     # A small receive buffer bounds what one read of a socket hands websockets to parse
     # on this event loop (a flood of tiny frames: about 8 ms per 16 KiB); games send
     # messages under 1 KiB, and larger ones still arrive, a window at a time.
-    sock = socket.create_server((host, port))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)  # accepted inherit it
+    sock = listening_socket(host, port)
     # websockets' own cap sits above MESSAGE_LIMIT, so an oversized message is answered.
     return serve(game.handle, sock=sock, process_request=OpsRoutes(engine), max_size=FRAME_CAP)
 
