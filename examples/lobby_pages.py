@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from msgspec import Struct
 
@@ -21,11 +22,12 @@ from projections.lobby import LobbyRoom
 from projections.queries import ReadModels
 
 LOBBY_REFRESH = 0.5  # seconds a page is answered from memory before it is read again
+T = TypeVar("T")
 PAGES_KEPT = 64  # distinct (joinable, offset, limit) pages held at once; the oldest go first
 
 
-class LobbyPage(Struct, frozen=True):
-    rooms: tuple[LobbyRoom, ...]
+class LobbyPage(Struct, Generic[T], frozen=True):
+    rooms: tuple[T, ...]  # each room as `LobbyPages.shape` made it, once per read
     offset: int
     limit: int
     as_of: int  # the lobby read model's position in the event log when it was read
@@ -35,25 +37,27 @@ class LobbyPage(Struct, frozen=True):
 Key = tuple[bool, int, int]  # joinable, offset, limit
 
 
-class LobbyPages:
+class LobbyPages(Generic[T]):
     def __init__(
         self,
         models: Callable[[], ReadModels],
         checkpoint: Callable[[], int | None],
+        shape: Callable[[LobbyRoom], T],
         refresh: float = LOBBY_REFRESH,
         kept: int = PAGES_KEPT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.models = models
         self.checkpoint = checkpoint  # the lobby read model's position now
+        self.shape = shape  # a room as the server sends it
         self.refresh = refresh
         self.kept = kept
         self.clock = clock
-        self.pages: OrderedDict[Key, LobbyPage] = OrderedDict()
-        self.reading: dict[Key, asyncio.Future[LobbyPage]] = {}
+        self.pages: OrderedDict[Key, LobbyPage[T]] = OrderedDict()
+        self.reading: dict[Key, asyncio.Future[LobbyPage[T]]] = {}
         self.reads = 0  # read-model queries made (for tests and the bench)
 
-    async def page(self, joinable: bool, offset: int, limit: int, fresh: bool) -> LobbyPage:
+    async def page(self, joinable: bool, offset: int, limit: int, fresh: bool) -> LobbyPage[T]:
         """The page, at most `refresh` old; with `fresh`, one read after this call began."""
         key = (joinable, offset, limit)
         held = self.pages.get(key)
@@ -65,7 +69,7 @@ class LobbyPages:
         pending = self.reading.get(key)
         if pending is not None and not fresh:
             return await asyncio.shield(pending)
-        future: asyncio.Future[LobbyPage] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[LobbyPage[T]] = asyncio.get_running_loop().create_future()
         if pending is None:
             self.reading[key] = future
         try:
@@ -87,11 +91,12 @@ class LobbyPages:
             self.pages.popitem(last=False)
         return page
 
-    async def _read(self, key: Key) -> LobbyPage:
+    async def _read(self, key: Key) -> LobbyPage[T]:
         joinable, offset, limit = key
         models = self.models()
         query = models.joinable if joinable else models.lobby
         self.reads += 1
         read_at = self.clock()
         got = await query(limit=limit, offset=offset)
-        return LobbyPage(got.items, got.offset, got.limit, got.as_of, read_at)
+        rooms = tuple(self.shape(room) for room in got.items)
+        return LobbyPage(rooms, got.offset, got.limit, got.as_of, read_at)

@@ -364,6 +364,7 @@ class GameServer:
         self.lobby = LobbyPages(
             lambda: engine.read_models,
             lambda: engine.projections.position(LobbyProjection.name),
+            room_info,
             lobby_refresh,
         )
 
@@ -529,10 +530,12 @@ class GameServer:
             s.wrote = False
             await self.engine.projections.wait_caught_up(timeout=LOBBY_CATCH_UP)
         page = await self.lobby.page(msg.joinable, msg.offset, msg.limit, fresh)
-        rooms = tuple(room_info(r) for r in page.rooms)
         return await s.send(
-            Rooms(ref=msg.ref, rooms=rooms, offset=page.offset, limit=page.limit, as_of=page.as_of)
-        )
+            Rooms(
+                ref=msg.ref, rooms=page.rooms, offset=page.offset, limit=page.limit,
+                as_of=page.as_of,
+            )
+        )  # fmt: skip
 
     async def attach(self, s: Session, room: str, from_version: int) -> None:
         """Make `s` the connection of its player in `room` and start pushing updates."""
