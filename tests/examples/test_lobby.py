@@ -15,7 +15,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from engine.events import Declared
+from examples.lobby_pages import LobbyPages
 from examples.rate_limit import RateLimit, TokenBucket
+from examples.server import room_info
+from projections.lobby import LobbyProjection
 from tests.examples.test_server import greet, running_server
 
 GENEROUS = RateLimit(per_second=1000.0, burst=1000.0)
@@ -263,5 +266,27 @@ def test_create_room_is_bounded_per_connection_and_per_host_name(tmp_path: Path)
             assert (reply["code"], opened) == ("too_many_rooms", 10), reply
             # Someone else still opens a room.
             await (await greet(url, "Alice")).ok("create_room")
+
+    asyncio.run(scenario())
+
+
+def test_callers_asking_for_one_page_at_once_share_one_read(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_server(tmp_path) as (engine, _):
+            for i in range(3):
+                await engine.create_room(f"Host{i}")
+            await engine.projections.wait_caught_up()
+            pages = LobbyPages(
+                lambda: engine.read_models,
+                lambda: engine.projections.position(LobbyProjection.name),
+                room_info,
+                refresh=60.0,
+            )
+            many = await asyncio.gather(*(pages.page(False, 0, 100, False) for _ in range(20)))
+            assert pages.reads == 1 and all(p is many[0] for p in many)
+            assert [r.host for r in many[0].rooms] == ["Host0", "Host1", "Host2"]
+            await pages.page(True, 0, 100, False)  # another page is another read
+            fresh = await pages.page(False, 0, 100, True)  # a writer's: read anew
+            assert pages.reads == 3 and fresh is not many[0]
 
     asyncio.run(scenario())
