@@ -128,6 +128,7 @@ def test_the_lobby_flood_bench_prints_its_ratio_in_quick_mode() -> None:
     )
     assert re.search(r"list_rooms flood / alone, command p99: \d+\.\d\d", done.stdout), done.stdout
     assert re.search(r"[1-9][\d,]* rate_limited", done.stdout), done.stdout  # the limit held
+    assert "(within the limit)" in done.stdout, done.stdout  # no more pages than buckets pay
 
 
 def test_a_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
