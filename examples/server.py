@@ -391,7 +391,11 @@ class GameServer:
                     if session.bucket.flooding():
                         await self.drop_flood(session, ref_of(raw))
                         break
-                    await session.error(ref_of(raw), "rate_limited", RATE_LIMITED)
+                    wait = session.bucket.wait_for(cost)
+                    await session.error(
+                        ref_of(raw), "rate_limited", f"{RATE_LIMITED} (this message costs "
+                        f"{cost:g} tokens: there in {wait:.2f} s)",
+                    )  # fmt: skip
                     await asyncio.sleep(session.bucket.wait_for(cost))
                     if ws.state is not State.OPEN:
                         break  # a flood still buffered from a socket already gone: drop it
@@ -465,6 +469,16 @@ class GameServer:
             outcome = await self.engine.create_room(s.name, settings=self.settings)
         else:
             outcome = await self.engine.send(msg.room, cmd.JoinRoom(player=s.name))
+        log.info(
+            "command %s: %s",
+            "CreateRoom" if isinstance(msg, CreateRoom) else "JoinRoom",
+            "refused" if isinstance(outcome, Rejection) else "accepted",
+            extra={"event": "command", "player": s.name,
+                   "room_id": msg.room if isinstance(msg, JoinRoom) else (
+                       None if isinstance(outcome, Rejection) else outcome.room_id),
+                   "command": "CreateRoom" if isinstance(msg, CreateRoom) else "JoinRoom",
+                   "code": outcome.code.value if isinstance(outcome, Rejection) else None},
+        )  # fmt: skip
         if isinstance(outcome, Rejection):
             return await s.error(msg.ref, outcome.code, outcome.message)
         token = self.tokens.issue(outcome.room_id, s.name)
