@@ -396,7 +396,7 @@ class GameServer:
                         ref_of(raw), "rate_limited", f"{RATE_LIMITED} (this message costs "
                         f"{cost:g} tokens: there in {wait:.2f} s)",
                     )  # fmt: skip
-                    await asyncio.sleep(session.bucket.wait_for(cost))
+                    await asyncio.sleep(wait)
                     if ws.state is not State.OPEN:
                         break  # a flood still buffered from a socket already gone: drop it
                 elif msg is None:
