@@ -21,7 +21,7 @@ from actors.config import EngineConfig
 from actors.messages import Append, CommitOutcome, Committed, Conflicted, NotWritten
 from actors.metrics import Metrics
 from actors.storage import original_events
-from engine.store.errors import ConcurrencyConflict, StoreError
+from engine.store.errors import ConcurrencyConflict, StoreError, StreamRetired
 from engine.store.protocol import EventStore, InlineCommits
 from engine.store.records import AppendResult
 
@@ -157,7 +157,7 @@ class GroupCommit:
             else:
                 self.metrics.counters["append_failures"] += 1
                 if isinstance(result, ConcurrencyConflict):
-                    outcome = Conflicted(str(result))
+                    outcome = Conflicted(str(result), isinstance(result, StreamRetired))
                 else:
                     if not isinstance(result, StoreError):  # not a failure the store foresaw
                         log.error(

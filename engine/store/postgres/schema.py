@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS liaptui.bundles (
     archived_at float8 NOT NULL
 );
 CREATE INDEX IF NOT EXISTS bundles_reach ON liaptui.bundles (last_position);
+-- The ids of streams retention (or a given-up bundle) forgot: never started again.
+CREATE TABLE IF NOT EXISTS liaptui.retired_streams (
+    stream_id text COLLATE "C" PRIMARY KEY,
+    retired_at float8 NOT NULL
+);
 """
 
 # A batch's appends in one call, so one round trip and one implicit transaction. Each
@@ -83,7 +88,7 @@ CREATE INDEX IF NOT EXISTS bundles_reach ON liaptui.bundles (last_position);
 # `p_counts` says how many each request brings, `p_req` which request each event is of;
 # `p_prev` is the batch's previous request on the same stream (0: none) and
 # `p_prev_command` its previous one with the same stream and command id. Outcome per
-# request: ok, duplicate, archived or conflict.
+# request: ok, duplicate, archived, retired (an id retention forgot) or conflict.
 CREATE_APPEND = """
 CREATE OR REPLACE FUNCTION liaptui.append_batch(
     p_stream text[], p_expected bigint[], p_command_id text[], p_command bytea[],
@@ -100,6 +105,7 @@ DECLARE
     start_pos bigint;
     head_status text[];
     head_version bigint[];
+    retired boolean[];
     done_fv bigint[];
     done_lv bigint[];
     done_fp bigint[];
@@ -123,12 +129,14 @@ BEGIN
     PERFORM 1 FROM liaptui.streams s WHERE s.stream_id = ANY(p_stream) FOR UPDATE;
     SELECT array_agg(s.status ORDER BY u.i), array_agg(coalesce(s.last_version, 0) ORDER BY u.i),
            array_agg(c.first_version ORDER BY u.i), array_agg(c.last_version ORDER BY u.i),
-           array_agg(c.first_position ORDER BY u.i), array_agg(c.last_position ORDER BY u.i)
-      INTO head_status, head_version, done_fv, done_lv, done_fp, done_lp
+           array_agg(c.first_position ORDER BY u.i), array_agg(c.last_position ORDER BY u.i),
+           array_agg(r.stream_id IS NOT NULL ORDER BY u.i)
+      INTO head_status, head_version, done_fv, done_lv, done_fp, done_lp, retired
       FROM unnest(p_stream, p_command_id) WITH ORDINALITY AS u(stream_id, command_id, i)
       LEFT JOIN liaptui.streams s ON s.stream_id = u.stream_id
       LEFT JOIN liaptui.commands c
-        ON c.stream_id = u.stream_id AND c.command_id = u.command_id;
+        ON c.stream_id = u.stream_id AND c.command_id = u.command_id
+      LEFT JOIN liaptui.retired_streams r ON r.stream_id = u.stream_id;
     FOR i IN 1 .. n LOOP
         offs[i] := o;
         o := o + p_counts[i];
@@ -149,6 +157,8 @@ BEGIN
             r_fv[i] := r_fv[j]; r_lv[i] := r_lv[j]; r_fp[i] := r_fp[j]; r_lp[i] := r_lp[j];
         ELSIF head_status[i] = 'archived' THEN
             r_outcome[i] := 'archived';
+        ELSIF head_status[i] IS NULL AND retired[i] THEN
+            r_outcome[i] := 'retired';
         ELSIF p_expected[i] <> cur THEN
             r_outcome[i] := 'conflict';
         ELSE
