@@ -36,6 +36,7 @@ from engine.decider import ROOM_ID
 from engine.events import Event
 from engine.evolve import evolve
 from engine.forking import write_fork
+from engine.names import skeleton
 from engine.rejections import Code, Rejection
 from engine.settings import RoomSettings
 from engine.state import RoomState
@@ -141,6 +142,10 @@ class Engine:
         self.clock: Clock = engine_clock(clock, monotonic)
         self.limiter = RateLimiter(
             config.rate_per_second, config.rate_burst, config.rate_limit_players
+        )
+        # Each room costs a stream, an actor and a lobby row: one host opens only so many.
+        self.room_limiter = RateLimiter(
+            config.rooms_per_minute / 60.0, config.rooms_burst, config.rate_limit_players
         )
         self._driver: Driver | None = None
         self._store: EventStore | None = None
@@ -269,8 +274,23 @@ class Engine:
         seed: int | None = None,
         room_id: str | None = None,
         command_id: str = "",
+        rate_limited: bool = True,
     ) -> Accepted | Rejection:
-        """Open a room hosted by `host`, with a fresh unique code unless `room_id` is given."""
+        """Open a room hosted by `host`, with a fresh unique code unless `room_id` is given.
+
+        A host opens at most `rooms_burst` rooms at once and `rooms_per_minute` after that
+        (`too_many_rooms`, nothing written); `rate_limited=False` lifts it for a trusted
+        caller (simulations, benchmarks)."""
+        if self._driver is None or self._driver.closing:
+            return Rejection(Code.UNAVAILABLE, "the engine is not open")
+        # Keyed by the name's skeleton: "Mallory" and "MaIlory" draw on one budget.
+        if rate_limited and not self.room_limiter.allow(("", skeleton(host)), self.clock()):
+            self.driver.metrics.rejections[Code.TOO_MANY_ROOMS.value] += 1
+            return Rejection(
+                Code.TOO_MANY_ROOMS,
+                f"{host} opened {self.config.rooms_burst:g} rooms lately; "
+                f"{self.config.rooms_per_minute:g} a minute at most",
+            )
         for _ in range(20):
             code = room_id or new_room_code()
             command = CreateRoom(
@@ -288,13 +308,20 @@ class Engine:
         return Rejection(Code.ROOM_EXISTS, "no free room code found")
 
     async def start_bot_match(
-        self, host: str, *, seed: int | None = None, settings: RoomSettings | None = None
+        self,
+        host: str,
+        *,
+        seed: int | None = None,
+        settings: RoomSettings | None = None,
+        rate_limited: bool = True,
     ) -> Accepted | Rejection:
         """Open a room that bots play to its end: `host` creates it (bots take seats 2-4),
         starts the game and disconnects, so a bot plays the host's seat too. For
         simulations, load tests and demos. The outcome is that of the first refused
         step, else the disconnect's, whose `room_id` names the room."""
-        created = await self.create_room(host, seed=seed, settings=settings)
+        created = await self.create_room(
+            host, seed=seed, settings=settings, rate_limited=rate_limited
+        )
         if isinstance(created, Rejection):
             return created
         outcome: Accepted | Rejection = created

@@ -10,7 +10,7 @@ from msgspec import Struct
 
 from engine.events import Event, ForkedFrom, GameOver, GameStarted, RoomClosed
 from engine.pieces import SEATS
-from engine.state import reserved_for_bots
+from engine.state import bot_like
 from engine.store.records import RecordedEvent
 from projections.forks import fold_version, forks_schema, is_fork, mark_fork
 from projections.pages import Page, read_page
@@ -18,8 +18,12 @@ from projections.protocol import Connection, FoldError
 
 
 def is_bot_name(name: str) -> bool:
-    """Whether a seat name is a bot's: humans may not take names like `Bot 2` (rule decision)."""
-    return reserved_for_bots(name)
+    """Whether a seat name is a bot's: humans may not take names like `Bot 2` (rule decision).
+
+    The plain `bot<digits>` form only, not its lookalikes ("B0t 2"): those are refused to new
+    players, but a recorded match may seat a human under one, and a read model rebuilt
+    from the log must count them as it did when it folded them first."""
+    return bot_like(name)
 
 
 @cache

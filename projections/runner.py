@@ -425,6 +425,15 @@ class ProjectionRunner:
             self.running, head, self._error, tuple(projections), standby=self._standby
         )
 
+    def position(self, name: str) -> int | None:
+        """Projection `name`'s live checkpoint, from memory (None: no projection of that name).
+
+        It moves only once a fold is committed, so a read-model answer stamped with this
+        `as_of` is still the read model's state while this returns the same figure.
+        """
+        slot = self._slots.get(name)
+        return None if slot is None else slot.live.position
+
     async def wait_caught_up(
         self, position: int | None = None, timeout: float | None = None
     ) -> bool:

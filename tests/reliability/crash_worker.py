@@ -58,6 +58,7 @@ def config(db: str, projections_path: str | None = None) -> EngineConfig:
         archive_after=0.0,
         rate_per_second=1e6,
         rate_burst=1e6,
+        rooms_burst=1e6,  # one host name opens every room of the campaign
     )
 
 
