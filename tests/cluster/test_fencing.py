@@ -10,7 +10,7 @@ from engine.store.errors import ConcurrencyConflict, OwnershipLost
 from engine.store.postgres.cluster import FencedPostgresStore, Registry
 from engine.store.records import AppendRequest, AppendResult, NewEvent
 
-LEASE = 0.5
+LEASE = 1.0
 
 
 def append(room_id: str, expected: int, command_id: str) -> AppendRequest:
@@ -39,7 +39,9 @@ def test_a_paused_owner_is_fenced_once_its_lease_ran_out_and_its_room_was_claime
         try:
             assert await reg_a.claim(["ROOM01"]) == {"ROOM01"}
             assert isinstance(await one(store_a, append("ROOM01", 0, "c1")), AppendResult)
-            # a is live and owns the room: b may neither claim it nor write to it.
+            # a is live and owns the room: b may neither claim it nor write to it. (a beats
+            # first, so a slow start of b's connections cannot have run a's lease out.)
+            assert (await reg_a.beat(LEASE)).renewed
             assert await reg_b.claim(["ROOM01"]) == set()
             refused = await one(store_b, append("ROOM01", 1, "c2"))
             assert isinstance(refused, OwnershipLost)
