@@ -18,10 +18,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from actors.config import EngineConfig
-from actors.messages import Append, CommitOutcome, Committed, Conflicted, NotWritten
+from actors.messages import Append, CommitOutcome, Committed, Conflicted, NotWritten, Refused
 from actors.metrics import Metrics
 from actors.storage import original_events
-from engine.store.errors import ConcurrencyConflict, StoreError
+from engine.store.errors import CommandIdReused, ConcurrencyConflict, StoreError
 from engine.store.protocol import EventStore, InlineCommits
 from engine.store.records import AppendResult
 
@@ -156,7 +156,9 @@ class GroupCommit:
                 outcome = Committed(result, None, now)
             else:
                 self.metrics.counters["append_failures"] += 1
-                if isinstance(result, ConcurrencyConflict):
+                if isinstance(result, CommandIdReused):
+                    outcome = Refused(str(result))
+                elif isinstance(result, ConcurrencyConflict):
                     outcome = Conflicted(str(result))
                 else:
                     if not isinstance(result, StoreError):  # not a failure the store foresaw
