@@ -241,7 +241,9 @@ class SqliteEventStore:
                 upgrade_hot_schema(hot, version)
             for statement in _statements(HOT_SCHEMA):
                 hot.execute(statement)
-            hot.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version != SCHEMA_VERSION:
+                # Only then: an open that finds the file as it should be writes nothing.
+                hot.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _check_writable(self) -> None:
         if self._readonly:
@@ -818,7 +820,7 @@ def _setup_readonly(
     try:
         (version,) = hot.execute("PRAGMA user_version").fetchone()
         tables = {row[0] for row in hot.execute("SELECT name FROM sqlite_master")}
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         raise CorruptData(None, None, f"{hot_path} is not a readable event store: {exc}") from None
     if 0 < version < SCHEMA_VERSION and _HOT_TABLES.issubset(tables):
         raise CorruptData(
@@ -844,7 +846,7 @@ def _setup_readonly(
     )
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         conn.close()
         raise CorruptData(None, None, f"{archive_path} is not a readable archive: {exc}") from None
     if "bundles" not in tables:
