@@ -279,6 +279,10 @@ class RoomActor(Actor):  # type: ignore[misc]
             extra={"room_id": self.room_id, "command_id": command_id},
         )
         self._reply(flight.request, Rejection(Code.MALFORMED_COMMAND, reason))
+        if flight.request is None:
+            # The room's own move under an id another writer used at this version: the
+            # room is behind the store, so it rebuilds rather than plan the move again.
+            return self._break(f"stream moved: {msg.reason}")
         self._next()
 
     def _remember(self, command_id: str, first: int, last: int, body: bytes) -> None:
