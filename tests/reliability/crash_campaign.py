@@ -68,11 +68,25 @@ class Lines:
     def __init__(self, stream: object) -> None:
         self.queue: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
+        self.live: set[int] = set()  # lives spawned and not yet reported ended
+        self.history: list[str] = []  # every line, for the message of a failure
         threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
 
     def _pump(self, stream: object) -> None:
         for line in stream:  # type: ignore[attr-defined]
+            words = line.split()
+            if words[:1] == ["spawned"]:
+                self.live.add(int(words[1]))
+            elif words[:1] == ["exit"]:
+                self.live.discard(int(words[1]))
+            self.history.append(line.strip())
             self.queue.put(line.strip())
+
+    def stop_lives(self) -> None:
+        """SIGKILL every life still running (after a failure), so none outlives the test."""
+        for pid in list(self.live):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def wait_for(self, prefix: str, pid: int | None = None, timeout: float = 60.0) -> list[str]:
         deadline = time.monotonic() + timeout
@@ -84,7 +98,10 @@ class Lines:
                     return words
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"no {prefix!r} line from the worker (pid {pid})")
+                raise TimeoutError(
+                    f"no {prefix!r} line from the worker (pid {pid}); last lines: "
+                    f"{self.history[-12:]}"
+                )
             try:
                 self.seen.append(self.queue.get(timeout=remaining))
             except queue.Empty:
@@ -160,6 +177,9 @@ def run_campaign(
             result.kills += 1
             if progress and result.kills % 100 == 0:
                 print(f"  {result.kills} kills, {time.monotonic() - started:.0f} s", flush=True)
+    except BaseException:
+        lines.stop_lives()
+        raise
     finally:
         server.stdin.close()
         server.wait(timeout=60)

@@ -69,6 +69,12 @@ def config(db: str, projections_path: str | None = None) -> EngineConfig:
     )
 
 
+def say(*words: object) -> None:
+    """One line to stdout in one write: the server and its lives (two at once, in a pair)
+    share the pipe, and lines written piecemeal would interleave."""
+    os.write(1, (" ".join(map(str, words)) + "\n").encode())
+
+
 def room_id(index: int, prefix: str = PREFIX) -> str:
     return f"{prefix}{index:05d}"
 
@@ -162,7 +168,7 @@ async def life(db: str, log_path: str, mode: str) -> None:
         projections = f"{log_path}.rival.projections.db"
     prefixes = (RIVAL_PREFIX,) if rival else (PREFIX, RIVAL_PREFIX) if mode == "finish" else (PREFIX,)
     async with Engine.open(db, config(db, projections)) as engine:
-        print("ready", os.getpid(), flush=True)
+        say("ready", os.getpid())
         tasks: set[asyncio.Task[None]] = set()
         for prefix in prefixes:
             rooms, next_index = await unfinished(engine, prefix)
@@ -183,7 +189,7 @@ async def life(db: str, log_path: str, mode: str) -> None:
                 task.result()
         if mode == "finish":
             await wait_for_archival(engine)
-            print("readmodels", *await caught_up_matches(engine), flush=True)
+            say("readmodels", *await caught_up_matches(engine))
 
 
 async def back_up(engine: Engine, db: str, log: Log) -> None:
@@ -192,7 +198,7 @@ async def back_up(engine: Engine, db: str, log: Log) -> None:
     log.write("# backup-begin")
     await engine.backup(Path(db).parent / BACKUP)
     log.write("# backup-end")
-    print("backup", os.getpid(), flush=True)
+    say("backup", os.getpid())
 
 
 async def caught_up_matches(engine: Engine, timeout: float = 60.0) -> list[str]:
@@ -255,11 +261,11 @@ def serve(db: str, log_path: str) -> None:
             pid = os.fork()
             if pid == 0:
                 os._exit(run_life(db, log_path, mode))
-            print("spawned", pid, flush=True)
+            say("spawned", pid)
             pids.append(pid)
         for _ in pids:  # in the order they end
             pid, status = os.waitpid(-1, 0)
-            print("exit", pid, os.waitstatus_to_exitcode(status), flush=True)
+            say("exit", pid, os.waitstatus_to_exitcode(status))
 
 
 if __name__ == "__main__":
