@@ -160,7 +160,11 @@ def _summary(
     for name, wins, points, games in leaders:
         top.add_row(name, str(wins), str(points), str(games))
     console.print(top)
-    console.print(f"open a match:  {_sibling('replay-tool')} --db {db} show {views[0].room_id}")
+    # One line however narrow the terminal: the command is meant to be copied whole.
+    console.print(
+        f"open a match:  {_sibling('replay-tool')} --db {db} show {views[0].room_id}",
+        soft_wrap=True,
+    )
 
 
 def _sibling(script: str) -> str:

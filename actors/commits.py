@@ -21,7 +21,7 @@ from actors.config import EngineConfig
 from actors.messages import Append, CommitOutcome, Committed, Conflicted, NotWritten, Refused
 from actors.metrics import Metrics
 from actors.storage import original_events
-from engine.store.errors import CommandIdReused, ConcurrencyConflict, StoreError
+from engine.store.errors import CommandIdReused, ConcurrencyConflict, StoreError, StreamRetired
 from engine.store.protocol import EventStore, InlineCommits
 from engine.store.records import AppendResult
 
@@ -159,7 +159,7 @@ class GroupCommit:
                 if isinstance(result, CommandIdReused):
                     outcome = Refused(str(result))
                 elif isinstance(result, ConcurrencyConflict):
-                    outcome = Conflicted(str(result))
+                    outcome = Conflicted(str(result), isinstance(result, StreamRetired))
                 else:
                     if not isinstance(result, StoreError):  # not a failure the store foresaw
                         log.error(

@@ -38,6 +38,7 @@ class EngineConfig(Struct, frozen=True, kw_only=True):
     projections_path: str | None = None  # default: "<path>.projections.db"
     count_forks: bool = False  # forks count in the leaderboard and player statistics
     spectator_flush: float = 0.1  # seconds between wake-ups of a room's spectators
+    spectator_share: float = 0.05  # of the loop's time all spectator wake-up rounds may take
     spectator_max_lag: int = 256  # commits a spectator may leave unread before it is dropped
     projections_gather: float = 0.05  # seconds new events gather before the read models fold them
     max_slice: float = 0.0002  # seconds of actor work per event-loop turn before yielding

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from msgspec import Struct
 from msgspec.structs import replace
@@ -72,8 +72,9 @@ class Accepted(Struct, frozen=True):
         return self.first_version + len(self.events) - 1
 
 
-class Update(Struct, frozen=True):
-    """What a subscriber receives: events as this player may see them, and the view after them."""
+class Update(Struct, frozen=True, gc=False):
+    """What a subscriber receives: events as this player may see them, and the view after them.
+    Immutable data only (no cycles): untracked by the garbage collector, as many are alive."""
 
     room_id: str
     first_version: int
@@ -81,8 +82,17 @@ class Update(Struct, frozen=True):
     view: PlayerView
 
 
+LostReason = Literal["fell_behind", "gap"]
+
+
 class SubscriptionLost(Exception):
-    """The subscriber fell too far behind; resubscribe from the last version it saw."""
+    """The subscription ended; resubscribe from the last version it saw. `reason`:
+    "fell_behind" (more than `max_queue` commits unread: the subscriber was cut then and
+    what it held was freed) or "gap" (a commit it did not get)."""
+
+    def __init__(self, message: str, reason: LostReason) -> None:
+        super().__init__(message)
+        self.reason: LostReason = reason
 
 
 def validated(command: Command) -> Command | Rejection:
@@ -356,9 +366,10 @@ class Engine:
         """Every event of the room after `from_version`, in order, as `player` may see it.
 
         Starts with one catch-up update from the store, then follows live commits. A
-        subscriber more than `max_queue` commits behind gets SubscriptionLost. A spectator
-        (`spectator=True`, or any `delay`) sees no hand, `delay` behind the room
-        (`Seconds(s)` or `Events(n)`); see `_spectate`.
+        subscriber that leaves more than `max_queue` commits unread is cut at once (its
+        queue never holds more) and its next read raises SubscriptionLost("fell_behind").
+        A spectator (`spectator=True`, or any `delay`) sees no hand, `delay` behind the
+        room (`Seconds(s)` or `Events(n)`); see `_spectate`.
         """
         if spectator or delay is not None:
             if player is not None:
@@ -368,17 +379,28 @@ class Engine:
             return
         driver = self.driver
         queue: asyncio.Queue[Published | None] = asyncio.Queue()
+        cut = False
 
         def deliver(pub: Published) -> None:
-            if queue.qsize() >= max_queue:
-                queue.put_nowait(None)
-            else:
+            nonlocal cut
+            if cut:
+                return
+            if queue.qsize() < max_queue:
                 queue.put_nowait(pub)
+                return
+            # It stopped reading: cut it now, free what it holds, and let it learn why.
+            cut = True
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(None)
+            driver.metrics.counters["subscribers_cut"] += 1
+            asyncio.get_running_loop().call_soon(self._unlisten, room_id, listeners, deliver)
 
         listeners = driver.subscribers.setdefault(room_id, set())
         if not listeners:
             driver.tell(driver.directory, WatchRoom(room_id, True))
         listeners.add(deliver)
+        driver.metrics.subscriber_queues.add(queue)
         try:
             records = await self.store.read_stream(room_id)
             state = RoomState()
@@ -399,7 +421,9 @@ class Engine:
                 pub = await queue.get()
                 if pub is None:
                     raise SubscriptionLost(
-                        f"subscriber of {room_id} fell behind at v{state.version}"
+                        f"subscriber of {room_id} left more than {max_queue} commits unread "
+                        f"after v{state.version} and was cut",
+                        "fell_behind",
                     )
                 fresh = [
                     (pub.first_version + i, e)
@@ -409,7 +433,7 @@ class Engine:
                 if not fresh:
                     continue
                 if fresh[0][0] != state.version + 1:
-                    raise SubscriptionLost(f"gap in {room_id} after v{state.version}")
+                    raise SubscriptionLost(f"gap in {room_id} after v{state.version}", "gap")
                 for _, event in fresh:
                     state = evolve(state, event)
                 seat = viewer_seat(state, player)
@@ -420,10 +444,19 @@ class Engine:
                     view(state, player),
                 )
         finally:
-            listeners.discard(deliver)
-            if not listeners and self._driver is not None:
-                driver.subscribers.pop(room_id, None)
-                driver.tell(driver.directory, WatchRoom(room_id, False))
+            driver.metrics.subscriber_queues.discard(queue)
+            self._unlisten(room_id, listeners, deliver)
+
+    def _unlisten(
+        self, room_id: str, listeners: set[Callable[[Published], None]], deliver: Any
+    ) -> None:
+        """Stop delivering to `deliver`; the room is unwatched once nobody listens."""
+        listeners.discard(deliver)
+        driver = self._driver
+        if listeners or driver is None or driver.subscribers.get(room_id) is not listeners:
+            return
+        driver.subscribers.pop(room_id, None)
+        driver.tell(driver.directory, WatchRoom(room_id, False))
 
     def _spectate(
         self, room_id: str, delay: Delay | None, from_version: int
@@ -445,6 +478,7 @@ class Engine:
                 Update,
                 flush_every=self.config.spectator_flush,
                 max_lag=self.config.spectator_max_lag,
+                share=self.config.spectator_share,
             )
         return self._spectator_rooms.watch(room_id, delay, from_version)
 

@@ -161,9 +161,11 @@ class Committed(Struct, tag=True):
 
 
 class Conflicted(Struct, tag=True):
-    """Not written: another writer moved the stream ahead; the room rebuilds from the store."""
+    """Not written: another writer moved the stream ahead; the room rebuilds from the store.
+    `retired`: the room id is one retention forgot, never started again."""
 
     reason: str
+    retired: bool = False
 
 
 class NotWritten(Struct, tag=True):
@@ -209,8 +211,10 @@ class ViewReply(Struct):
     view: PlayerView | Rejection
 
 
-class Published(Struct):
-    """Events of a room that are now durable, for subscribers; seats names the seated humans."""
+class Published(Struct, frozen=True, gc=False):
+    """Events of a room that are now durable, for subscribers; seats names the seated humans.
+    Immutable data only (no cycles), so the garbage collector need not track it: a watched
+    room's spectators and subscribers hold many."""
 
     room_id: str
     first_version: int

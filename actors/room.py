@@ -257,6 +257,10 @@ class RoomActor(Actor):  # type: ignore[misc]
     def _conflicted(self, msg: Conflicted) -> None:
         assert self.in_flight is not None
         flight, self.in_flight = self.in_flight, None
+        if msg.retired:
+            # Nothing moved: the room stays as empty as it was, and its id stays taken.
+            self._reply(flight.request, Rejection(Code.ROOM_EXISTS, msg.reason))
+            return self._next()
         self._reply(flight.request, Rejection(Code.CONFLICT, msg.reason))
         self._break(f"stream moved: {msg.reason}")
 

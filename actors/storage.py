@@ -152,5 +152,8 @@ class RoomStorage:
         self.archive_failures.pop(room_id, None)
         self.metrics.counters["archived"] += 1
         if self.runner is not None:
-            await self.runner.instruct(MarkArchived(room_id))
+            try:
+                await self.runner.instruct(MarkArchived(room_id))
+            except Exception:  # the runner derives the flag from the store later
+                log.warning("match %s archived but not yet marked so", room_id, exc_info=True)
         return True

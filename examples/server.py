@@ -37,7 +37,7 @@ from websockets.frames import CloseCode
 from websockets.protocol import State
 
 from actors.config import EngineConfig
-from actors.facade import Accepted, Engine, SubscriptionLost
+from actors.facade import Accepted, Engine, SubscriptionLost, Update
 from actors.logs import log_json
 from actors.spectators import Delay, Events, Seconds, SpectatorDropped
 from engine import commands as cmd
@@ -230,6 +230,7 @@ class Watching(ServerMessage, frozen=True, kw_only=True, tag="watching"):
 
 DECODER = msgspec.json.Decoder(AnyClientMessage)
 ENCODER = msgspec.json.Encoder()  # structs as objects, enums as their string values
+SPECTATOR_FRAMES = 64  # encoded spectator updates kept for the spectators woken with them
 
 
 def cost_of(msg: ClientMessage | None, limit: RateLimit) -> float:
@@ -319,9 +320,12 @@ class Session:
         self.pump: asyncio.Task[None] | None = None
 
     async def send(self, message: ServerMessage) -> None:
+        await self.send_encoded(ENCODER.encode(message))
+
+    async def send_encoded(self, data: bytes) -> None:
         # Whole-message sends from the pump and the handler never interleave.
         with contextlib.suppress(ConnectionClosed):
-            await self.ws.send(ENCODER.encode(message), text=True)
+            await self.ws.send(data, text=True)
 
     async def error(self, ref: str | None, code: str, message: str) -> None:
         log.info(
@@ -354,6 +358,7 @@ class GameServer:
         self.tokens = SeatTokens()
         self.sessions: dict[tuple[str, str], Session] = {}  # (room, name) -> live connection
         self.closing: set[asyncio.Task[None]] = set()  # replaced sockets being closed
+        self._frames: dict[int, tuple[Update, bytes]] = {}  # encoded spectator updates
 
     async def handle(self, ws: ServerConnection) -> None:
         """A connection's life: read messages one by one; on close, Disconnect its player."""
@@ -589,26 +594,37 @@ class GameServer:
         return None
 
     async def spectate(self, s: Session, room: str, delay: Delay | None, version: int) -> None:
-        """Push the room as a spectator sees it after `version`, `delay` behind."""
+        """Push the room as a spectator sees it after `version`, `delay` behind. Spectators
+        woken together get the same `Update` object: it is encoded once for all of them."""
         while True:
             try:
                 async for update in self.engine.subscribe(
                     room, from_version=version, spectator=True, delay=delay
                 ):
-                    last = update.first_version + len(update.events) - 1
-                    await s.send(
-                        UpdateMessage(
-                            room=room,
-                            first_version=update.first_version,
-                            last_version=last,
-                            events=cast(tuple[AnyEvent, ...], update.events),
-                            view=update.view,
-                        )
-                    )
-                    version = last
+                    await s.send_encoded(self.spectator_frame(room, update))
+                    version = update.first_version + len(update.events) - 1
                 return
             except SpectatorDropped:
                 continue  # this socket stopped reading for long: watch again from its last
+
+    def spectator_frame(self, room: str, update: Update) -> bytes:
+        """The encoded `update` message, from a small cache by update object."""
+        cached = self._frames.get(id(update))
+        if cached is not None and cached[0] is update:
+            return cached[1]
+        data = ENCODER.encode(
+            UpdateMessage(
+                room=room,
+                first_version=update.first_version,
+                last_version=update.first_version + len(update.events) - 1,
+                events=cast(tuple[AnyEvent, ...], update.events),
+                view=update.view,
+            )
+        )
+        self._frames[id(update)] = (update, data)  # the update is held: its id stays its own
+        while len(self._frames) > SPECTATOR_FRAMES:
+            del self._frames[next(iter(self._frames))]
+        return data
 
     # --- end of spectators -----------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from engine.codec import CodecError, decode_event
 from engine.events import Event
 from engine.store.records import RecordedEvent
+from engine.store.sqlite import is_damaged_file
 from projections.match_history import ARCHIVED_TABLE
 from projections.protocol import SHADOW, Projection
 from projections.status import Fault, SkippedEvent
@@ -330,6 +331,12 @@ def _medium_failure(exc: BaseException) -> bool:
         return False
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     return code in _MEDIUM_FAILURES
+
+
+def is_passing_failure(exc: BaseException) -> bool:
+    """A failure of the read-model file that may clear by itself (a full disk, I/O, a
+    lock), not damage to the file: the runner tries the batch again later."""
+    return _medium_failure(exc) and not is_damaged_file(exc)
 
 
 def _write_checkpoint(

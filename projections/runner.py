@@ -25,7 +25,7 @@ from engine.store.errors import StoreError
 from engine.store.protocol import EventStore
 from engine.store.records import RecordedEvent
 from engine.store.sqlite import is_damaged_file
-from projections import database
+from projections import archived, database
 from projections.database import Lane
 from projections.instructions import (
     Instruction,
@@ -123,6 +123,8 @@ class ProjectionRunner:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._error: str | None = None
+        # Match history's archived flags are derived from the store once caught up.
+        self._archived_due = True
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -167,6 +169,7 @@ class ProjectionRunner:
                 shadow = await self._db(
                     database.start_shadow, self._conn, projection, None, self.clock()
                 )
+                await self._db(archived.forget, self._conn)
             elif shadow is None and slot.stale:
                 log.info(
                     "projection %s: version %d -> %d, rebuilding",
@@ -179,6 +182,7 @@ class ProjectionRunner:
                 )
             slot.shadow = shadow
         self._head = head
+        self._archived_due = True
 
     async def start(self) -> None:
         """Open, then run the loop in a task of its own."""
@@ -187,7 +191,8 @@ class ProjectionRunner:
             self._task = asyncio.get_running_loop().create_task(self.run())
 
     async def run(self) -> None:
-        """Fold until `stop()`; raises (the batch rolled back) when the read-model file fails."""
+        """Fold until `stop()`; a failure of the store or of the read-model file that may
+        pass (a full disk) is retried with back-off, and raises only on damage."""
         await self.open()
         if self._running:
             raise RuntimeError("the runner is already running")
@@ -258,7 +263,11 @@ class ProjectionRunner:
             return self.status()
         if isinstance(instruction, MarkArchived):
             at = now if instruction.at is None else instruction.at
-            await self._db(database.mark_archived, conn, instruction.room_id, at)
+            try:
+                await self._db(database.mark_archived, conn, instruction.room_id, at)
+            except sqlite3.Error:
+                self._archived_due = True  # derived from the store once the file takes it
+                raise
             return self.status()
         slot = self._slots.get(instruction.name)
         if slot is None:
@@ -380,7 +389,7 @@ class ProjectionRunner:
                 return False
             if slot.folding and slot.live.position < target:
                 return False
-        return True
+        return not (self._archived_due and self.running)
 
     def _notify(self) -> None:
         progress, self._progress = self._progress, None
@@ -402,6 +411,16 @@ class ProjectionRunner:
                 self._error = f"store: {type(exc).__name__}: {exc}"
                 log.warning("projection runner cannot read the store: %s", exc)
                 await self._idle(backoff)
+                continue
+            except sqlite3.Error as exc:
+                if not database.is_passing_failure(exc):
+                    raise
+                # The batch rolled back whole (a full disk, I/O): wait, as archival does,
+                # without spinning on every commit of the log meanwhile.
+                backoff = min(_MAX_BACKOFF_S, max(0.1, backoff * 2))
+                self._error = f"read models: {type(exc).__name__}: {exc}"
+                log.warning("projection runner cannot write the read models: %s", exc)
+                await self._pause(backoff)
                 continue
             if backoff:
                 backoff = 0.0
@@ -446,9 +465,30 @@ class ProjectionRunner:
             )
             slot.shadow = None
             log.info("projection %s: rebuilt to %d", slot.projection.name, shadow.position)
+            self._archived_due = True
             self._notify()
             worked = True
+        # Not while a rebuild runs: the live rows may hold matches the log no longer has.
+        if self._archived_due and all(
+            (s.live.position >= head or not s.folding)
+            and (s.shadow is None or s.shadow.fault is not None)
+            for s in self._slots.values()
+        ):
+            await self._derive_archived()
         return worked
+
+    async def _derive_archived(self) -> None:
+        """Mark archived the ended matches the store archived (or forgot) that no
+        MarkArchived recorded: a process killed between the two, a rebuilt file."""
+        conn = self._connection()
+        rooms = await self._db(archived.unflagged, conn)
+        since = await self._db(archived.listed_since, conn)
+        found = await archived.archived_among(self.store, rooms, since) if rooms else []
+        if found:
+            await self._db(archived.mark, conn, found, self.clock())
+            log.info("match history: %d archived match(es) marked from the store", len(found))
+        self._archived_due = False
+        self._notify()
 
     async def _fold(self, lanes: list[Lane], head: int) -> None:
         start = min(lane.position for lane in lanes)
@@ -499,6 +539,13 @@ class ProjectionRunner:
             for task in (grown, woken):
                 task.cancel()
             await asyncio.gather(grown, woken, return_exceptions=True)
+
+    async def _pause(self, timeout: float) -> None:
+        """Sleep for `timeout`, or until an instruction or `stop()` arrives."""
+        if self._stopping or self._pending:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
 
     # --- plumbing --------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -25,6 +24,7 @@ from engine.store.url import sqlite_path
 from replay_tool.comparison import first_divergence
 from replay_tool.errors import PROG, ToolError, warn
 from replay_tool.exchange import ExportFormat, export_text, import_match, read_export
+from replay_tool.interrupts import ctrl_c_interrupts_the_prompt
 from replay_tool.listing import MatchQuery, SortKey, list_matches, parse_date
 from replay_tool.output import Output
 from replay_tool.recording import MatchRecording, load_match, normalise_room
@@ -100,11 +100,8 @@ async def run_step(args: argparse.Namespace, out: Output) -> int:
     # handler would only cancel the task after the blocking prompt returned).
     import readline  # noqa: F401
 
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
+    with ctrl_c_interrupts_the_prompt():
         return _step_interactively(out, recording, stepper, position, as_json=args.json)
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _step_interactively(

@@ -32,7 +32,7 @@ def test_the_main_job_plays_its_matches_and_names_one_to_replay(tmp_path: Path) 
     db = tmp_path / "games.db"
     out = output_of("-m", "actors.cli", "simulate", "--rooms", "3", "--db", str(db), timeout=120)
     assert "matches" in out and "durable commands/s" in out and "leaderboard" in out
-    assert f"replay-tool --db {db} show " in out.replace("\n", "")
+    assert f"replay-tool --db {db} show " in out  # on one line, to be copied whole
     assert db.is_file() and Path(f"{db}.archive.db").is_file()
 
 
@@ -59,3 +59,11 @@ def test_the_spectator_bench_quick_mode_prints_the_p99_ratio() -> None:
     out = output_of(str(ROOT / "bench" / "spectator_bench.py"), "--quick", timeout=180)
     assert "p99 ratio, 200 spectators / none:" in out
     assert "events delivered to the spectators: 0" not in out
+
+
+def test_the_amplification_bench_quick_mode_prints_its_three_ratios() -> None:
+    out = output_of(str(ROOT / "bench" / "amplification_bench.py"), "--quick", timeout=180)
+    assert "live room actors after / before: 1 / 1 = 1.00" in out
+    assert "spectators on 4 bot rooms / none:" in out
+    assert "longest queue / max_queue = 200 / 200 = 1.00" in out
+    assert "SubscriptionLost('fell_behind')" in out

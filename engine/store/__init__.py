@@ -14,6 +14,7 @@ from engine.store.errors import (
     StoreUnavailable,
     StreamArchived,
     StreamNotFound,
+    StreamRetired,
 )
 from engine.store.memory import MemoryEventStore
 from engine.store.protocol import Archiving, Backups, EventLog, EventStore, InlineCommits, Snapshots
@@ -61,6 +62,7 @@ __all__ = [
     "StreamArchived",
     "StreamInfo",
     "StreamNotFound",
+    "StreamRetired",
     "StreamStatus",
     "backend_of",
     "migrate_store",

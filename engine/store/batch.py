@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import msgspec
 
-from engine.store.errors import CommandIdReused, ConcurrencyConflict, StreamArchived
+from engine.store.errors import (
+    CommandIdReused,
+    ConcurrencyConflict,
+    StreamArchived,
+    StreamRetired,
+)
 from engine.store.records import (
     AppendRequest,
     AppendResult,
@@ -62,8 +67,10 @@ def plan_batch(
     applied: Mapping[tuple[str, str], Applied],
     last_position: int,
     now: float,
+    retired: Collection[str] = (),
 ) -> BatchPlan:
-    """Check each request on its own, in order, against the stream heads it sees."""
+    """Check each request on its own, in order, against the stream heads it sees;
+    `retired` holds ids among them that retention forgot (never started again)."""
     current = dict(heads)
     touched: dict[str, StreamHead] = {}
     applied_now: dict[tuple[str, str], Applied] = {}
@@ -94,6 +101,9 @@ def plan_batch(
                 continue
         if head is not None and head.status == "archived":
             results.append(StreamArchived(stream_id, req.expected_version, actual))
+            continue
+        if head is None and stream_id in retired:
+            results.append(StreamRetired(stream_id, req.expected_version))
             continue
         if req.expected_version != actual:
             results.append(ConcurrencyConflict(stream_id, req.expected_version, actual))

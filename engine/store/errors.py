@@ -55,6 +55,21 @@ class CommandIdReused(ConcurrencyConflict):
         self.args = (self.message,)
 
 
+class StreamRetired(ConcurrencyConflict):
+    """An append that would start a stream under the id of one retention forgot: an id is
+    never given to a second stream, so the read models never take a new match for the
+    one they already hold; nothing written."""
+
+    code = "stream_retired"
+
+    def __init__(self, stream_id: str, expected_version: int) -> None:
+        super().__init__(stream_id, expected_version, 0)
+        self.message = (
+            f"stream {stream_id!r} was archived and forgotten by retention; its id is not reused"
+        )
+        self.args = (self.message,)
+
+
 class StreamNotFound(StoreError):
     """An operation on a stream the store does not hold."""
 

@@ -48,6 +48,7 @@ class MemoryEventStore:
         self._commands: dict[str, list[RecordedCommand]] = {}
         self._snapshots: dict[str, Snapshot] = {}
         self._archived_at: dict[str, float] = {}
+        self._retired: set[str] = set()  # ids retention forgot: never started again
         self._last_position = 0  # kept past retention: positions are never reused
         self._waiters = PositionWaiters()
         self._closed = False
@@ -71,7 +72,7 @@ class MemoryEventStore:
             if (info := self._info.get(req.stream_id)) is not None
         }
         now = self._clock()
-        plan = plan_batch(reqs, heads, self._applied, self._head_position(), now)
+        plan = plan_batch(reqs, heads, self._applied, self._head_position(), now, self._retired)
         for position, stream_id, version, type_, schema_version, data, _, at in plan.events:
             event = RecordedEvent(stream_id, version, position, type_, schema_version, data, at)
             self._events.append(event)
@@ -235,6 +236,7 @@ class MemoryEventStore:
             return []
         cutoff = self._clock() - older_than_days * 86_400.0
         gone = sorted(s for s, at in self._archived_at.items() if at < cutoff)
+        self._retired.update(gone)
         for stream_id in gone:
             del self._archived_at[stream_id], self._info[stream_id]
             self._streams.pop(stream_id, None)

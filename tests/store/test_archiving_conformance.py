@@ -14,6 +14,7 @@ from engine.store import (
     RecordedEvent,
     StreamArchived,
     StreamNotFound,
+    StreamRetired,
 )
 from tests.store.conftest import FakeClock, StoreOpener
 
@@ -76,6 +77,32 @@ async def test_retention_forgets_streams_archived_long_enough_ago(
     assert await store.read_stream("old") == []
     assert {e.stream_id for e in await store.read_all()} == {"new"}
     assert await store.last_position() == 6  # positions are never reused
+
+
+async def test_an_id_retention_forgot_never_starts_a_stream_again(
+    open_store: StoreOpener, clock: FakeClock
+) -> None:
+    store = await open_store()
+    await finished_match(store, "old")
+    await store.archive_stream("old")
+    clock.advance(10 * DAY)
+    assert await store.apply_retention(5) == ["old"]
+    head = await store.last_position()
+    with pytest.raises(StreamRetired) as refused:
+        await store.append(req("old", 0, b"again"))
+    assert refused.value.code == "stream_retired" and "retention" in str(refused.value)
+    # In a batch, only the retired id fails, in its slot; a new id starts as ever.
+    results = await store.append_batch([req("old", 0, b"again"), req("fresh", 0, b"f")])
+    assert isinstance(results[0], StreamRetired)
+    assert not isinstance(results[1], Exception) and results[1].first_position == head + 1
+    assert await store.stream_info("old") is None
+    assert await store.read_stream("old") == []
+    if open_store.kind != "memory":  # the refusal is stored: it holds after a reopen
+        await store.close()
+        store = await open_store()
+        with pytest.raises(StreamRetired):
+            await store.append(req("old", 0, b"again"))
+    assert await store.last_position() == head + 1
 
 
 async def test_a_bundle_exported_from_one_store_imports_into_another(

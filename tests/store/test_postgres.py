@@ -4,6 +4,7 @@ connections, a server that goes away and comes back, typed errors at open, archi
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import subprocess
 import sys
@@ -376,10 +377,13 @@ def test_a_cluster_whose_test_run_died_is_stopped_by_the_next_one() -> None:
         pytest.skip("no PostgreSQL binaries")
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
                           capture_output=True, text=True)  # fmt: skip
-    orphan = ThrowawayCluster.new(bindir, durable=False, owner=int(gone.stdout))
+    # Owned by this process while it is made (another test process's sweep must not take it
+    # half-made), then handed to the dead one; any process's sweep may stop it from there.
+    orphan = ThrowawayCluster.new(bindir, durable=False, owner=os.getpid())
     try:
         orphan.start()
-        assert orphan.folder in sweep_orphans(bindir)
+        orphan.set_owner(int(gone.stdout))
+        sweep_orphans(bindir)
         assert not orphan.folder.exists()
         with pytest.raises(StoreUnavailable):
             asyncio.run(PostgresEventStore.open(orphan.url))

@@ -149,6 +149,10 @@ class ThrowawayCluster:
         """Remove the folder (after `stop`)."""
         shutil.rmtree(self.folder, ignore_errors=True)
 
+    def set_owner(self, pid: int) -> None:
+        """Record `pid` as the process that stops this cluster (see `sweep_orphans`)."""
+        (self.folder / _OWNER_FILE).write_text(str(pid))
+
     @classmethod
     def new(
         cls, bindir: Path, *, durable: bool = True, owner: int | None = None
@@ -160,7 +164,7 @@ class ThrowawayCluster:
         cluster = cls(folder, bindir, durable=durable)
         try:
             if owner is not None:
-                (folder / _OWNER_FILE).write_text(str(owner))
+                cluster.set_owner(owner)
             cluster.create()
         except BaseException:
             cluster.delete()

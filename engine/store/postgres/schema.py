@@ -77,6 +77,11 @@ CREATE TABLE IF NOT EXISTS liaptui.bundles (
     archived_at float8 NOT NULL
 );
 CREATE INDEX IF NOT EXISTS bundles_reach ON liaptui.bundles (last_position);
+-- The ids of streams retention (or a given-up bundle) forgot: never started again.
+CREATE TABLE IF NOT EXISTS liaptui.retired_streams (
+    stream_id text COLLATE "C" PRIMARY KEY,
+    retired_at float8 NOT NULL
+);
 """
 
 # records.command_checksum, in SQL: the first 8 bytes of the MD5 of the length-prefixed
@@ -120,8 +125,9 @@ DROP FUNCTION IF EXISTS liaptui.append_batch(
 # `p_prev` is the batch's previous request on the same stream (0: none) and
 # `p_prev_command` its previous one with the same stream and command id; `p_digest` each
 # request's command digest (NULL: named by its id alone). Outcome per request: ok,
-# duplicate, reused (the id was recorded for another command), archived or conflict. A
-# recorded command that fails its checksum rolls the whole call back (data_corrupted).
+# duplicate, reused (the id was recorded for another command), archived, retired (an id
+# retention forgot) or conflict. A recorded command that fails its checksum rolls the
+# whole call back (data_corrupted).
 CREATE_APPEND = """
 CREATE OR REPLACE FUNCTION liaptui.append_batch(
     p_stream text[], p_expected bigint[], p_command_id text[], p_command bytea[],
@@ -138,6 +144,7 @@ DECLARE
     start_pos bigint;
     head_status text[];
     head_version bigint[];
+    retired boolean[];
     done_fv bigint[];
     done_lv bigint[];
     done_fp bigint[];
@@ -168,13 +175,15 @@ BEGIN
            array_agg(c.stream_id IS NULL OR c.checksum IS NOT DISTINCT FROM
                liaptui.command_checksum(c.stream_id, c.command_id, c.command, c.at,
                    c.first_version, c.last_version, c.first_position, c.last_position,
-                   c.digest) ORDER BY u.i)
+                   c.digest) ORDER BY u.i),
+           array_agg(r.stream_id IS NOT NULL ORDER BY u.i)
       INTO head_status, head_version, done_fv, done_lv, done_fp, done_lp, done_digest,
-           done_sound
+           done_sound, retired
       FROM unnest(p_stream, p_command_id) WITH ORDINALITY AS u(stream_id, command_id, i)
       LEFT JOIN liaptui.streams s ON s.stream_id = u.stream_id
       LEFT JOIN liaptui.commands c
-        ON c.stream_id = u.stream_id AND c.command_id = u.command_id;
+        ON c.stream_id = u.stream_id AND c.command_id = u.command_id
+      LEFT JOIN liaptui.retired_streams r ON r.stream_id = u.stream_id;
     FOR i IN 1 .. n LOOP
         offs[i] := o;
         o := o + p_counts[i];
@@ -203,6 +212,8 @@ BEGIN
             r_fv[i] := r_fv[j]; r_lv[i] := r_lv[j]; r_fp[i] := r_fp[j]; r_lp[i] := r_lp[j];
         ELSIF head_status[i] = 'archived' THEN
             r_outcome[i] := 'archived';
+        ELSIF head_status[i] IS NULL AND retired[i] THEN
+            r_outcome[i] := 'retired';
         ELSIF p_expected[i] <> cur THEN
             r_outcome[i] := 'conflict';
         ELSE

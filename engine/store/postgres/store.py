@@ -37,6 +37,7 @@ from engine.store.errors import (
     StoreUnavailable,
     StreamArchived,
     StreamNotFound,
+    StreamRetired,
 )
 from engine.store.notify import PositionWaiters
 from engine.store.postgres.schema import (
@@ -319,6 +320,8 @@ class PostgresEventStore:
                 results.append(
                     CommandIdReused(req.stream_id, req.command_id, req.expected_version, actual)
                 )
+            elif outcome == "retired":
+                results.append(StreamRetired(req.stream_id, req.expected_version))
             elif outcome == "conflict":
                 results.append(ConcurrencyConflict(req.stream_id, req.expected_version, actual))
             else:
@@ -822,6 +825,11 @@ WITH chosen AS ({chosen}),
 bundles AS (DELETE FROM liaptui.bundles WHERE stream_id IN (SELECT stream_id FROM chosen)),
 commands AS (DELETE FROM liaptui.commands WHERE stream_id IN (SELECT stream_id FROM chosen)),
 snapshots AS (DELETE FROM liaptui.snapshots WHERE stream_id IN (SELECT stream_id FROM chosen)),
+retired AS (
+    INSERT INTO liaptui.retired_streams
+    SELECT stream_id, extract(epoch FROM clock_timestamp()) FROM chosen
+    ON CONFLICT DO NOTHING
+),
 streams AS (DELETE FROM liaptui.streams WHERE stream_id IN (SELECT stream_id FROM chosen))
 SELECT stream_id FROM chosen ORDER BY stream_id"""
 

@@ -330,14 +330,15 @@ class Archive:
             reach = max(reach, *last.values())
         return reach
 
-    def forget_missing(self) -> list[str]:
+    def forget_missing(self, now: float) -> list[str]:
         """Remove the hot rows of archived streams that have no bundle; their ids."""
         with write_transaction(self.hot):
-            return self._forget_hot(list(self.missing_bundles()))
+            return self._forget_hot(list(self.missing_bundles()), now)
 
-    def _forget_hot(self, stream_ids: list[str]) -> list[str]:
+    def _forget_hot(self, stream_ids: list[str], now: float) -> list[str]:
         """Delete the hot rows (stream, commands, snapshots) of those of `stream_ids` that
-        are archived, inside the caller's transaction; the ids whose rows went."""
+        are archived, and keep their ids as retired, inside the caller's transaction; the
+        ids whose rows went."""
         gone: list[str] = []
         for group in chunks(stream_ids):
             marks = placeholders(len(group))
@@ -355,9 +356,13 @@ class Archive:
                     "AND stream_id NOT IN (SELECT stream_id FROM streams)",
                     group,
                 )
+        self.hot.executemany(
+            "INSERT OR IGNORE INTO retired_streams VALUES (?, ?)",
+            [(stream_id, now) for stream_id in gone],
+        )
         return gone
 
-    def expire(self, cutoff: float) -> list[str]:
+    def expire(self, cutoff: float, now: float) -> list[str]:
         """Forget archived streams whose bundles were archived before `cutoff`."""
         expired = [
             r[0]
@@ -369,7 +374,7 @@ class Archive:
         # Hot rows go first: a crash before the bundles go leaves bundles without a
         # stream row, which recovery turns back into readable archived streams.
         with write_transaction(self.hot):
-            gone = self._forget_hot(expired)
+            gone = self._forget_hot(expired, now)
         with write_transaction(self.db):
             for group in chunks(gone):
                 self.db.execute(

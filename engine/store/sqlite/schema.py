@@ -66,6 +66,12 @@ CREATE TABLE IF NOT EXISTS head (
     last_position INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO head (id, last_position) VALUES (1, 0);
+-- The ids of streams retention (or a given-up bundle) forgot: never started again, so no
+-- reader takes a new stream for the one it folded under that id.
+CREATE TABLE IF NOT EXISTS retired_streams (
+    stream_id TEXT PRIMARY KEY,
+    retired_at REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS migrations (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     checkpoint INTEGER NOT NULL,

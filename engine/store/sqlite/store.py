@@ -380,7 +380,17 @@ class SqliteEventStore:
                     held,
                 )
                 last_position = held
-            plan = plan_batch(reqs, heads, applied, last_position, now)
+            new = [stream_id for stream_id in stream_ids if stream_id not in heads]
+            retired = {
+                row[0]
+                for group in chunks(new)
+                for row in hot.execute(
+                    "SELECT stream_id FROM retired_streams "
+                    f"WHERE stream_id IN ({placeholders(len(group))})",
+                    group,
+                )
+            }
+            plan = plan_batch(reqs, heads, applied, last_position, now, retired)
             if plan.events:
                 hot.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", plan.events)
                 hot.executemany(
@@ -699,7 +709,7 @@ class SqliteEventStore:
         if older_than_days is None:
             return []
         cutoff = self._clock() - older_than_days * 86_400.0
-        return await self._run(partial(self._archive.expire, cutoff))
+        return await self._run(partial(self._archive.expire, cutoff, self._clock()))
 
     @property
     def missing_bundles(self) -> tuple[str, ...]:
@@ -714,7 +724,7 @@ class SqliteEventStore:
         (stream, commands, snapshots), as retention would, so the log reads whole again
         without them; their ids. Read models keep what they folded until rebuilt."""
         self._check_writable()
-        gone = await self._run(self._archive.forget_missing)
+        gone = await self._run(partial(self._archive.forget_missing, self._clock()))
         if gone:
             log.warning("forgot %d archived stream(s) whose bundles were lost: %s", len(gone), gone)
         self._missing, self._missing_reach = (), 0.0
