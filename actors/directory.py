@@ -44,6 +44,7 @@ from actors.messages import (
     WatchRoom,
 )
 from actors.projection_supervisor import ProjectionSupervisor, SupervisorInit
+from actors.receive import DirectReceive
 from actors.room import RoomActor
 from actors.services import ArchiveScheduler, SnapshotRelay
 from engine.commands import CreateRoom
@@ -65,7 +66,7 @@ def _creates(message: Any) -> bool:
     return isinstance(message, Deliver) and isinstance(message.command, CreateRoom)
 
 
-class RoomDirectory(Actor):  # type: ignore[misc]
+class RoomDirectory(DirectReceive, Actor):  # type: ignore[misc]
     """Routes by room id to live room actors, activating and passivating them."""
 
     def __init__(self) -> None:

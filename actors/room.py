@@ -40,6 +40,7 @@ from actors.messages import (
     Wake,
     Watch,
 )
+from actors.receive import DirectReceive
 from engine.bots import bot_command, ready_at, seats_to_move
 from engine.codec import command_append, encode_command, same_command
 from engine.commands import Command, Tick, idempotency_key
@@ -64,7 +65,7 @@ class InFlight(Struct):
     state: RoomState
 
 
-class RoomActor(Actor):  # type: ignore[misc]
+class RoomActor(DirectReceive, Actor):  # type: ignore[misc]
     """One game room; addressed through the RoomDirectory by room id."""
 
     def __init__(self) -> None:

@@ -17,6 +17,10 @@ CREATE TABLE IF NOT EXISTS liaptui.meta (
 
 # `head` holds the last position ever assigned; every append locks its one row, so
 # appends commit one after another in position order (docs/store.md, "the global log").
+# A stream row changes with every append, so no index may hold a column an append
+# changes (last_version, last_position, updated_at): then PostgreSQL updates the row in
+# place on its page (a HOT update, fillfactor leaves room) without touching an index.
+# Listings by status use `streams_status`, and sort by updated_at after filtering.
 CREATE_TABLES = """
 CREATE TABLE IF NOT EXISTS liaptui.head (
     one boolean PRIMARY KEY DEFAULT true CHECK (one),
@@ -30,8 +34,16 @@ CREATE TABLE IF NOT EXISTS liaptui.streams (
     last_position bigint NOT NULL,
     created_at float8 NOT NULL,
     updated_at float8 NOT NULL
-);
-CREATE INDEX IF NOT EXISTS streams_updated ON liaptui.streams (updated_at DESC, stream_id);
+) WITH (fillfactor = 70);
+-- A store made before the rule above: changed once, on its first open by this schema.
+DROP INDEX IF EXISTS liaptui.streams_updated;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = 'liaptui.streams'::regclass
+                   AND reloptions @> ARRAY['fillfactor=70']) THEN
+        ALTER TABLE liaptui.streams SET (fillfactor = 70);
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS streams_status ON liaptui.streams (status, stream_id);
 CREATE TABLE IF NOT EXISTS liaptui.events (
     position bigint PRIMARY KEY,
     stream_id text NOT NULL,
@@ -159,6 +171,10 @@ DECLARE
     r_lp bigint[] := array_fill(0::bigint, ARRAY[n]);
     ok boolean[] := array_fill(false, ARRAY[n]);
     after bigint[] := array_fill(0::bigint, ARRAY[n]);
+    -- The stream's last position written by this batch up to request i (0: none yet),
+    -- and whether a later request of the batch is on the same stream.
+    wrote bigint[] := array_fill(0::bigint, ARRAY[n]);
+    followed boolean[] := array_fill(false, ARRAY[n]);
     offs integer[] := array_fill(0, ARRAY[n]);
     o integer := 0;
     cur bigint;
@@ -166,8 +182,13 @@ DECLARE
 BEGIN
     SELECT h.last_position INTO pos FROM liaptui.head h FOR UPDATE;
     start_pos := pos;
-    -- Archival and set_status change a stream row under its lock: wait for them here.
-    PERFORM 1 FROM liaptui.streams s WHERE s.stream_id = ANY(p_stream) FOR UPDATE;
+    -- The stream rows are locked as they are read: archival and set_status change a
+    -- stream row under its lock, and are waited for here. Each lookup is by primary key
+    -- (a LATERAL with LIMIT is never turned into a scan of the whole table).
+    WITH locked AS MATERIALIZED (
+        SELECT s.stream_id, s.status, s.last_version FROM liaptui.streams s
+         WHERE s.stream_id = ANY(p_stream) FOR UPDATE
+    )
     SELECT array_agg(s.status ORDER BY u.i), array_agg(coalesce(s.last_version, 0) ORDER BY u.i),
            array_agg(c.first_version ORDER BY u.i), array_agg(c.last_version ORDER BY u.i),
            array_agg(c.first_position ORDER BY u.i), array_agg(c.last_position ORDER BY u.i),
@@ -180,14 +201,27 @@ BEGIN
       INTO head_status, head_version, done_fv, done_lv, done_fp, done_lp, done_digest,
            done_sound, retired
       FROM unnest(p_stream, p_command_id) WITH ORDINALITY AS u(stream_id, command_id, i)
-      LEFT JOIN liaptui.streams s ON s.stream_id = u.stream_id
-      LEFT JOIN liaptui.commands c
-        ON c.stream_id = u.stream_id AND c.command_id = u.command_id
-      LEFT JOIN liaptui.retired_streams r ON r.stream_id = u.stream_id;
+      LEFT JOIN locked s ON s.stream_id = u.stream_id
+      LEFT JOIN LATERAL (
+          SELECT c.stream_id, c.command_id, c.command, c.at, c.first_version,
+                 c.last_version, c.first_position, c.last_position, c.digest, c.checksum
+            FROM liaptui.commands c
+           WHERE c.stream_id = u.stream_id AND c.command_id = u.command_id LIMIT 1
+      ) c ON true
+      LEFT JOIN LATERAL (
+          SELECT r.stream_id FROM liaptui.retired_streams r
+           WHERE r.stream_id = u.stream_id LIMIT 1
+      ) r ON true;
     FOR i IN 1 .. n LOOP
         offs[i] := o;
         o := o + p_counts[i];
-        cur := CASE WHEN p_prev[i] > 0 THEN after[p_prev[i]] ELSE head_version[i] END;
+        IF p_prev[i] > 0 THEN
+            cur := after[p_prev[i]];
+            wrote[i] := wrote[p_prev[i]];
+            followed[p_prev[i]] := true;
+        ELSE
+            cur := head_version[i];
+        END IF;
         after[i] := cur;
         r_actual[i] := cur;
         -- A retried command: its stored result, or that of its first success in this batch.
@@ -224,6 +258,7 @@ BEGIN
             r_fp[i] := pos + 1;
             r_lp[i] := pos + p_counts[i];
             after[i] := r_lv[i];
+            wrote[i] := r_lp[i];
             pos := pos + p_counts[i];
         END IF;
     END LOOP;
@@ -235,16 +270,18 @@ BEGIN
           FROM unnest(p_type, p_schema, p_data, p_checksum, p_req)
                WITH ORDINALITY AS e(type, schema_version, data, checksum, req, k)
          WHERE ok[e.req];
-        INSERT INTO liaptui.streams AS s
-               (stream_id, status, last_version, last_position, created_at, updated_at)
-        SELECT DISTINCT ON (u.stream_id) u.stream_id, 'active', r_lv[u.i], r_lp[u.i], p_now, p_now
+        -- Each stream's row once, from its last request in the batch: updated if it was
+        -- read above, inserted if not.
+        UPDATE liaptui.streams s
+           SET last_version = after[u.i], last_position = wrote[u.i], updated_at = p_now
           FROM unnest(p_stream) WITH ORDINALITY AS u(stream_id, i)
-         WHERE ok[u.i]
-         ORDER BY u.stream_id, u.i DESC
-        ON CONFLICT (stream_id) DO UPDATE
-           SET last_version = excluded.last_version,
-               last_position = excluded.last_position,
-               updated_at = excluded.updated_at;
+         WHERE s.stream_id = u.stream_id
+           AND NOT followed[u.i] AND wrote[u.i] > 0 AND head_status[u.i] IS NOT NULL;
+        INSERT INTO liaptui.streams
+               (stream_id, status, last_version, last_position, created_at, updated_at)
+        SELECT u.stream_id, 'active', after[u.i], wrote[u.i], p_now, p_now
+          FROM unnest(p_stream) WITH ORDINALITY AS u(stream_id, i)
+         WHERE NOT followed[u.i] AND wrote[u.i] > 0 AND head_status[u.i] IS NULL;
         INSERT INTO liaptui.commands (stream_id, command_id, command, at, first_version,
                last_version, first_position, last_position, digest, checksum)
         SELECT w.*, liaptui.command_checksum(w.stream_id, w.command_id, w.command, w.at,

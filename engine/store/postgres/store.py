@@ -9,7 +9,7 @@ import math
 import os
 import time
 import zlib
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +99,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.exceptions.InterfaceError,
+    # A pooled connection reset after the server died mid-operation.
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.InvalidAuthorizationSpecificationError,
     asyncpg.exceptions.InvalidCatalogNameError,
@@ -109,6 +111,32 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 _RETRYABLE: tuple[type[BaseException], ...] = (*_UNAVAILABLE, asyncpg.PostgresError)
 _RECONNECT_S = (0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a pool connection needs between two uses of the store: nothing.
+
+    asyncpg's default reset sends `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` on every release, a second round trip for every call of the store. This
+    store leaves no session state on its pool's connections (no SET, no LISTEN, no
+    session advisory lock or cursor: the listener has a connection of its own), and
+    asyncpg still rolls back a transaction left open before calling this.
+    """
+    del conn
+
+
+_POOL_RESET: Callable[[asyncpg.Connection], Awaitable[None]] | None = _keep_session
+
+
+async def _pool(url: str, size: int, readonly: bool) -> asyncpg.Pool:
+    settings = {"default_transaction_read_only": "on"} if readonly else {}
+    return await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=size,
+        server_settings={"application_name": "liaptui", **settings},
+        reset=_POOL_RESET,
+    )
 
 
 @contextlib.contextmanager
@@ -135,6 +163,9 @@ class PostgresEventStore:
     ) -> None:
         """Wrap a pool that `open` has set up; use `await PostgresEventStore.open(url)`."""
         self._pool = pool
+        # Appends have connections of their own, so a commit never queues behind reads
+        # (room recoveries, the read models' pages, snapshots) for a pool connection.
+        self._appends: asyncpg.Pool | None = None
         self._url = url
         self._clock = clock
         self._readonly = readonly
@@ -154,32 +185,32 @@ class PostgresEventStore:
         readonly: bool = False,
         clock: Callable[[], float] = time.time,
         pool_size: int = 4,
+        append_connections: int = 2,
     ) -> PostgresEventStore:
         """Connect, create or check the schema, and start listening for appends.
+
+        `pool_size` connections serve everything but appends, which have
+        `append_connections` of their own (the engine keeps two commits in flight).
 
         Raises StoreUnavailable when the server cannot be reached or refuses us (down,
         wrong password, no such database), BadStoreUrl for a URL asyncpg cannot parse, and
         CorruptData for a schema newer than ours. `readonly`: never create or write
         anything (StoreNotFound if the database holds no store).
         """
-        settings = {"default_transaction_read_only": "on"} if readonly else {}
         try:
             with guarded():
-                pool = await asyncpg.create_pool(
-                    url,
-                    min_size=1,
-                    max_size=pool_size,
-                    server_settings={"application_name": "liaptui", **settings},
-                )
+                pool = await _pool(url, pool_size, readonly)
         except (ValueError, asyncpg.exceptions.ClientConfigurationError) as exc:
             raise BadStoreUrl(redacted_url(url), str(exc)) from exc
         store = cls(pool, url, clock, readonly)
         try:
             with guarded():
                 await store._setup()
+                if not readonly:
+                    store._appends = await _pool(url, append_connections, readonly)
                 await store._listen()
         except BaseException:
-            await pool.close()
+            await store._close_pools()
             raise
         return store
 
@@ -304,8 +335,9 @@ class PostgresEventStore:
             return []
         self._check_writable()
         with guarded():
+            pool = self._appends or self._pool
             try:
-                rows = await self._pool.fetch(_APPEND, *append_arguments(reqs, self._clock()))
+                rows = await pool.fetch(_APPEND, *append_arguments(reqs, self._clock()))
             except asyncpg.exceptions.DataCorruptedError as exc:
                 raise CorruptData(None, None, str(exc)) from exc
         results: list[AppendResult | ConcurrencyConflict] = []
@@ -771,9 +803,14 @@ class PostgresEventStore:
         if listener is not None:
             with contextlib.suppress(*_UNAVAILABLE):
                 await listener.close(timeout=2.0)
-        with contextlib.suppress(*_UNAVAILABLE):
-            await asyncio.wait_for(self._pool.close(), 5.0)
-        self._pool.terminate()
+        await self._close_pools()
+
+    async def _close_pools(self) -> None:
+        for pool in (self._pool, self._appends):
+            if pool is not None:
+                with contextlib.suppress(*_UNAVAILABLE):
+                    await asyncio.wait_for(pool.close(), 5.0)
+                pool.terminate()
 
 
 def append_arguments(reqs: Sequence[AppendRequest], now: float) -> list[Any]:
