@@ -177,7 +177,14 @@ class NotWritten(Struct, tag=True):
     reason: str
 
 
-CommitOutcome = Committed | Conflicted | NotWritten
+class Refused(Struct, tag=True):
+    """Not written: the store refused the command itself (its id was recorded for another
+    command); answered as a rejection, the room goes on."""
+
+    reason: str
+
+
+CommitOutcome = Committed | Conflicted | NotWritten | Refused
 """What became of one room's append in a group commit."""
 
 

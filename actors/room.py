@@ -28,6 +28,7 @@ from actors.messages import (
     Published,
     Quiesce,
     Recover,
+    Refused,
     Reply,
     RoomBroken,
     RoomIdle,
@@ -293,6 +294,24 @@ class RoomActor(DirectReceive, Actor):  # type: ignore[misc]
         self.hold_until = self.now + RETRY_AFTER  # the store failed: no own moves for a while
         self._next()
 
+    def _refused(self, msg: Refused) -> None:
+        assert self.in_flight is not None
+        flight, self.in_flight = self.in_flight, None
+        command_id = flight.command.command_id
+        reason = f"command id {command_id!r} was used for another command"
+        log.warning(
+            "room %s: %s",
+            self.room_id,
+            msg.reason,
+            extra={"room_id": self.room_id, "command_id": command_id},
+        )
+        self._reply(flight.request, Rejection(Code.MALFORMED_COMMAND, reason))
+        if flight.request is None:
+            # The room's own move under an id another writer used at this version: the
+            # room is behind the store, so it rebuilds rather than plan the move again.
+            return self._break(f"stream moved: {msg.reason}")
+        self._next()
+
     def _remember(self, command_id: str, first: int, last: int, body: bytes) -> None:
         self.recent[command_id] = (first, last, body)
         while len(self.recent) > self.config.dedupe_window:
@@ -396,6 +415,7 @@ _HANDLERS: dict[type, Any] = {
     Committed: RoomActor._committed,
     Conflicted: RoomActor._conflicted,
     NotWritten: RoomActor._not_written,
+    Refused: RoomActor._refused,
     Wake: RoomActor._wake,
     Passivate: RoomActor._passivate,
     ViewRequest: RoomActor._view,

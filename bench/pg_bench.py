@@ -147,7 +147,7 @@ async def ours_concurrent(url: str, batches: list[list[AppendRequest]], writers:
 _CALL_PSYCOPG = (
     "SELECT * FROM liaptui.append_batch(%s::text[], %s::bigint[], %s::text[], %s::bytea[], "
     "%s::float8[], %s::integer[], %s::integer[], %s::integer[], %s::text[], %s::integer[], "
-    "%s::bytea[], %s::bigint[], %s::integer[], %s::float8)"
+    "%s::bytea[], %s::bigint[], %s::integer[], %s::float8, %s::bytea[])"
 )
 
 
@@ -178,7 +178,7 @@ async def with_asyncpg(url: str, batches: list[list[AppendRequest]]) -> float:
     conn = await asyncpg.connect(url)
     try:
         statement = await conn.prepare(
-            "SELECT * FROM liaptui.append_batch($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+            "SELECT * FROM liaptui.append_batch($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
         )
         await statement.fetch(*append_arguments(WARM_UP, time.time()))
         started = time.perf_counter()

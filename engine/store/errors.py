@@ -39,6 +39,22 @@ class StreamArchived(ConcurrencyConflict):
         self.args = (self.message,)
 
 
+class CommandIdReused(ConcurrencyConflict):
+    """An append under a command id the stream has already recorded for another command
+    (a different `command_identity`); nothing written. A retry of the same command is
+    answered with its original result instead."""
+
+    code = "command_id_reused"
+
+    def __init__(self, stream_id: str, command_id: str, expected_version: int, actual: int) -> None:
+        super().__init__(stream_id, expected_version, actual)
+        self.command_id = command_id
+        self.message = (
+            f"stream {stream_id!r}: command id {command_id!r} was recorded for another command"
+        )
+        self.args = (self.message,)
+
+
 class StreamRetired(ConcurrencyConflict):
     """An append that would start a stream under the id of one retention forgot: an id is
     never given to a second stream, so the read models never take a new match for the

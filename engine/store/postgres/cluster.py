@@ -65,7 +65,7 @@ CREATE OR REPLACE FUNCTION liaptui.fenced_append_batch(
     p_stream text[], p_expected bigint[], p_command_id text[], p_command bytea[],
     p_command_at float8[], p_counts integer[], p_prev integer[], p_prev_command integer[],
     p_type text[], p_schema integer[], p_data bytea[], p_checksum bigint[], p_req integer[],
-    p_now float8
+    p_now float8, p_digest bytea[]
 ) RETURNS TABLE (
     outcome text, actual bigint, first_version bigint, last_version bigint,
     first_position bigint, last_position bigint
@@ -97,7 +97,8 @@ BEGIN
                r.actual, r.first_version, r.last_version, r.first_position, r.last_position
           FROM liaptui.append_batch(
                    p_stream, expected, p_command_id, p_command, p_command_at, p_counts,
-                   p_prev, p_prev_command, p_type, p_schema, p_data, p_checksum, p_req, p_now)
+                   p_prev, p_prev_command, p_type, p_schema, p_data, p_checksum, p_req, p_now,
+                   p_digest)
                WITH ORDINALITY AS r(outcome, actual, first_version, last_version,
                                     first_position, last_position, i)
          ORDER BY r.i;
@@ -105,12 +106,12 @@ END
 $$;
 """
 
-_FENCED_APPEND = _APPEND.replace(
-    "liaptui.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    "liaptui.fenced_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-    "$14, $15, $16)",
+# The plain append's arguments, after this node's id and epoch.
+_FENCED_APPEND = (
+    "SELECT * FROM liaptui.fenced_append_batch($1, $2, "
+    + ", ".join(f"${n + 2}" for n in range(1, _APPEND.count("$") + 1))
+    + ")"
 )
-assert _FENCED_APPEND != _APPEND
 
 # One round trip a beat: renew our lease (only while it has not run out: a lapsed member
 # stays lapsed), end the membership of every member whose advisory lock is gone (its
@@ -331,8 +332,8 @@ class FencedPostgresStore(PostgresEventStore):
             self._check_writable()
             with guarded():
                 pool = self._appends or self._pool
-                rows = await pool.fetch(
-                    _FENCED_APPEND, node_id, epoch, *append_arguments(reqs, self._clock())
+                rows = await self._fetch_appends(
+                    pool, _FENCED_APPEND, node_id, epoch, *append_arguments(reqs, self._clock())
                 )
             results = self._append_results(reqs, rows, node_id)
         lost = [r.stream_id for r in results if isinstance(r, OwnershipLost)]

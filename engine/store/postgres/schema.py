@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 NOTIFY_CHANNEL = "liaptui_log"
 # Any constant that is ours: opens creating the schema at once take turns on it.
 SCHEMA_LOCK = 0x4C54_5549  # "LTUI"
@@ -65,6 +65,11 @@ CREATE TABLE IF NOT EXISTS liaptui.commands (
     last_version bigint NOT NULL,
     first_position bigint NOT NULL,
     last_position bigint NOT NULL,
+    -- The digest of the command's identity (records.command_digest); NULL in rows of
+    -- schema version 1, which are then not compared on a reused id.
+    digest bytea,
+    -- liaptui.command_checksum of the whole row; every read checks it.
+    checksum bigint,
     PRIMARY KEY (stream_id, command_id)
 );
 CREATE TABLE IF NOT EXISTS liaptui.snapshots (
@@ -91,6 +96,37 @@ CREATE TABLE IF NOT EXISTS liaptui.retired_streams (
 );
 """
 
+# records.command_checksum, in SQL: the first 8 bytes of the MD5 of the length-prefixed
+# text/bytes columns, then `at` and the versions/positions, big-endian.
+CREATE_CHECKSUM = """
+CREATE OR REPLACE FUNCTION liaptui.command_checksum(
+    p_stream text, p_command_id text, p_command bytea, p_at float8, p_fv bigint,
+    p_lv bigint, p_fp bigint, p_lp bigint, p_digest bytea
+) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+SELECT ('x' || substr(md5(
+    int4send(octet_length(convert_to(p_stream, 'UTF8'))) || convert_to(p_stream, 'UTF8')
+    || int4send(octet_length(convert_to(p_command_id, 'UTF8')))
+    || convert_to(p_command_id, 'UTF8')
+    || int4send(octet_length(p_command)) || p_command
+    || int4send(octet_length(coalesce(p_digest, ''::bytea))) || coalesce(p_digest, ''::bytea)
+    || float8send(p_at) || int8send(p_fv) || int8send(p_lv) || int8send(p_fp) || int8send(p_lp)
+), 1, 16))::bit(64)::bigint
+$$;
+"""
+
+# Schema version 1 -> 2: commands rows gain a digest (NULL: not known) and a checksum,
+# computed over each row as it is; the append function takes the requests' digests.
+UPGRADE_1_TO_2 = """
+ALTER TABLE liaptui.commands ADD COLUMN IF NOT EXISTS digest bytea,
+    ADD COLUMN IF NOT EXISTS checksum bigint;
+UPDATE liaptui.commands SET checksum = liaptui.command_checksum(
+    stream_id, command_id, command, at, first_version, last_version, first_position,
+    last_position, digest) WHERE checksum IS NULL;
+DROP FUNCTION IF EXISTS liaptui.append_batch(
+    text[], bigint[], text[], bytea[], float8[], integer[], integer[], integer[], text[],
+    integer[], bytea[], bigint[], integer[], float8);
+"""
+
 # A batch's appends in one call, so one round trip and one implicit transaction. Each
 # request is checked in order against what the ones before it wrote, as plan_batch does
 # for SQLite: a retried command returns its original slot, an archived stream or a stale
@@ -99,14 +135,17 @@ CREATE TABLE IF NOT EXISTS liaptui.retired_streams (
 # (no SQL inside it), and each table is written by one statement. Events arrive flattened:
 # `p_counts` says how many each request brings, `p_req` which request each event is of;
 # `p_prev` is the batch's previous request on the same stream (0: none) and
-# `p_prev_command` its previous one with the same stream and command id. Outcome per
-# request: ok, duplicate, archived, retired (an id retention forgot) or conflict.
+# `p_prev_command` its previous one with the same stream and command id; `p_digest` each
+# request's command digest (NULL: named by its id alone). Outcome per request: ok,
+# duplicate, reused (the id was recorded for another command), archived, retired (an id
+# retention forgot) or conflict. A recorded command that fails its checksum rolls the
+# whole call back (data_corrupted).
 CREATE_APPEND = """
 CREATE OR REPLACE FUNCTION liaptui.append_batch(
     p_stream text[], p_expected bigint[], p_command_id text[], p_command bytea[],
     p_command_at float8[], p_counts integer[], p_prev integer[], p_prev_command integer[],
     p_type text[], p_schema integer[], p_data bytea[], p_checksum bigint[], p_req integer[],
-    p_now float8
+    p_now float8, p_digest bytea[]
 ) RETURNS TABLE (
     outcome text, actual bigint, first_version bigint, last_version bigint,
     first_position bigint, last_position bigint
@@ -122,6 +161,8 @@ DECLARE
     done_lv bigint[];
     done_fp bigint[];
     done_lp bigint[];
+    done_digest bytea[];
+    done_sound boolean[];
     r_outcome text[] := array_fill(NULL::text, ARRAY[n]);
     r_actual bigint[] := array_fill(0::bigint, ARRAY[n]);
     r_fv bigint[] := array_fill(0::bigint, ARRAY[n]);
@@ -151,12 +192,19 @@ BEGIN
     SELECT array_agg(s.status ORDER BY u.i), array_agg(coalesce(s.last_version, 0) ORDER BY u.i),
            array_agg(c.first_version ORDER BY u.i), array_agg(c.last_version ORDER BY u.i),
            array_agg(c.first_position ORDER BY u.i), array_agg(c.last_position ORDER BY u.i),
+           array_agg(c.digest ORDER BY u.i),
+           array_agg(c.stream_id IS NULL OR c.checksum IS NOT DISTINCT FROM
+               liaptui.command_checksum(c.stream_id, c.command_id, c.command, c.at,
+                   c.first_version, c.last_version, c.first_position, c.last_position,
+                   c.digest) ORDER BY u.i),
            array_agg(r.stream_id IS NOT NULL ORDER BY u.i)
-      INTO head_status, head_version, done_fv, done_lv, done_fp, done_lp, retired
+      INTO head_status, head_version, done_fv, done_lv, done_fp, done_lp, done_digest,
+           done_sound, retired
       FROM unnest(p_stream, p_command_id) WITH ORDINALITY AS u(stream_id, command_id, i)
       LEFT JOIN locked s ON s.stream_id = u.stream_id
       LEFT JOIN LATERAL (
-          SELECT c.first_version, c.last_version, c.first_position, c.last_position
+          SELECT c.stream_id, c.command_id, c.command, c.at, c.first_version,
+                 c.last_version, c.first_position, c.last_position, c.digest, c.checksum
             FROM liaptui.commands c
            WHERE c.stream_id = u.stream_id AND c.command_id = u.command_id LIMIT 1
       ) c ON true
@@ -181,10 +229,18 @@ BEGIN
         WHILE j > 0 AND r_outcome[j] NOT IN ('ok', 'duplicate') LOOP
             j := p_prev_command[j];
         END LOOP;
-        IF done_lp[i] IS NOT NULL THEN
+        IF NOT done_sound[i] THEN
+            RAISE EXCEPTION 'stream %: recorded command % fails its checksum',
+                p_stream[i], p_command_id[i] USING ERRCODE = 'data_corrupted';
+        END IF;
+        IF done_lp[i] IS NOT NULL AND p_digest[i] <> done_digest[i] THEN
+            r_outcome[i] := 'reused';
+        ELSIF done_lp[i] IS NOT NULL THEN
             r_outcome[i] := 'duplicate';
             r_fv[i] := done_fv[i]; r_lv[i] := done_lv[i];
             r_fp[i] := done_fp[i]; r_lp[i] := done_lp[i];
+        ELSIF j > 0 AND p_digest[i] <> p_digest[j] THEN
+            r_outcome[i] := 'reused';
         ELSIF j > 0 THEN
             r_outcome[i] := 'duplicate';
             r_fv[i] := r_fv[j]; r_lv[i] := r_lv[j]; r_fp[i] := r_fp[j]; r_lp[i] := r_lp[j];
@@ -226,12 +282,16 @@ BEGIN
         SELECT u.stream_id, 'active', after[u.i], wrote[u.i], p_now, p_now
           FROM unnest(p_stream) WITH ORDINALITY AS u(stream_id, i)
          WHERE NOT followed[u.i] AND wrote[u.i] > 0 AND head_status[u.i] IS NULL;
-        INSERT INTO liaptui.commands
-        SELECT u.stream_id, u.command_id, coalesce(u.command, ''::bytea),
-               coalesce(u.at, p_now), r_fv[u.i], r_lv[u.i], r_fp[u.i], r_lp[u.i]
-          FROM unnest(p_stream, p_command_id, p_command, p_command_at)
-               WITH ORDINALITY AS u(stream_id, command_id, command, at, i)
-         WHERE ok[u.i] AND u.command_id IS NOT NULL;
+        INSERT INTO liaptui.commands (stream_id, command_id, command, at, first_version,
+               last_version, first_position, last_position, digest, checksum)
+        SELECT w.*, liaptui.command_checksum(w.stream_id, w.command_id, w.command, w.at,
+               w.fv, w.lv, w.fp, w.lp, w.digest)
+          FROM (SELECT u.stream_id, u.command_id, coalesce(u.command, ''::bytea) AS command,
+                       coalesce(u.at, p_now) AS at, r_fv[u.i] AS fv, r_lv[u.i] AS lv,
+                       r_fp[u.i] AS fp, r_lp[u.i] AS lp, u.digest
+                  FROM unnest(p_stream, p_command_id, p_command, p_command_at, p_digest)
+                       WITH ORDINALITY AS u(stream_id, command_id, command, at, digest, i)
+                 WHERE ok[u.i] AND u.command_id IS NOT NULL) AS w;
         UPDATE liaptui.head SET last_position = pos;
         PERFORM pg_notify('liaptui_log', pos::text);
     END IF;

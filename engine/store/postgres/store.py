@@ -28,6 +28,7 @@ from engine.store.bundle import (
 from engine.store.errors import (
     BadStoreUrl,
     BundlesMissing,
+    CommandIdReused,
     ConcurrencyConflict,
     CorruptData,
     OperationRefused,
@@ -42,11 +43,13 @@ from engine.store.errors import (
 from engine.store.notify import PositionWaiters
 from engine.store.postgres.schema import (
     CREATE_APPEND,
+    CREATE_CHECKSUM,
     CREATE_META,
     CREATE_TABLES,
     NOTIFY_CHANNEL,
     SCHEMA_LOCK,
     SCHEMA_VERSION,
+    UPGRADE_1_TO_2,
 )
 from engine.store.protocol import EventStore
 from engine.store.records import (
@@ -59,6 +62,8 @@ from engine.store.records import (
     StreamInfo,
     StreamStatus,
     check_contiguous,
+    command_digest,
+    command_from_row,
     stream_info_from_row,
 )
 from engine.store.url import redacted_url
@@ -68,7 +73,10 @@ log = logging.getLogger("liaptui.store")
 _MAX_VERSION = 2**62
 _EVENT_COLUMNS = "position, stream_id, version, type, schema_version, data, checksum, recorded_at"
 _STREAM_COLUMNS = "stream_id, status, last_version, created_at, updated_at"
-_APPEND = "SELECT * FROM liaptui.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+_APPEND = (
+    "SELECT * FROM liaptui.append_batch("
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+)
 # The page of hot events, and every bundle that could hold an event of that page's range
 # (up to its last position when full, to the log's end when not), read in one statement
 # so one snapshot sees a stream either hot or archived, never both nor neither.
@@ -215,8 +223,12 @@ class PostgresEventStore:
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
                     await conn.execute(CREATE_META)
-                    await self._check_version(conn)
+                    version = await self._check_version(conn)
                     await conn.execute(CREATE_TABLES)
+                    await conn.execute(CREATE_CHECKSUM)
+                    if version is not None and version < 2:
+                        log.warning("upgrading the store from schema version %d", version)
+                        await conn.execute(UPGRADE_1_TO_2)
                     await conn.execute(CREATE_APPEND)
                     await conn.execute(
                         "INSERT INTO liaptui.meta VALUES ('schema_version', $1) "
@@ -234,12 +246,14 @@ class PostgresEventStore:
             self._missing_reach = float(max(r["last_position"] for r in missing))
             log.error("%s", BundlesMissing(self._missing, "the bundles table"))
 
-    async def _check_version(self, conn: asyncpg.pool.PoolConnectionProxy[Any]) -> None:
+    async def _check_version(self, conn: asyncpg.pool.PoolConnectionProxy[Any]) -> int | None:
+        """The stored schema version (None: no store yet), refused when newer than ours,
+        or (read-only) older: a writable open upgrades it."""
         exists = await conn.fetchval("SELECT to_regclass('liaptui.meta') IS NOT NULL")
         if not exists:
             if self._readonly:
                 raise StoreNotFound(f"no event store in the database at {redacted_url(self._url)}")
-            return
+            return None
         version = await conn.fetchval("SELECT value FROM liaptui.meta WHERE key = 'schema_version'")
         if version is not None and version > SCHEMA_VERSION:
             raise CorruptData(
@@ -248,6 +262,14 @@ class PostgresEventStore:
                 f"store schema version {version} is newer than this engine's "
                 f"{SCHEMA_VERSION}: upgrade the engine",
             )
+        if self._readonly and version is not None and version < SCHEMA_VERSION:
+            raise CorruptData(
+                None,
+                None,
+                f"store schema version {version}: open it once writable to upgrade it "
+                f"to {SCHEMA_VERSION}",
+            )
+        return None if version is None else int(version)
 
     # -- wake-ups ------------------------------------------------------------------
 
@@ -315,8 +337,16 @@ class PostgresEventStore:
         self._check_writable()
         with guarded():
             pool = self._appends or self._pool
-            rows = await pool.fetch(_APPEND, *append_arguments(reqs, self._clock()))
+            rows = await self._fetch_appends(pool, _APPEND, *append_arguments(reqs, self._clock()))
         return self._append_results(reqs, rows)
+
+    @staticmethod
+    async def _fetch_appends(pool: asyncpg.Pool, statement: str, *args: Any) -> list[Any]:
+        """The append function's rows; a damaged commands row it met is CorruptData."""
+        try:
+            return list(await pool.fetch(statement, *args))
+        except asyncpg.exceptions.DataCorruptedError as exc:
+            raise CorruptData(None, None, str(exc)) from exc
 
     def _append_results(
         self, reqs: Sequence[AppendRequest], rows: Sequence[Any], node_id: str = ""
@@ -330,6 +360,11 @@ class PostgresEventStore:
         ):
             if outcome == "archived":
                 results.append(StreamArchived(req.stream_id, req.expected_version, actual))
+            elif outcome == "reused":
+                assert req.command_id is not None
+                results.append(
+                    CommandIdReused(req.stream_id, req.command_id, req.expected_version, actual)
+                )
             elif outcome == "retired":
                 results.append(StreamRetired(req.stream_id, req.expected_version))
             elif outcome == "fenced":
@@ -508,11 +543,12 @@ class PostgresEventStore:
         self._check_open()
         with guarded():
             rows = await self._pool.fetch(
-                "SELECT stream_id, command_id, command, at, first_version, last_version "
+                "SELECT stream_id, command_id, command, at, first_version, last_version, "
+                "first_position, last_position, digest, checksum "
                 "FROM liaptui.commands WHERE stream_id = $1 ORDER BY first_version",
                 stream_id,
             )
-        return [RecordedCommand(*row) for row in rows]
+        return [command_from_row(tuple(row))[0] for row in rows]
 
     # -- snapshots ---------------------------------------------------------------
 
@@ -830,6 +866,7 @@ def append_arguments(reqs: Sequence[AppendRequest], now: float) -> list[Any]:
         checksums,
         owners,
         now,
+        [None if r.command_id is None else command_digest(r) for r in reqs],
     ]
 
 
