@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from msgspec.structs import replace
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from actors.cluster.cli import add_commands as add_cluster_commands
+from actors.cluster.cli import run_convention, run_node
 from actors.config import EngineConfig
 from actors.facade import Engine
 from engine.rejections import Rejection
@@ -44,13 +43,9 @@ async def simulate(rooms: int, db: str, seed: int, console: Console) -> int:
     """
     if rooms < 1:
         raise SimulationFailed(f"--rooms must be at least 1, not {rooms}")
+    # On a PostgreSQL store the read models live in its `readmodels` schema.
     config = EngineConfig.fast(db, archive_after=0.0, sweep_interval=1.0)
-    with contextlib.ExitStack() as scratch:
-        if backend_of(db) == "postgresql":
-            # A server store has no file to keep read models beside: fold them afresh here.
-            folder = scratch.enter_context(tempfile.TemporaryDirectory(prefix="liaptui-"))
-            config = replace(config, projections_path=f"{folder}/projections.db")
-        return await _simulate(rooms, db, seed, console, config)
+    return await _simulate(rooms, db, seed, console, config)
 
 
 async def _simulate(rooms: int, db: str, seed: int, console: Console, config: EngineConfig) -> int:
@@ -262,7 +257,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     copy.add_argument("--db", default="games.db", help=STORE_HELP)
     copy.add_argument("--to", required=True, help="the copy's store file (must not exist)")
+    add_cluster_commands(sub)
     args = parser.parse_args(argv)
+    if args.command == "node":
+        sys.exit(run_node(args))
+    if args.command == "convention":
+        sys.exit(run_convention(args))
     if args.command == "backup":
         sys.exit(asyncio.run(backup(args.db, args.to)))
     if args.command == "check-archive":

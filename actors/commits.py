@@ -18,10 +18,16 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from actors.config import EngineConfig
-from actors.messages import Append, CommitOutcome, Committed, Conflicted, NotWritten
+from actors.messages import Append, CommitOutcome, Committed, Conflicted, NotWritten, Refused
 from actors.metrics import Metrics
 from actors.storage import original_events
-from engine.store.errors import ConcurrencyConflict, StoreError, StreamRetired
+from engine.store.errors import (
+    CommandIdReused,
+    ConcurrencyConflict,
+    OwnershipLost,
+    StoreError,
+    StreamRetired,
+)
 from engine.store.protocol import EventStore, InlineCommits
 from engine.store.records import AppendResult
 
@@ -156,7 +162,12 @@ class GroupCommit:
                 outcome = Committed(result, None, now)
             else:
                 self.metrics.counters["append_failures"] += 1
-                if isinstance(result, ConcurrencyConflict):
+                if isinstance(result, OwnershipLost):
+                    # The room lives on another node now: nothing was written, retry there.
+                    outcome = NotWritten(str(result))
+                elif isinstance(result, CommandIdReused):
+                    outcome = Refused(str(result))
+                elif isinstance(result, ConcurrencyConflict):
                     outcome = Conflicted(str(result), isinstance(result, StreamRetired))
                 else:
                     if not isinstance(result, StoreError):  # not a failure the store foresaw

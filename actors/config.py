@@ -31,6 +31,8 @@ class EngineConfig(Struct, frozen=True, kw_only=True):
     rate_per_second: float = 20.0  # per-player token bucket refill
     rate_burst: float = 40.0  # per-player token bucket size
     rate_limit_players: int = 100_000  # buckets kept before the oldest are dropped
+    rooms_per_minute: float = 10.0  # rooms one host name may open, refilled per minute
+    rooms_burst: float = 10.0  # ...and at once
     archive_after: float | None = 60.0  # seconds after a match ends; None = never archive
     archive_retry: float = 5.0  # first wait after a failed archival; doubles, up to 10 min
     retention_days: float | None = None  # delete archived bundles older than this; None = keep
@@ -38,6 +40,7 @@ class EngineConfig(Struct, frozen=True, kw_only=True):
     projections_path: str | None = None  # default: "<path>.projections.db"
     count_forks: bool = False  # forks count in the leaderboard and player statistics
     spectator_flush: float = 0.1  # seconds between wake-ups of a room's spectators
+    spectator_share: float = 0.05  # of the loop's time all spectator wake-up rounds may take
     spectator_max_lag: int = 256  # commits a spectator may leave unread before it is dropped
     projections_gather: float = 0.05  # seconds new events gather before the read models fold them
     max_slice: float = 0.0002  # seconds of actor work per event-loop turn before yielding

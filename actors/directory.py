@@ -44,8 +44,10 @@ from actors.messages import (
     WatchRoom,
 )
 from actors.projection_supervisor import ProjectionSupervisor, SupervisorInit
+from actors.receive import DirectReceive
 from actors.room import RoomActor
 from actors.services import ArchiveScheduler, SnapshotRelay
+from engine.commands import CreateRoom
 from engine.rejections import Code, Rejection
 
 log = logging.getLogger("liaptui.directory")
@@ -60,7 +62,11 @@ class RoomEntry(Struct):
     watched: bool = False
 
 
-class RoomDirectory(Actor):  # type: ignore[misc]
+def _creates(message: Any) -> bool:
+    return isinstance(message, Deliver) and isinstance(message.command, CreateRoom)
+
+
+class RoomDirectory(DirectReceive, Actor):  # type: ignore[misc]
     """Routes by room id to live room actors, activating and passivating them."""
 
     def __init__(self) -> None:
@@ -192,6 +198,11 @@ class RoomDirectory(Actor):  # type: ignore[misc]
                 kind, msg.room_id, {"version": msg.state.version, "snapshot": msg.snapshot_version}
             ),
         )
+        if not msg.state.version and not entry.watched and not any(map(_creates, pending)):
+            # No such room: the room refuses what came for it (room_not_found), then it goes
+            # at once, not after `passivate_after`, so that probing ids holds no memory.
+            entry.passivating = True
+            self.send(entry.address, Passivate())
 
     def _load_failed(self, msg: LoadFailed) -> None:
         self.loading -= 1
@@ -251,7 +262,7 @@ class RoomDirectory(Actor):  # type: ignore[misc]
         if not msg.idle:
             # Bots or deadlines still have work to do: look again after another idle period.
             entry.passivating = False
-            entry.last_active = self.now
+            entry.last_active = max(entry.last_active, self.now)
             self._flush_pending(entry)
             return
         del self.rooms[msg.room_id]

@@ -8,6 +8,7 @@ async with Engine.open("games.db") as engine:
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import secrets
 import string
@@ -17,7 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from msgspec import Struct
 from msgspec.structs import replace
@@ -35,6 +36,7 @@ from engine.decider import ROOM_ID
 from engine.events import Event
 from engine.evolve import evolve
 from engine.forking import write_fork
+from engine.names import skeleton
 from engine.rejections import Code, Rejection
 from engine.settings import RoomSettings
 from engine.state import RoomState
@@ -49,6 +51,8 @@ from projections import (
     default_path,
     default_projections,
 )
+from projections.database import Target, resolve
+from projections.postgres import PostgresTarget
 
 T = TypeVar("T")
 CODE_ALPHABET = string.ascii_uppercase + string.digits
@@ -72,8 +76,9 @@ class Accepted(Struct, frozen=True):
         return self.first_version + len(self.events) - 1
 
 
-class Update(Struct, frozen=True):
-    """What a subscriber receives: events as this player may see them, and the view after them."""
+class Update(Struct, frozen=True, gc=False):
+    """What a subscriber receives: events as this player may see them, and the view after them.
+    Immutable data only (no cycles): untracked by the garbage collector, as many are alive."""
 
     room_id: str
     first_version: int
@@ -81,8 +86,17 @@ class Update(Struct, frozen=True):
     view: PlayerView
 
 
+LostReason = Literal["fell_behind", "gap"]
+
+
 class SubscriptionLost(Exception):
-    """The subscriber fell too far behind; resubscribe from the last version it saw."""
+    """The subscription ended; resubscribe from the last version it saw. `reason`:
+    "fell_behind" (more than `max_queue` commits unread: the subscriber was cut then and
+    what it held was freed) or "gap" (a commit it did not get)."""
+
+    def __init__(self, message: str, reason: LostReason) -> None:
+        super().__init__(message)
+        self.reason: LostReason = reason
 
 
 def validated(command: Command) -> Command | Rejection:
@@ -103,6 +117,20 @@ def new_room_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
 
 
+_heap_frozen = False
+
+
+def freeze_heap_once() -> None:
+    """Move what the process holds once the first engine has started (the modules, the
+    store, the actor system: ~30 K objects) out of the garbage collector's reach, once
+    per process. A full collection then scans only what came after: without it one
+    lands in a paced window now and then and holds the loop for 40-150 ms, the paced
+    p99 (docs/performance.md). Objects that die are still freed by their refcount."""
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.freeze()
+
 class Engine:
     """One embedded engine: rooms as actors over an SQLite event store."""
 
@@ -114,6 +142,10 @@ class Engine:
         self.clock: Clock = engine_clock(clock, monotonic)
         self.limiter = RateLimiter(
             config.rate_per_second, config.rate_burst, config.rate_limit_players
+        )
+        # Each room costs a stream, an actor and a lobby row: one host opens only so many.
+        self.room_limiter = RateLimiter(
+            config.rooms_per_minute / 60.0, config.rooms_burst, config.rate_limit_players
         )
         self._driver: Driver | None = None
         self._store: EventStore | None = None
@@ -171,21 +203,21 @@ class Engine:
             self._read_models = ReadModels(path, runner=self._runner)
         self._driver = Driver(self.config, self._store, self.clock, self._runner)
         self._driver.start()
+        freeze_heap_once()
 
-    def _projections_path(self) -> Path:
-        """The read models' file: configured, else beside a SQLite store, else (a store in
-        memory) a scratch file removed when the engine closes."""
+    def _projections_path(self) -> Target:
+        """Where the read models live: configured (a SQLite path or a `postgresql://` URL),
+        else beside a SQLite store, in the `readmodels` schema of a PostgreSQL store, or
+        (a store in memory) in a scratch file removed when the engine closes."""
         if self.config.projections_path is not None:
-            return Path(self.config.projections_path)
+            return resolve(self.config.projections_path)
         backend = backend_of(self.config.path)
         if backend == "sqlite":
             return default_path(sqlite_path(self.config.path))
-        if backend == "memory":
-            self._scratch = tempfile.TemporaryDirectory(prefix="liaptui-read-models-")
-            return Path(self._scratch.name) / "projections.db"
-        raise ValueError(
-            f"a {backend} store needs EngineConfig.projections_path (or projections=False)"
-        )
+        if backend == "postgresql":
+            return PostgresTarget(str(self.config.path))
+        self._scratch = tempfile.TemporaryDirectory(prefix="liaptui-read-models-")
+        return Path(self._scratch.name) / "projections.db"
 
     async def close(self) -> None:
         """Stop cleanly: in-flight commits finish, actors stop, the store closes."""
@@ -242,8 +274,23 @@ class Engine:
         seed: int | None = None,
         room_id: str | None = None,
         command_id: str = "",
+        rate_limited: bool = True,
     ) -> Accepted | Rejection:
-        """Open a room hosted by `host`, with a fresh unique code unless `room_id` is given."""
+        """Open a room hosted by `host`, with a fresh unique code unless `room_id` is given.
+
+        A host opens at most `rooms_burst` rooms at once and `rooms_per_minute` after that
+        (`too_many_rooms`, nothing written); `rate_limited=False` lifts it for a trusted
+        caller (simulations, benchmarks)."""
+        if self._driver is None or self._driver.closing:
+            return Rejection(Code.UNAVAILABLE, "the engine is not open")
+        # Keyed by the name's skeleton: "Mallory" and "MaIlory" draw on one budget.
+        if rate_limited and not self.room_limiter.allow(("", skeleton(host)), self.clock()):
+            self.driver.metrics.rejections[Code.TOO_MANY_ROOMS.value] += 1
+            return Rejection(
+                Code.TOO_MANY_ROOMS,
+                f"{host} opened {self.config.rooms_burst:g} rooms lately; "
+                f"{self.config.rooms_per_minute:g} a minute at most",
+            )
         for _ in range(20):
             code = room_id or new_room_code()
             command = CreateRoom(
@@ -261,13 +308,20 @@ class Engine:
         return Rejection(Code.ROOM_EXISTS, "no free room code found")
 
     async def start_bot_match(
-        self, host: str, *, seed: int | None = None, settings: RoomSettings | None = None
+        self,
+        host: str,
+        *,
+        seed: int | None = None,
+        settings: RoomSettings | None = None,
+        rate_limited: bool = True,
     ) -> Accepted | Rejection:
         """Open a room that bots play to its end: `host` creates it (bots take seats 2-4),
         starts the game and disconnects, so a bot plays the host's seat too. For
         simulations, load tests and demos. The outcome is that of the first refused
         step, else the disconnect's, whose `room_id` names the room."""
-        created = await self.create_room(host, seed=seed, settings=settings)
+        created = await self.create_room(
+            host, seed=seed, settings=settings, rate_limited=rate_limited
+        )
         if isinstance(created, Rejection):
             return created
         outcome: Accepted | Rejection = created
@@ -356,9 +410,10 @@ class Engine:
         """Every event of the room after `from_version`, in order, as `player` may see it.
 
         Starts with one catch-up update from the store, then follows live commits. A
-        subscriber more than `max_queue` commits behind gets SubscriptionLost. A spectator
-        (`spectator=True`, or any `delay`) sees no hand, `delay` behind the room
-        (`Seconds(s)` or `Events(n)`); see `_spectate`.
+        subscriber that leaves more than `max_queue` commits unread is cut at once (its
+        queue never holds more) and its next read raises SubscriptionLost("fell_behind").
+        A spectator (`spectator=True`, or any `delay`) sees no hand, `delay` behind the
+        room (`Seconds(s)` or `Events(n)`); see `_spectate`.
         """
         if spectator or delay is not None:
             if player is not None:
@@ -368,17 +423,28 @@ class Engine:
             return
         driver = self.driver
         queue: asyncio.Queue[Published | None] = asyncio.Queue()
+        cut = False
 
         def deliver(pub: Published) -> None:
-            if queue.qsize() >= max_queue:
-                queue.put_nowait(None)
-            else:
+            nonlocal cut
+            if cut:
+                return
+            if queue.qsize() < max_queue:
                 queue.put_nowait(pub)
+                return
+            # It stopped reading: cut it now, free what it holds, and let it learn why.
+            cut = True
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(None)
+            driver.metrics.counters["subscribers_cut"] += 1
+            asyncio.get_running_loop().call_soon(self._unlisten, room_id, listeners, deliver)
 
         listeners = driver.subscribers.setdefault(room_id, set())
         if not listeners:
             driver.tell(driver.directory, WatchRoom(room_id, True))
         listeners.add(deliver)
+        driver.metrics.subscriber_queues.add(queue)
         try:
             records = await self.store.read_stream(room_id)
             state = RoomState()
@@ -399,7 +465,9 @@ class Engine:
                 pub = await queue.get()
                 if pub is None:
                     raise SubscriptionLost(
-                        f"subscriber of {room_id} fell behind at v{state.version}"
+                        f"subscriber of {room_id} left more than {max_queue} commits unread "
+                        f"after v{state.version} and was cut",
+                        "fell_behind",
                     )
                 fresh = [
                     (pub.first_version + i, e)
@@ -409,7 +477,7 @@ class Engine:
                 if not fresh:
                     continue
                 if fresh[0][0] != state.version + 1:
-                    raise SubscriptionLost(f"gap in {room_id} after v{state.version}")
+                    raise SubscriptionLost(f"gap in {room_id} after v{state.version}", "gap")
                 for _, event in fresh:
                     state = evolve(state, event)
                 seat = viewer_seat(state, player)
@@ -420,10 +488,19 @@ class Engine:
                     view(state, player),
                 )
         finally:
-            listeners.discard(deliver)
-            if not listeners and self._driver is not None:
-                driver.subscribers.pop(room_id, None)
-                driver.tell(driver.directory, WatchRoom(room_id, False))
+            driver.metrics.subscriber_queues.discard(queue)
+            self._unlisten(room_id, listeners, deliver)
+
+    def _unlisten(
+        self, room_id: str, listeners: set[Callable[[Published], None]], deliver: Any
+    ) -> None:
+        """Stop delivering to `deliver`; the room is unwatched once nobody listens."""
+        listeners.discard(deliver)
+        driver = self._driver
+        if listeners or driver is None or driver.subscribers.get(room_id) is not listeners:
+            return
+        driver.subscribers.pop(room_id, None)
+        driver.tell(driver.directory, WatchRoom(room_id, False))
 
     def _spectate(
         self, room_id: str, delay: Delay | None, from_version: int
@@ -445,6 +522,7 @@ class Engine:
                 Update,
                 flush_every=self.config.spectator_flush,
                 max_lag=self.config.spectator_max_lag,
+                share=self.config.spectator_share,
             )
         return self._spectator_rooms.watch(room_id, delay, from_version)
 

@@ -111,7 +111,10 @@ class ViewRequest(Struct):
 
 
 class Passivate(Struct):
-    pass
+    """Snapshot and stop if idle; `hand_over`: stop even with bots or deadlines pending,
+    once the command in flight settles (the room moves to another cluster node)."""
+
+    hand_over: bool = False
 
 
 class Watch(Struct):
@@ -174,7 +177,14 @@ class NotWritten(Struct, tag=True):
     reason: str
 
 
-CommitOutcome = Committed | Conflicted | NotWritten
+class Refused(Struct, tag=True):
+    """Not written: the store refused the command itself (its id was recorded for another
+    command); answered as a rejection, the room goes on."""
+
+    reason: str
+
+
+CommitOutcome = Committed | Conflicted | NotWritten | Refused
 """What became of one room's append in a group commit."""
 
 
@@ -204,8 +214,10 @@ class ViewReply(Struct):
     view: PlayerView | Rejection
 
 
-class Published(Struct):
-    """Events of a room that are now durable, for subscribers; seats names the seated humans."""
+class Published(Struct, frozen=True, gc=False):
+    """Events of a room that are now durable, for subscribers; seats names the seated humans.
+    Immutable data only (no cycles), so the garbage collector need not track it: a watched
+    room's spectators and subscribers hold many."""
 
     room_id: str
     first_version: int

@@ -5,6 +5,14 @@ from __future__ import annotations
 import bisect
 import random
 from collections import Counter
+from typing import Protocol
+
+
+class Backlog(Protocol):
+    """A subscription's queue of unread commits (an asyncio.Queue)."""
+
+    def qsize(self) -> int: ...
+
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
@@ -58,12 +66,19 @@ class Metrics:
         # event loop's lag, which a command of a paced player waits on top of its commit.
         self.timer_lateness = Histogram(LATENCY_BUCKETS)
         self.live_rooms = 0
+        self.subscriber_queues: set[Backlog] = set()  # live subscriptions' queues
+
+    @property
+    def subscriber_queue_max(self) -> int:
+        """The longest queue of unread commits of any live subscription now."""
+        return max((q.qsize() for q in self.subscriber_queues), default=0)
 
     def snapshot(self) -> dict[str, object]:
         return {
             **self.counters,
             "rejections": dict(self.rejections),
             "live_rooms": self.live_rooms,
+            "subscriber_queue_max": self.subscriber_queue_max,
             "latency_p50": self.latency.quantile(0.5),
             "latency_p99": self.latency.quantile(0.99),
             "durable_p50": self.durable_latency.quantile(0.5),
@@ -85,6 +100,12 @@ class Metrics:
         ]
         lines += family("liaptui_live_rooms", "gauge", "Room actors live in memory now.")
         lines.append(f"liaptui_live_rooms {self.live_rooms}")
+        lines += family(
+            "liaptui_subscriber_queue_max",
+            "gauge",
+            "Longest queue of unread commits of any live subscription.",
+        )
+        lines.append(f"liaptui_subscriber_queue_max {self.subscriber_queue_max}")
         for name, hist, what in (
             ("command_latency_seconds", self.latency, "Time from send to answer of a command."),
             ("durable_latency_seconds", self.durable_latency, "Time from decision to commit."),
@@ -111,6 +132,7 @@ COUNTER_HELP = {
     "matches_completed": "matches marked completed",
     "archived": "matches moved into the archive",
     "archive_failed": "failed archival attempts",
+    "subscribers_cut": "subscribers cut for leaving max_queue commits unread",
 }
 """What each counter counts, for its HELP line (others are named by their key)."""
 

@@ -28,6 +28,7 @@ from actors.messages import (
     Published,
     Quiesce,
     Recover,
+    Refused,
     Reply,
     RoomBroken,
     RoomIdle,
@@ -39,6 +40,7 @@ from actors.messages import (
     Wake,
     Watch,
 )
+from actors.receive import DirectReceive
 from engine.bots import bot_command, ready_at, seats_to_move
 from engine.codec import command_append, same_command
 from engine.commands import Command, Tick, idempotency_key
@@ -65,7 +67,7 @@ class InFlight(Struct):
     body: bytes
 
 
-class RoomActor(Actor):  # type: ignore[misc]
+class RoomActor(DirectReceive, Actor):  # type: ignore[misc]
     """One game room; addressed through the RoomDirectory by room id."""
 
     def __init__(self) -> None:
@@ -87,6 +89,7 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.links: RoomInit | None = None
         self.quiet = False
         self.hold_until = 0.0
+        self.handing_over = False
 
     def receiveMessage(self, msg: Any, sender: Any) -> None:
         handler = _HANDLERS.get(type(msg))
@@ -134,6 +137,11 @@ class RoomActor(Actor):  # type: ignore[misc]
 
     def _passivate(self, msg: Passivate) -> None:
         assert self.links is not None
+        if msg.hand_over:
+            self.quiet = self.handing_over = True
+            if self.in_flight is None:
+                self._hand_over()
+            return
         idle = self.in_flight is None and not self.stash and not self._has_work()
         if (
             idle
@@ -144,6 +152,20 @@ class RoomActor(Actor):  # type: ignore[misc]
                 self.links.snapshot_relay, SaveSnapshot(self.room_id, self.state.version, self.state)
             )
         self.send(self.links.directory, RoomIdle(self.room_id, idle))
+
+    def _hand_over(self) -> None:
+        """Stop for another node to take over: waiting commands are refused (retry there),
+        the state is snapshotted, and the directory stops this actor."""
+        assert self.links is not None
+        pending, self.stash = list(self.stash), deque()
+        for request, _ in pending:
+            self._reply(request, Rejection(Code.UNAVAILABLE, "the room is moving; retry"))
+        if self.state.version > self.snapshot_version and self.state.phase is not Phase.NEW:
+            self.snapshot_version = self.state.version
+            self.send(
+                self.links.snapshot_relay, SaveSnapshot(self.room_id, self.state.version, self.state)
+            )
+        self.send(self.links.directory, RoomIdle(self.room_id, True))
 
     def _has_work(self) -> bool:
         return bool(seats_to_move(self.state)) or next_due(self.state, self.now) is not None
@@ -157,6 +179,8 @@ class RoomActor(Actor):  # type: ignore[misc]
     def _submit(self, request: int | None, command: Command) -> None:
         if self.broken:
             self._reply(request, Rejection(Code.UNAVAILABLE, "the room is restarting; retry"))
+        elif self.handing_over:
+            self._reply(request, Rejection(Code.UNAVAILABLE, "the room is moving; retry"))
         elif self.in_flight is not None or not self.ready:
             if len(self.stash) >= self.config.stash_limit:
                 self._reply(request, Rejection(Code.OVERLOADED, "too many commands for this room"))
@@ -269,6 +293,24 @@ class RoomActor(Actor):  # type: ignore[misc]
         self.hold_until = self.now + RETRY_AFTER  # the store failed: no own moves for a while
         self._next()
 
+    def _refused(self, msg: Refused) -> None:
+        assert self.in_flight is not None
+        flight, self.in_flight = self.in_flight, None
+        command_id = flight.command.command_id
+        reason = f"command id {command_id!r} was used for another command"
+        log.warning(
+            "room %s: %s",
+            self.room_id,
+            msg.reason,
+            extra={"room_id": self.room_id, "command_id": command_id},
+        )
+        self._reply(flight.request, Rejection(Code.MALFORMED_COMMAND, reason))
+        if flight.request is None:
+            # The room's own move under an id another writer used at this version: the
+            # room is behind the store, so it rebuilds rather than plan the move again.
+            return self._break(f"stream moved: {msg.reason}")
+        self._next()
+
     def _remember(self, command_id: str, first: int, last: int, body: bytes) -> None:
         self.recent[command_id] = (first, last, body)
         while len(self.recent) > self.config.dedupe_window:
@@ -297,6 +339,8 @@ class RoomActor(Actor):  # type: ignore[misc]
     def _next(self) -> None:
         if self.in_flight is not None or self.broken:
             return
+        if self.handing_over:
+            return self._hand_over()
         if self.stash:
             request, command = self.stash.popleft()
             return self._run(request, command)
@@ -370,6 +414,7 @@ _HANDLERS: dict[type, Any] = {
     Committed: RoomActor._committed,
     Conflicted: RoomActor._conflicted,
     NotWritten: RoomActor._not_written,
+    Refused: RoomActor._refused,
     Wake: RoomActor._wake,
     Passivate: RoomActor._passivate,
     ViewRequest: RoomActor._view,

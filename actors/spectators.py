@@ -2,17 +2,20 @@
 
 What a spectator may see of each commit (the events with every dealt hand emptied, and
 the room's view with no seat's hand) is the same for every spectator of the room, so a
-room's `SpectatorChannel` computes it once per commit as a `Frame` and keeps the frames in
-one shared log; each spectator only holds a cursor into it. A commit costs the room one
-spectator view and one list append, however many watch. Spectators are woken at most every
-`flush_every` seconds, a few at a time, and take everything due in one coalesced update, so
-a thousand of them do not queue in front of the room's commands. A spectator that does not
-come back for `max_lag` frames is dropped (`SpectatorDropped`); nobody waits for it.
+room's `SpectatorChannel` computes it once as a `Frame` and keeps the frames in one
+shared log; each spectator only holds a cursor into it. A commit costs the room's turn
+one list append, however many watch: the frames are made later, off the command's path,
+when the spectators are next woken. Spectators are woken in rounds, a few at a time, at
+most every `flush_every` seconds and less often when the rounds of all watched rooms
+would take more than `share` of the loop's time, and take everything due in one
+coalesced update, so a thousand of them do not queue in front of the room's commands. A spectator that does not come back
+for `max_lag` frames is dropped (`SpectatorDropped`); nobody waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from itertools import groupby
 from typing import Generic, TypeVar
@@ -103,17 +106,23 @@ class SpectatorChannel(Generic[U]):
         *,
         flush_every: float,
         max_lag: int,
-        wake_slice: int = 32,
+        share: float = 0.05,
+        wake_slice: int = 16,
+        channels: Callable[[], int] = lambda: 1,
     ) -> None:
         self.room_id = room_id
+        self.channels = channels  # how many rooms' channels share the loop (and `share`)
         self.clock = clock
         self.make_update = make_update
         # Spectators woken together mostly take the same frames: one update serves them all.
         self.batches: dict[tuple[int, int], U] = {}
         self.flush_every = flush_every
+        self.interval = flush_every  # between two rounds: stretched when a round ran long
+        self.share = share
         self.max_lag = max_lag
         self.wake_slice = wake_slice
         self.frames: list[Frame] = []
+        self.unfolded: list[Published] = []  # commits not made into frames yet
         self.state = RoomState()
         self.spectators: set[Spectator] = set()
         self.ready = asyncio.Event()
@@ -138,27 +147,45 @@ class SpectatorChannel(Generic[U]):
             self.publish(pub)
 
     def publish(self, pub: Published) -> None:
-        """A durable commit of the room (called by the driver, synchronously)."""
+        """A durable commit of the room (called by the driver, synchronously, inside the
+        command's turn): kept as it is, made into frames by the next round or reader."""
         if not self.ready.is_set():
             self.early.append(pub)
             return
-        fresh = [e for i, e in enumerate(pub.events) if pub.first_version + i > self.state.version]
-        if not fresh or pub.first_version + len(pub.events) - len(fresh) != self.state.version + 1:
-            return  # already folded (read from the store), or not the next version
-        frames, self.state = spectator_frames(fresh, self.state)
-        self.frames.extend(frames)
-        self.batches.clear()
+        self.unfolded.append(pub)
+        if len(self.unfolded) > self.max_lag:
+            self._fold()  # nobody folded for long (no spectator yet): keep this list short
         if self.spectators and (self.flush_task is None or self.flush_task.done()):
             self.flush_task = asyncio.get_running_loop().create_task(self._flush())
+
+    def _fold(self) -> None:
+        """Make the commits published since the last fold into frames."""
+        unfolded, self.unfolded = self.unfolded, []
+        for pub in unfolded:
+            fresh = [
+                e for i, e in enumerate(pub.events) if pub.first_version + i > self.state.version
+            ]
+            skipped = len(pub.events) - len(fresh)
+            if not fresh or pub.first_version + skipped != self.state.version + 1:
+                continue  # already folded (read from the store), or not the next version
+            frames, self.state = spectator_frames(fresh, self.state)
+            self.frames.extend(frames)
+            self.batches.clear()
 
     async def _flush(self) -> None:
         """Wake the waiting spectators a slice at a time; drop those who stopped reading.
 
         Runs again while commits arrived during a round: a spectator woken early in a round
-        may be waiting again before the round ends, and must not miss the last commit.
+        may be waiting again before the round ends, and must not miss the last commit. A
+        round that took long (many spectators, or a busy loop: the time is wall time, the
+        room's commands in between included) stretches the pause before the next one, so
+        that the rounds of all the engine's channels together take at most about `share`
+        of the loop (each channel keeps to `share` / the number of channels).
         """
         while True:
-            await asyncio.sleep(self.flush_every)
+            await asyncio.sleep(self.interval)
+            started = time.perf_counter()
+            self._fold()
             head = len(self.frames)
             for i, spectator in enumerate(list(self.spectators)):
                 waiting = spectator.waiting
@@ -171,6 +198,11 @@ class SpectatorChannel(Generic[U]):
                     self.spectators.discard(spectator)
                 if (i + 1) % self.wake_slice == 0:
                     await asyncio.sleep(0)  # let the room's commands in between slices
+            await asyncio.sleep(0)  # the last slice runs before the round is timed
+            spent = time.perf_counter() - started
+            rest = spent * self.channels() * (1 / self.share - 1)
+            self.interval = max(self.flush_every, rest)
+            self._fold()
             if len(self.frames) == head:
                 return
 
@@ -206,6 +238,7 @@ class SpectatorChannel(Generic[U]):
         await self.ready.wait()
         if self.failure is not None:
             raise self.failure
+        self._fold()
         cursor = 0
         while cursor < len(self.frames) and self.frames[cursor].last_version <= from_version:
             cursor += 1
@@ -216,6 +249,7 @@ class SpectatorChannel(Generic[U]):
             if delay is None and cursor == len(self.frames):
                 yield self.make_update(self.room_id, seen + 1, (), view(self.state, None))
             while True:
+                self._fold()
                 if spectator.dropped:
                     raise SpectatorDropped(
                         f"a spectator of {self.room_id} stopped reading and was dropped "
@@ -247,22 +281,29 @@ class SpectatorChannel(Generic[U]):
         return batch
 
     async def _wait(self, spectator: Spectator, now: float) -> None:
-        """Until a flush wakes the spectator, or its next frame is due (not sooner than one
-        flush interval after its last delivery, so that it wakes a bounded number of times)."""
+        """Until a round wakes the spectator, or its next frame is due (not sooner than one
+        round's interval after its last delivery, so that it wakes a bounded number of
+        times)."""
         loop = asyncio.get_running_loop()
-        spectator.waiting = loop.create_future()
+        waiting = spectator.waiting = loop.create_future()
         due = self._next_release(spectator)
-        timeout = None
+        timer = None
         if due is not None:
-            timeout = max(due - now, spectator.delivered_at + self.flush_every - now, 0.0)
-        spectator.timed = timeout is not None
+            timeout = max(due - now, spectator.delivered_at + self.interval - now, 0.0)
+            timer = loop.call_later(timeout, _wake, waiting)
+        spectator.timed = timer is not None
         try:
-            await asyncio.wait_for(spectator.waiting, timeout)
-        except TimeoutError:
-            pass
+            await waiting
         finally:
+            if timer is not None:
+                timer.cancel()
             spectator.waiting = None
             spectator.timed = False
+
+
+def _wake(waiting: asyncio.Future[None]) -> None:
+    if not waiting.done():
+        waiting.set_result(None)
 
 
 class SpectatorRooms(Generic[U]):
@@ -277,11 +318,13 @@ class SpectatorRooms(Generic[U]):
         *,
         flush_every: float,
         max_lag: int,
+        share: float = 0.05,
     ) -> None:
         self.driver = driver
         self.read_history = read_history
         self.make_update = make_update
         self.flush_every = flush_every
+        self.share = share
         self.max_lag = max_lag
         self.channels: dict[str, SpectatorChannel[U]] = {}
         self.users: dict[str, int] = {}
@@ -300,6 +343,8 @@ class SpectatorRooms(Generic[U]):
                     self.make_update,
                     flush_every=self.flush_every,
                     max_lag=self.max_lag,
+                    share=self.share,
+                    channels=lambda: len(self.channels),
                 )
                 self.channels[room_id] = channel
                 self._listen(room_id, channel)

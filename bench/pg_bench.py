@@ -15,7 +15,9 @@ command, with its command id). Measured on the same server in the same run:
   and by `COPY`, into a plain table with the same keys;
 * the peer: the `eventsourcing` library (9.5.6) with its PostgreSQL persistence, one
   aggregate per room, one save per command, deciding the same commands with our core;
-* the engine itself on PostgreSQL: durable commands/s, p50/p99 saturated and paced.
+* the engine itself on PostgreSQL: durable commands/s, p50/p99 saturated and paced, beside
+  the floor under a paced command on the same server (a bare one-row INSERT a commit, at
+  the same 250/s) and our store alone at that pace (one command's append a call).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -145,7 +147,7 @@ async def ours_concurrent(url: str, batches: list[list[AppendRequest]], writers:
 _CALL_PSYCOPG = (
     "SELECT * FROM liaptui.append_batch(%s::text[], %s::bigint[], %s::text[], %s::bytea[], "
     "%s::float8[], %s::integer[], %s::integer[], %s::integer[], %s::text[], %s::integer[], "
-    "%s::bytea[], %s::bigint[], %s::integer[], %s::float8)"
+    "%s::bytea[], %s::bigint[], %s::integer[], %s::float8, %s::bytea[])"
 )
 
 
@@ -176,7 +178,7 @@ async def with_asyncpg(url: str, batches: list[list[AppendRequest]]) -> float:
     conn = await asyncpg.connect(url)
     try:
         statement = await conn.prepare(
-            "SELECT * FROM liaptui.append_batch($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+            "SELECT * FROM liaptui.append_batch($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
         )
         await statement.fetch(*append_arguments(WARM_UP, time.time()))
         started = time.perf_counter()
@@ -233,6 +235,55 @@ async def raw_insert(url: str, batches: list[list[AppendRequest]], copy: bool) -
         await conn.close()
 
 
+def quantile(sample: Sequence[float], q: float) -> float:
+    """The q-quantile of `sample` in milliseconds."""
+    ordered = sorted(sample)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+async def paced_latencies(
+    call: Callable[[int], Awaitable[object]], seconds: float, rate: float
+) -> list[float]:
+    """Seconds each `call(i)` took, started at a steady `rate` a second for `seconds`."""
+    latencies = []
+    started = time.perf_counter()
+    for i in range(int(seconds * rate)):
+        wait = started + i / rate - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        began = time.perf_counter()
+        await call(i)
+        latencies.append(time.perf_counter() - began)
+    return latencies
+
+
+async def bare_insert_latency(url: str, seconds: float) -> list[float]:
+    """The floor under a paced command: one one-row INSERT a call, each its own commit."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(_RAW_TABLE)
+        insert = await conn.prepare(
+            "INSERT INTO raw_events VALUES ($1, 'R', $1, 'T', 1, '\\x00'::bytea, 0)"
+        )
+        return await paced_latencies(lambda i: insert.fetch(i + 1), seconds, 250.0)
+    finally:
+        await conn.close()
+
+
+async def store_latency(url: str, batches: list[list[AppendRequest]], seconds: float) -> list[float]:
+    """One command's append a call through our store, as the engine's group commit makes
+    them at this rate."""
+    appends = [req for batch in batches for req in batch]
+    store = await PostgresEventStore.open(url)
+    try:
+        await store.append_batch(WARM_UP)
+        return await paced_latencies(
+            lambda i: store.append_batch([appends[i % len(appends)]]), seconds, 250.0
+        )
+    finally:
+        await store.close()
+
+
 def peer_env(url: str) -> dict[str, str]:
     parts = urlsplit(url)
     return {
@@ -255,7 +306,17 @@ async def measure(url: str, sizes: Sizes) -> list[tuple[str, str]]:
     batches = rounds_of(sizes)
     events = events_in(batches)
     rooms = f"{sizes.rooms} rooms a batch, {sizes.rounds} batches, {events:,} events"
-    ours_rate = await ours(await fresh_database(url, "bench_ours"), batches)
+    # Our store, raw INSERT and COPY in interleaved triples, the median of each and of
+    # the ratios: one pass of each is too short on a noisy box.
+    ours_runs, raw_runs, copy_runs = [], [], []
+    for _ in range(sizes.driver_pairs):
+        ours_runs.append(await ours(await fresh_database(url, "bench_ours"), batches))
+        raw_runs.append(await raw_insert(await fresh_database(url, "bench_raw"), batches, False))
+        copy_runs.append(await raw_insert(await fresh_database(url, "bench_copy"), batches, True))
+    ours_rate = statistics.median(ours_runs)
+    raw, copy = statistics.median(raw_runs), statistics.median(copy_runs)
+    to_raw = statistics.median(o / r for o, r in zip(ours_runs, raw_runs, strict=True))
+    to_copy = statistics.median(o / c for o, c in zip(ours_runs, copy_runs, strict=True))
     four = await ours_concurrent(await fresh_database(url, "bench_four"), batches, 4)
     # Interleaved pairs, the median of each driver: one pass is too short on a noisy box.
     asyncpg_runs, psycopg_runs = [], []
@@ -263,8 +324,8 @@ async def measure(url: str, sizes: Sizes) -> list[tuple[str, str]]:
         asyncpg_runs.append(await with_asyncpg(await fresh_database(url, "bench_ap"), batches))
         psycopg_runs.append(await with_psycopg(await fresh_database(url, "bench_pg"), batches))
     asyncpg_rate, psycopg_rate = statistics.median(asyncpg_runs), statistics.median(psycopg_runs)
-    raw = await raw_insert(await fresh_database(url, "bench_raw"), batches, copy=False)
-    copy = await raw_insert(await fresh_database(url, "bench_copy"), batches, copy=True)
+    bare = await bare_insert_latency(await fresh_database(url, "bench_bare"), sizes.seconds)
+    alone = await store_latency(await fresh_database(url, "bench_alone"), batches, sizes.seconds)
     peer_url = await fresh_database(url, "bench_peer")
     peer = peer_rate(recorded(sizes.rooms), "", sizes.peer_commands, env=peer_env(peer_url))
     commands_per_batch = sizes.rooms
@@ -296,8 +357,11 @@ async def measure(url: str, sizes: Sizes) -> list[tuple[str, str]]:
         ),
         ("raw INSERT ... unnest, one a batch", f"{raw:,.0f} events/s"),
         ("raw COPY, one a batch", f"{copy:,.0f} events/s"),
-        ("our store / raw INSERT", f"{ours_rate / raw:.0%}"),
-        ("our store / COPY", f"{ours_rate / copy:.0%}"),
+        (
+            f"our store / raw INSERT (median of {sizes.driver_pairs} interleaved triples)",
+            f"{to_raw:.0%}",
+        ),
+        ("our store / COPY", f"{to_copy:.0%}"),
         ("our store, commands/s", f"{ours_commands:,.0f} commands/s"),
         ("peer: eventsourcing 9.5.6, PostgreSQL", f"{peer:,.0f} commands/s"),
         ("our store / peer (commands)", f"{ours_commands / peer:.0f}x"),
@@ -310,6 +374,14 @@ async def measure(url: str, sizes: Sizes) -> list[tuple[str, str]]:
             f"engine on PostgreSQL, {sizes.live_rooms} live rooms, paced 250/s",
             f"{paced['commands_per_s']:,.0f} commands/s, p50 {paced['p50_ms']:.1f} ms, "
             f"p99 {paced['p99_ms']:.1f} ms",
+        ),
+        (
+            "  floor: a bare one-row INSERT a commit, paced 250/s",
+            f"p50 {quantile(bare, 0.5):.1f} ms, p99 {quantile(bare, 0.99):.1f} ms",
+        ),
+        (
+            "  our store alone: one command's append_batch, paced 250/s",
+            f"p50 {quantile(alone, 0.5):.1f} ms, p99 {quantile(alone, 0.99):.1f} ms",
         ),
         ("engine / peer (commands)", f"{saturated['commands_per_s'] / peer:.0f}x"),
     ]

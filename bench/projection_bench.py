@@ -1,13 +1,15 @@
 """Projection rebuild rate, against the store's own read_all + decode rate in the same run.
 
-    python bench/projection_bench.py [--quick] [--events N] [--repeat K]
+    python bench/projection_bench.py [--quick] [--events N] [--repeat K] [--postgres URL]
 
 Builds a store of real bot matches (engine.simulation, interleaved appends), then times:
   * the baseline: store.read_all in batches of 10,000 + decode_event of every event,
     and read_all of only the types the read models fold (what the runner reads);
   * a rebuild of the four read models from position 0 into a fresh file (the runner);
   * a rebuild in shadow tables of an already built file, swapped in at the end;
-  * the fold alone, on events already in memory (what the runner costs beyond reading).
+  * the fold alone, on events already in memory (what the runner costs beyond reading);
+  * with --postgres, a rebuild from 0 into PostgreSQL tables (schema bench_readmodels of
+    that database, dropped first), reading the same SQLite log, against the SQLite rebuild.
 Each figure is the best of --repeat runs (the box may be shared).
 """
 
@@ -28,6 +30,7 @@ from engine.codec import decode_event, encode_event  # noqa: E402
 from engine.simulation import run_match  # noqa: E402
 from engine.store import AppendRequest, NewEvent, RecordedEvent, open_store  # noqa: E402
 from projections import ProjectionRunner, Rebuild, database, default_projections  # noqa: E402
+from projections.postgres import PostgresTarget  # noqa: E402
 
 BATCH = 10_000
 
@@ -90,8 +93,17 @@ def _remove(path: Path) -> None:
             candidate.unlink()
 
 
-async def rebuild_from_zero(path: Path, target: Path) -> float:
-    _remove(target)
+async def rebuild_from_zero(path: Path, target: Path | PostgresTarget) -> float:
+    if isinstance(target, PostgresTarget):
+        import asyncpg
+
+        conn = await asyncpg.connect(target.url)
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {target.schema} CASCADE")
+        finally:
+            await conn.close()
+    else:
+        _remove(target)
     store = await open_store(path)
     try:
         events = await store.last_position()
@@ -159,6 +171,7 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="about 10,000 events")
     parser.add_argument("--events", type=int, default=None, help="events in the log")
     parser.add_argument("--repeat", type=int, default=None, help="runs per figure (best)")
+    parser.add_argument("--postgres", default=None, help="also rebuild into this database")
     args = parser.parse_args()
     target_events = args.events or (10_000 if args.quick else 120_000)
     repeat = args.repeat or (1 if args.quick else 3)
@@ -181,7 +194,13 @@ async def main() -> None:
             decode_rates.append(decode_rate)
             typed_rates.append(typed_rate)
         projections_path = directory / "games.projections.db"
-        rebuilds = [await rebuild_from_zero(store_path, projections_path) for _ in range(repeat)]
+        # With --postgres, each SQLite rebuild is followed by one into PostgreSQL (A/B).
+        target = PostgresTarget(args.postgres, "bench_readmodels") if args.postgres else None
+        rebuilds, on_pg = [], []
+        for _ in range(repeat):
+            rebuilds.append(await rebuild_from_zero(store_path, projections_path))
+            if target is not None:
+                on_pg.append(await rebuild_from_zero(store_path, target))
         shadow = [await rebuild_in_shadow(store_path, projections_path) for _ in range(repeat)]
         batches = await read_everything(store_path)
         folding = [fold_only(batches, directory / "fold.db") for _ in range(repeat)]
@@ -191,6 +210,9 @@ async def main() -> None:
         base = best("store read_all + decode (baseline)", decode_rates)
         best("store read_all of the folded types only", typed_rates)
         rebuild = best("rebuild from 0 (runner, 4 read models)", rebuilds)
+        if on_pg:
+            pg_rate = best("rebuild from 0 into PostgreSQL tables", on_pg)
+            print(f"  PostgreSQL / SQLite rebuild: {pg_rate / rebuild:.3f}")
         best("rebuild in shadow tables + swap", shadow)
         best("fold only (events already in memory)", folding)
         print(f"rebuild / baseline: {rebuild / base:.2f}   (goal: 200,000 events/s)")

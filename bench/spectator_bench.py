@@ -1,20 +1,27 @@
 """Spectators against a room's command latency: one room, its players' commands timed, with
 no spectators and with many, in one run.
 
-    python bench/spectator_bench.py              # 1,000 spectators, a 20-round match, 3 pairs
+    python bench/spectator_bench.py              # 1,000 spectators, a 20-round match, 5 pairs
     python bench/spectator_bench.py --quick      # 200 spectators, 4 rounds, 1 pair (smoke)
 
 Four humans play one match through `Engine.send` (moves chosen by the bot policy, one every
 `--pace` seconds), each command timed from send to durable outcome. The same match (same seed, same moves) is played
 without spectators and with N spectators subscribed (`subscribe(spectator=True)`, each an
-asyncio task reading every update) on fresh stores, alternately; the figure is the ratio of
-the command p99 with spectators to the one without, each the median over the pairs.
+asyncio task reading every update) on fresh stores, interleaved: each pair runs both, in
+alternating order (A B, B A, ...) so that a drift of the machine's load falls on both
+sides. The figure is the median over the pairs of each pair's ratio of the command p99
+with spectators to the one without (and, steadier on a shared machine, the ratio of the
+p99s of all the pairs' commands pooled, and of each command's own CPU time on the loop's
+thread: the part of its latency the engine controls, without the moments the shared
+machine ran something else); the process CPU seconds of each run are printed too
+(what the spectators cost the machine, which a loaded machine turns into latency).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import sys
 import tempfile
@@ -52,9 +59,13 @@ def accepted(outcome: object) -> Accepted:
     return outcome
 
 
-async def play_match(engine: Engine, room: str, state: RoomState, pace: float) -> list[float]:
+async def play_match(
+    engine: Engine, room: str, state: RoomState, pace: float, cpu: list[float] | None = None
+) -> list[float]:
     """Play the room to its end as its four humans, a move every `pace` seconds (as people
-    would, so that spectators wake between moves too); the seconds each command took."""
+    would, so that spectators wake between moves too); the seconds each command took. `cpu`
+    gets the loop thread's CPU seconds of each (a command mostly completes within the call,
+    so this is its own work, without the time the machine ran something else)."""
     latencies: list[float] = []
     count = 0
     while state.phase is not Phase.GAME_OVER:
@@ -64,9 +75,11 @@ async def play_match(engine: Engine, room: str, state: RoomState, pace: float) -
             count += 1
             move: Command = bot_command(state, seat, engine.clock(), f"m{count}")
             move = replace(move, player=PLAYERS[seat])
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             outcome = accepted(await engine.send(room, move, rate_limited=False, redact=False))
             latencies.append(time.perf_counter() - started)
+            if cpu is not None:
+                cpu.append(time.thread_time() - cpu_started)
             state = fold(outcome.events, state)
             await asyncio.sleep(pace)
     return latencies
@@ -86,7 +99,7 @@ async def spectate(engine: Engine, room: str, started: asyncio.Event, counts: li
 
 
 async def one_run(
-    directory: Path, spectators: int, rounds: int, pace: float
+    directory: Path, spectators: int, rounds: int, pace: float, cpu: list[float] | None = None
 ) -> tuple[list[float], int]:
     """The command latencies of one match with `spectators` watching, and the events they got."""
     settings = replace(RoomSettings.fast(), round_cap=rounds, target_score=1_000_000)
@@ -109,7 +122,7 @@ async def one_run(
             await asyncio.wait_for(started.wait(), timeout=120)
         accepted(await engine.send(room, StartGame(player=PLAYERS[0])))
         state = fold(decode_records(await engine.store.read_stream(room)))  # hands included
-        latencies = await play_match(engine, room, state, pace)
+        latencies = await play_match(engine, room, state, pace, cpu)
         if tasks:
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=120)
         return latencies, counts[0]
@@ -124,38 +137,59 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--spectators", type=int, help="default 1000 (200 with --quick)")
+    parser.add_argument("--pairs", type=int, help="A/B pairs of runs (default 5, 1 with --quick)")
     parser.add_argument(
         "--pace", type=float, default=0.005, help="seconds between two moves (default 0.005)"
     )
     args = parser.parse_args(argv)
     spectators = args.spectators or (200 if args.quick else 1000)
-    rounds, pairs = (4, 1) if args.quick else (20, 3)
-    base_p99: list[float] = []
-    spec_p99: list[float] = []
-    base_p50: list[float] = []
-    spec_p50: list[float] = []
+    rounds = 4 if args.quick else 20
+    pairs = args.pairs or (1 if args.quick else 5)
+    p99: dict[int, list[float]] = {0: [], spectators: []}
+    p50: dict[int, list[float]] = {0: [], spectators: []}
+    cpu: dict[int, list[float]] = {0: [], spectators: []}
+    pooled: dict[int, list[float]] = {0: [], spectators: []}
+    own: dict[int, list[float]] = {0: [], spectators: []}  # each command's CPU, pooled
     commands = received = 0
     with tempfile.TemporaryDirectory(prefix="spectator-bench-") as tmp:
         for pair in range(pairs):
-            for watching in (0, spectators):
+            order = (0, spectators) if pair % 2 == 0 else (spectators, 0)
+            for watching in order:
                 directory = Path(tmp) / f"run{pair}-{watching}"
                 directory.mkdir()
-                latencies, got = asyncio.run(one_run(directory, watching, rounds, args.pace))
+                gc.collect()
+                cpu_started = time.process_time()
+                latencies, got = asyncio.run(
+                    one_run(directory, watching, rounds, args.pace, own[watching])
+                )
+                cpu[watching].append(time.process_time() - cpu_started)
                 commands = len(latencies)
-                (spec_p99 if watching else base_p99).append(p(latencies, 0.99))
-                (spec_p50 if watching else base_p50).append(p(latencies, 0.50))
+                p99[watching].append(p(latencies, 0.99))
+                pooled[watching] += latencies
+                p50[watching].append(p(latencies, 0.50))
                 received = max(received, got)
-    base, spec = statistics.median(base_p99), statistics.median(spec_p99)
+    ratios = [s / b for s, b in zip(p99[spectators], p99[0], strict=True)]
     print(
         f"one room, {commands} timed commands per match, a move every {args.pace * 1e3:g} ms, "
-        f"{pairs} pair(s) of runs"
+        f"{pairs} interleaved pair(s) of runs"
     )
-    print(f"command p50, no spectators: {statistics.median(base_p50) * 1e3:.3f} ms")
-    print(f"command p50, {spectators} spectators: {statistics.median(spec_p50) * 1e3:.3f} ms")
-    print(f"command p99, no spectators: {base * 1e3:.3f} ms")
-    print(f"command p99, {spectators} spectators: {spec * 1e3:.3f} ms")
+    for label, n in (("no spectators", 0), (f"{spectators} spectators", spectators)):
+        print(
+            f"{label}: command p50 {statistics.median(p50[n]) * 1e3:.3f} ms, "
+            f"p99 {statistics.median(p99[n]) * 1e3:.3f} ms, "
+            f"CPU {statistics.median(cpu[n]):.2f} s per match (medians over the pairs)"
+        )
     print(f"events delivered to the spectators: {received}")
-    print(f"p99 ratio, {spectators} spectators / none: {spec / base:.2f}")
+    print("p99 ratio of each pair: " + ", ".join(f"{r:.2f}" for r in ratios))
+    pooled_ratio = p(pooled[spectators], 0.99) / p(pooled[0], 0.99)
+    print(f"p99 over all pairs' commands pooled, ratio: {pooled_ratio:.2f}")
+    own_ratio = p(own[spectators], 0.99) / p(own[0], 0.99)
+    print(
+        f"p99 of each command's own CPU time (loop thread), pooled: "
+        f"{p(own[0], 0.99) * 1e3:.3f} -> {p(own[spectators], 0.99) * 1e3:.3f} ms, "
+        f"ratio {own_ratio:.2f}"
+    )
+    print(f"p99 ratio, {spectators} spectators / none: {statistics.median(ratios):.2f}")
     return 0
 
 

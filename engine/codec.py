@@ -111,7 +111,14 @@ def command_append(
         command_id=command_id,
         command=encode_command(command),
         command_at=command.at,
+        command_identity=command_identity(command),
     )
+
+
+def command_identity(command: Command) -> bytes:
+    """What a retry of `command` repeats: the command without the time it was received at
+    (the store refuses its id for a command whose identity differs)."""
+    return encode_command(msgspec.structs.replace(command, at=0.0))
 
 
 def upgrade_event(event_type: str, schema_version: int, data: bytes) -> tuple[int, bytes]:

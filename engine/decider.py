@@ -55,6 +55,7 @@ from engine.events import (
     TrickWon,
 )
 from engine.evolve import evolve
+from engine.names import confusable
 from engine.pieces import SEATS, Piece, contains
 from engine.plays import MAX_PLAY, PlayType, evaluate
 from engine.rejections import Code, Rejection
@@ -177,6 +178,11 @@ def _name_problem(state: RoomState, name: str) -> Rejection | None:
         return Rejection(Code.NAME_RESERVED, "names like 'Bot 2' are reserved for bots")
     if any(s.name is not None and s.name.casefold() == name.casefold() for s in state.seats):
         return Rejection(Code.NAME_TAKEN, f"{name!r} is already in this room")
+    alike = [s.name for s in state.seats if s.name is not None and confusable(s.name, name)]
+    if alike:
+        return Rejection(
+            Code.NAME_CONFUSABLE, f"{name!r} reads like {alike[0]!r}, already in this room"
+        )
     return None
 
 

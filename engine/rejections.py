@@ -21,6 +21,7 @@ class Code(StrEnum):
     INVALID_NAME = "invalid_name"
     NAME_RESERVED = "name_reserved"
     NAME_TAKEN = "name_taken"
+    NAME_CONFUSABLE = "name_confusable"
     NOT_IN_ROOM = "not_in_room"
     NOT_CONNECTED = "not_connected"
     ALREADY_CONNECTED = "already_connected"
@@ -44,6 +45,7 @@ class Code(StrEnum):
     WRONG_PIECE_COUNT = "wrong_piece_count"
     OVERLOADED = "overloaded"
     RATE_LIMITED = "rate_limited"
+    TOO_MANY_ROOMS = "too_many_rooms"
     CONFLICT = "conflict"
     UNAVAILABLE = "unavailable"
 

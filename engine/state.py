@@ -9,6 +9,7 @@ from msgspec import Struct
 
 from engine.commands import Deal
 from engine.events import EndReason, StarterReason
+from engine.names import reads_like_a_bot
 from engine.pieces import Piece
 from engine.plays import PlayType
 from engine.settings import RoomSettings
@@ -41,9 +42,16 @@ def bot_name(seat: int) -> str:
     return f"Bot {seat + 1}"
 
 
-def reserved_for_bots(name: str) -> bool:
-    """Whether `name` reads like a bot's ("Bot 2", "bot3"): no human may take it."""
+def bot_like(name: str) -> bool:
+    """Whether `name` is of a bot's form, `bot<digits>` in any case ("Bot 2", "bot3"): no
+    human has sat under such a name, so a recorded one is a bot's."""
     return _BOT_LIKE.fullmatch(name) is not None
+
+
+def reserved_for_bots(name: str) -> bool:
+    """Whether `name` reads like a bot's ("Bot 2", "bot3", "B0t 2", fullwidth or Cyrillic
+    lookalikes: `engine.names`): no human may take it."""
+    return bot_like(name) or reads_like_a_bot(name)
 
 
 class Seat(Struct, frozen=True, kw_only=True, gc=False):

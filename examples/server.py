@@ -25,6 +25,7 @@ import hmac
 import logging
 import secrets
 import signal
+import socket
 from itertools import combinations
 from typing import Annotated, cast
 
@@ -37,7 +38,7 @@ from websockets.frames import CloseCode
 from websockets.protocol import State
 
 from actors.config import EngineConfig
-from actors.facade import Accepted, Engine, SubscriptionLost
+from actors.facade import Accepted, Engine, SubscriptionLost, Update
 from actors.logs import log_json
 from actors.spectators import Delay, Events, Seconds, SpectatorDropped
 from engine import commands as cmd
@@ -47,9 +48,10 @@ from engine.plays import valid_plays
 from engine.rejections import Code, Rejection
 from engine.state import Phase, reserved_for_bots
 from engine.views import PlayerView
+from examples.lobby_pages import LOBBY_REFRESH, LobbyPages
 from examples.ops_routes import OpsRoutes
 from examples.rate_limit import DEFAULT_RATE_LIMIT, RateLimit, TokenBucket
-from projections.lobby import LobbyRoom
+from projections.lobby import LobbyProjection, LobbyRoom
 
 log = logging.getLogger("liaptui.server")
 
@@ -59,6 +61,8 @@ LOBBY_CATCH_UP = 2.0  # seconds list_rooms waits for the lobby to fold the calle
 MESSAGE_LIMIT = 64 * 1024  # bytes: the largest client message read (game messages are < 1 KiB)
 FRAME_CAP = 4 * 1024 * 1024  # bytes: beyond this websockets closes (1009) without reading
 RATE_LIMITED = "too many messages on this connection: wait and resend"
+FLOODING = "this connection keeps sending faster than its limit: closing it"
+RECEIVE_BUFFER = 8 * 1024  # bytes: each socket's kernel receive buffer (SO_RCVBUF)
 
 Ref = Annotated[str, Meta(max_length=60)]
 Token = Annotated[str, Meta(max_length=100)]
@@ -230,11 +234,14 @@ class Watching(ServerMessage, frozen=True, kw_only=True, tag="watching"):
 
 DECODER = msgspec.json.Decoder(AnyClientMessage)
 ENCODER = msgspec.json.Encoder()  # structs as objects, enums as their string values
+SPECTATOR_FRAMES = 64  # encoded spectator updates kept for the spectators woken with them
 
 
 def cost_of(msg: ClientMessage | None, limit: RateLimit) -> float:
     """What a message (None: one that did not decode) costs from its connection's bucket."""
-    return limit.lobby_cost if isinstance(msg, ListRooms) else 1.0
+    if isinstance(msg, ListRooms):
+        return limit.lobby_cost
+    return limit.room_cost if isinstance(msg, CreateRoom) else 1.0
 
 
 class _RefOnly(Struct):
@@ -319,9 +326,12 @@ class Session:
         self.pump: asyncio.Task[None] | None = None
 
     async def send(self, message: ServerMessage) -> None:
+        await self.send_encoded(ENCODER.encode(message))
+
+    async def send_encoded(self, data: bytes) -> None:
         # Whole-message sends from the pump and the handler never interleave.
         with contextlib.suppress(ConnectionClosed):
-            await self.ws.send(ENCODER.encode(message), text=True)
+            await self.ws.send(data, text=True)
 
     async def error(self, ref: str | None, code: str, message: str) -> None:
         log.info(
@@ -346,6 +356,7 @@ class GameServer:
         *,
         rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
         move_timeout: float | None = DEFAULT_MOVE_TIMEOUT,
+        lobby_refresh: float = LOBBY_REFRESH,
     ) -> None:
         self.engine = engine
         self.rate_limit = rate_limit
@@ -354,6 +365,13 @@ class GameServer:
         self.tokens = SeatTokens()
         self.sessions: dict[tuple[str, str], Session] = {}  # (room, name) -> live connection
         self.closing: set[asyncio.Task[None]] = set()  # replaced sockets being closed
+        self.lobby = LobbyPages(
+            lambda: engine.read_models,
+            lambda: engine.projections.position(LobbyProjection.name),
+            room_info,
+            lobby_refresh,
+        )
+        self._frames: dict[int, tuple[Update, bytes]] = {}  # encoded spectator updates
 
     async def handle(self, ws: ServerConnection) -> None:
         """A connection's life: read messages one by one; on close, Disconnect its player."""
@@ -375,8 +393,15 @@ class GameServer:
                 # Every message pays, a bad one too; one the bucket cannot pay does nothing.
                 cost = cost_of(msg, self.rate_limit)
                 if not session.bucket.take(cost):
-                    await session.error(ref_of(raw), "rate_limited", RATE_LIMITED)
-                    await asyncio.sleep(session.bucket.wait_for(cost))
+                    if session.bucket.flooding():
+                        await self.drop_flood(session, ref_of(raw))
+                        break
+                    wait = session.bucket.wait_for(cost)
+                    await session.error(
+                        ref_of(raw), "rate_limited", f"{RATE_LIMITED} (this message costs "
+                        f"{cost:g} tokens: there in {wait:.2f} s)",
+                    )  # fmt: skip
+                    await asyncio.sleep(wait)
                     if ws.state is not State.OPEN:
                         break  # a flood still buffered from a socket already gone: drop it
                 elif msg is None:
@@ -391,6 +416,18 @@ class GameServer:
                 extra={"event": "connection.close", "peer": session.peer, "player": session.name},
             )
             await self.detach(session, disconnect=True)
+
+    async def drop_flood(self, s: Session, ref: str | None) -> None:
+        """Close a flooding socket: one last `rate_limited`, then the transport closes
+        without a close handshake, so what the client queued behind is never read (the
+        handshake would parse all of it on this event loop first)."""
+        log.warning(
+            "closing a flooding connection",
+            extra={"event": "connection.flood", "player": s.name, "room_id": s.room,
+                   "peer": s.peer},
+        )  # fmt: skip
+        await s.error(ref, "rate_limited", FLOODING)
+        s.ws.transport.close()  # the reply is flushed first; nothing more is read
 
     async def dispatch(self, s: Session, msg: ClientMessage) -> None:
         if isinstance(msg, Hello):
@@ -437,6 +474,16 @@ class GameServer:
             outcome = await self.engine.create_room(s.name, settings=self.settings)
         else:
             outcome = await self.engine.send(msg.room, cmd.JoinRoom(player=s.name))
+        log.info(
+            "command %s: %s",
+            "CreateRoom" if isinstance(msg, CreateRoom) else "JoinRoom",
+            "refused" if isinstance(outcome, Rejection) else "accepted",
+            extra={"event": "command", "player": s.name,
+                   "room_id": msg.room if isinstance(msg, JoinRoom) else (
+                       None if isinstance(outcome, Rejection) else outcome.room_id),
+                   "command": "CreateRoom" if isinstance(msg, CreateRoom) else "JoinRoom",
+                   "code": outcome.code.value if isinstance(outcome, Rejection) else None},
+        )  # fmt: skip
         if isinstance(outcome, Rejection):
             return await s.error(msg.ref, outcome.code, outcome.message)
         token = self.tokens.issue(outcome.room_id, s.name)
@@ -494,18 +541,20 @@ class GameServer:
         return await s.send(ok_of(ref, outcome))
 
     async def list_rooms(self, s: Session, msg: ListRooms) -> None:
-        """A page of the lobby read model; after this connection's own commands, it first
-        waits (briefly) for the read model to fold them, so a client sees its own writes."""
+        """A page of the lobby read model, at most `LOBBY_REFRESH` old (examples/lobby_pages.py);
+        after this connection's own commands, it first waits (briefly) for the read model
+        to fold them and reads the page anew, so a client sees its own writes."""
+        fresh = s.wrote
         if s.wrote:
             s.wrote = False
             await self.engine.projections.wait_caught_up(timeout=LOBBY_CATCH_UP)
-        models = self.engine.read_models
-        query = models.joinable if msg.joinable else models.lobby
-        page = await query(limit=msg.limit, offset=msg.offset)
-        rooms = tuple(room_info(r) for r in page.items)
+        page = await self.lobby.page(msg.joinable, msg.offset, msg.limit, fresh)
         return await s.send(
-            Rooms(ref=msg.ref, rooms=rooms, offset=page.offset, limit=page.limit, as_of=page.as_of)
-        )
+            Rooms(
+                ref=msg.ref, rooms=page.rooms, offset=page.offset, limit=page.limit,
+                as_of=page.as_of,
+            )
+        )  # fmt: skip
 
     async def attach(self, s: Session, room: str, from_version: int) -> None:
         """Make `s` the connection of its player in `room` and start pushing updates."""
@@ -589,26 +638,37 @@ class GameServer:
         return None
 
     async def spectate(self, s: Session, room: str, delay: Delay | None, version: int) -> None:
-        """Push the room as a spectator sees it after `version`, `delay` behind."""
+        """Push the room as a spectator sees it after `version`, `delay` behind. Spectators
+        woken together get the same `Update` object: it is encoded once for all of them."""
         while True:
             try:
                 async for update in self.engine.subscribe(
                     room, from_version=version, spectator=True, delay=delay
                 ):
-                    last = update.first_version + len(update.events) - 1
-                    await s.send(
-                        UpdateMessage(
-                            room=room,
-                            first_version=update.first_version,
-                            last_version=last,
-                            events=cast(tuple[AnyEvent, ...], update.events),
-                            view=update.view,
-                        )
-                    )
-                    version = last
+                    await s.send_encoded(self.spectator_frame(room, update))
+                    version = update.first_version + len(update.events) - 1
                 return
             except SpectatorDropped:
                 continue  # this socket stopped reading for long: watch again from its last
+
+    def spectator_frame(self, room: str, update: Update) -> bytes:
+        """The encoded `update` message, from a small cache by update object."""
+        cached = self._frames.get(id(update))
+        if cached is not None and cached[0] is update:
+            return cached[1]
+        data = ENCODER.encode(
+            UpdateMessage(
+                room=room,
+                first_version=update.first_version,
+                last_version=update.first_version + len(update.events) - 1,
+                events=cast(tuple[AnyEvent, ...], update.events),
+                view=update.view,
+            )
+        )
+        self._frames[id(update)] = (update, data)  # the update is held: its id stays its own
+        while len(self._frames) > SPECTATOR_FRAMES:
+            del self._frames[next(iter(self._frames))]
+        return data
 
     # --- end of spectators -----------------------------------------------------------------
 
@@ -624,6 +684,17 @@ def room_info(room: LobbyRoom) -> RoomInfo:
     )
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket listening on `host`'s first address (IPv4 or IPv6; "" is every IPv4
+    address), whose connections get a `RECEIVE_BUFFER`-byte receive buffer."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.create_server(address[:2], family=family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)  # accepted inherit it
+    return sock
+
+
 def serving(
     engine: Engine,
     host: str,
@@ -631,13 +702,18 @@ def serving(
     *,
     rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
     move_timeout: float | None = DEFAULT_MOVE_TIMEOUT,
+    lobby_refresh: float = LOBBY_REFRESH,
 ) -> Server:
     """The game's WebSocket and, on the same port, the web pages (`async with` it)."""
-    game = GameServer(engine, rate_limit=rate_limit, move_timeout=move_timeout)
-    # websockets' own cap sits above MESSAGE_LIMIT, so an oversized message is answered.
-    return serve(
-        game.handle, host, port, process_request=OpsRoutes(engine), max_size=FRAME_CAP
+    game = GameServer(
+        engine, rate_limit=rate_limit, move_timeout=move_timeout, lobby_refresh=lobby_refresh
     )
+    # A small receive buffer bounds what one read of a socket hands websockets to parse
+    # on this event loop (a flood of tiny frames: about 8 ms per 16 KiB); games send
+    # messages under 1 KiB, and larger ones still arrive, a window at a time.
+    sock = listening_socket(host, port)
+    # websockets' own cap sits above MESSAGE_LIMIT, so an oversized message is answered.
+    return serve(game.handle, sock=sock, process_request=OpsRoutes(engine), max_size=FRAME_CAP)
 
 
 async def run(

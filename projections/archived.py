@@ -12,18 +12,18 @@ a mark that failed.
 
 from __future__ import annotations
 
-import sqlite3
-
 from engine.store.protocol import EventLog
 from projections.database import transaction
 from projections.match_history import ARCHIVED_TABLE, PLAYING, MatchHistoryProjection
+from projections.postgres import PgConnection
+from projections.protocol import Connection
 
 _ONE_BY_ONE = 64  # at most this many matches to ask about: one stream_info each
 _ALL = 2**62  # a list_streams limit that lists them all in one read
 _MARGIN_S = 3600.0
 
 
-def unflagged(conn: sqlite3.Connection) -> list[str]:
+def unflagged(conn: Connection) -> list[str]:
     """Rooms of matches that ended but are not marked archived (none without the tables)."""
     if MatchHistoryProjection.tables[0] not in _tables(conn):
         return []
@@ -54,7 +54,7 @@ async def archived_among(
     return [room for room in rooms if room in archived]
 
 
-def listed_since(conn: sqlite3.Connection) -> float | None:
+def listed_since(conn: Connection) -> float | None:
     """Where a listing of archived streams may start: an hour (for clocks that disagree)
     before the newest mark, since every match archived before it was marked or is among
     the few looked up one by one; None (list them all) without any mark."""
@@ -62,20 +62,25 @@ def listed_since(conn: sqlite3.Connection) -> float | None:
     return None if newest is None else newest - _MARGIN_S
 
 
-def mark(conn: sqlite3.Connection, rooms: list[str], at: float) -> None:
+def mark(conn: Connection, rooms: list[str], at: float) -> None:
     """Record `rooms` as archived, in one transaction (a room marked already keeps its time)."""
     with transaction(conn):
         conn.executemany(
-            f"INSERT OR IGNORE INTO {ARCHIVED_TABLE} VALUES (?, ?)", [(r, at) for r in rooms]
+            f"INSERT INTO {ARCHIVED_TABLE} VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(r, at) for r in rooms],
         )
 
 
-def forget(conn: sqlite3.Connection) -> None:
+def forget(conn: Connection) -> None:
     """Drop every mark, for a log that went back (a restore): matches archived after the
     moment it went back to are not archived in it, and are derived again."""
     with transaction(conn):
         conn.execute(f"DELETE FROM {ARCHIVED_TABLE}")
 
 
-def _tables(conn: sqlite3.Connection) -> set[str]:
-    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+def _tables(conn: Connection) -> set[str]:
+    if isinstance(conn, PgConnection):
+        query = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    return {row[0] for row in conn.execute(query)}

@@ -1,8 +1,11 @@
-"""The read-model SQLite file: control tables, and the transactions the runner commits.
+"""The read-model database: control tables, and the transactions the runner commits.
 
-Everything here is synchronous and runs on the runner's one database thread. A batch of
-events is folded into every lane and the lanes' checkpoints are written in ONE
-transaction, so a crash leaves each projection exactly at a checkpoint it really reached.
+The read models live in a SQLite file (the default, beside a SQLite store) or in a
+schema of a PostgreSQL database (projections/postgres.py); the SQL here is written once
+for both. Everything here is synchronous and runs on the runner's one database thread.
+A batch of events is folded into every lane and the lanes' checkpoints are written in
+ONE transaction, so a crash leaves each projection exactly at a checkpoint it really
+reached.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from typing import Any, Literal
 
 from engine.codec import CodecError, decode_event
 from engine.events import Event
+from engine.store.errors import StoreError
 from engine.store.records import RecordedEvent
 from engine.store.sqlite import is_damaged_file
+from engine.store.url import backend_of
+from projections.lease import FileLease, FoldLease
 from projections.match_history import ARCHIVED_TABLE
-from projections.protocol import SHADOW, Projection
+from projections.postgres import AdvisoryLease, PgConnection, PostgresTarget
+from projections.protocol import SHADOW, Connection, Projection
 from projections.status import Fault, SkippedEvent
 
 LaneKind = Literal["live", "shadow"]
@@ -75,9 +82,45 @@ _MEDIUM_FAILURES = {
 }
 
 
+Target = str | os.PathLike[str] | PostgresTarget
+"""Where read models live: a SQLite file's path, or a `postgresql://` URL / PostgresTarget."""
+
+
 def default_path(store_path: str | os.PathLike[str]) -> Path:
     """Where read models live beside an event store file: games.db -> games.db.projections.db."""
     return Path(f"{os.fspath(store_path)}.projections.db")
+
+
+def resolve(target: Target) -> Path | PostgresTarget:
+    """A read-model target as a SQLite path or a PostgreSQL schema."""
+    if isinstance(target, PostgresTarget):
+        return target
+    if backend_of(target) == "postgresql":
+        return PostgresTarget(os.fspath(target))
+    return Path(target)
+
+
+def describe(target: Target) -> str:
+    """The target for messages (a URL without its password)."""
+    return str(resolve(target))
+
+
+def open_connection(target: Target, *, readonly: bool = False) -> Connection:
+    """A connection to the read models wherever they live."""
+    where = resolve(target)
+    if isinstance(where, PostgresTarget):
+        return PgConnection(where, readonly=readonly)
+    return connect(where, readonly=readonly)
+
+
+def lease_for(target: Target, conn: Connection) -> FoldLease:
+    """The fold lease of a target: a file lock beside a SQLite file, an advisory lock
+    held by the folding connection on PostgreSQL."""
+    if isinstance(conn, PgConnection):
+        return AdvisoryLease(conn)
+    where = resolve(target)
+    assert isinstance(where, Path)
+    return FileLease(where)
 
 
 def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
@@ -141,8 +184,9 @@ class Folded:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back whole on any failure."""
+def transaction(conn: Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back whole on any failure (on PostgreSQL, write
+    transactions take turns on an advisory lock: projections/postgres.py)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -153,23 +197,36 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+class CheckpointMoved(Exception):
+    """A fold found a stored checkpoint other than the one it folded from: another runner
+    moved it. The transaction is rolled back and the runner reloads its checkpoints."""
+
+
+@contextmanager
+def read_transaction(conn: Connection) -> Iterator[None]:
+    """One snapshot of the read models for every read in the block."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
 def prepare(
-    conn: sqlite3.Connection, projections: Sequence[Projection], now: float
+    conn: Connection, projections: Sequence[Projection], now: float
 ) -> dict[str, Stored]:
     """Create the control tables, and the live tables of any projection new to this file."""
     with transaction(conn):
+        if isinstance(conn, PgConnection):
+            schema = conn.target.schema
+            # Created once; later opens need no CREATE right on the database.
+            found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = ?", (schema,))
+            if found.fetchone() is None:
+                conn.execute(f'CREATE SCHEMA "{schema}"')
         _run_script(conn, CONTROL_SCHEMA)
-        rows = {
-            (row[0], row[1]): row
-            for row in conn.execute(
-                "SELECT name, lane, version, position, target, paused, failed_position, "
-                "failed_stream, failed_type, error FROM checkpoints"
-            )
-        }
-        stored: dict[str, Stored] = {}
+        known = {row[0] for row in conn.execute("SELECT name FROM checkpoints WHERE lane = 'live'")}
         for projection in projections:
-            live_row = rows.get((projection.name, "live"))
-            if live_row is None:
+            if projection.name not in known:
                 # Tables without a checkpoint are leftovers of a failed first start.
                 _drop_tables(conn, projection, "")
                 _run_all(conn, projection.schema(""))
@@ -178,26 +235,60 @@ def prepare(
                     "VALUES (?, 'live', ?, 0, ?)",
                     (projection.name, projection.version, now),
                 )
-                live_row = (projection.name, "live", projection.version, 0, None, 0, *_NO_FAULT)
-            shadow_row = rows.get((projection.name, "shadow"))
-            skipped = {
-                row[1]: SkippedEvent(*row)
-                for row in conn.execute(
-                    "SELECT name, position, version, reason, error, skipped_at FROM skipped "
-                    "WHERE name = ? ORDER BY position",
-                    (projection.name,),
-                )
-            }
-            stored[projection.name] = Stored(
-                live=_lane(projection, live_row),
-                shadow=None if shadow_row is None else _lane(projection, shadow_row),
-                paused=bool(live_row[5]),
-                skipped=skipped,
+        return _load(conn, projections)
+
+
+def load(conn: Connection, projections: Sequence[Projection]) -> dict[str, Stored]:
+    """The projections' checkpoints, pauses and skips as stored now (after `prepare`)."""
+    conn.execute("BEGIN")
+    try:
+        return _load(conn, projections)
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def _load(conn: Connection, projections: Sequence[Projection]) -> dict[str, Stored]:
+    rows = {
+        (row[0], row[1]): row
+        for row in conn.execute(
+            "SELECT name, lane, version, position, target, paused, failed_position, "
+            "failed_stream, failed_type, error FROM checkpoints"
+        )
+    }
+    stored: dict[str, Stored] = {}
+    for projection in projections:
+        live_row = rows[(projection.name, "live")]
+        shadow_row = rows.get((projection.name, "shadow"))
+        skipped = {
+            row[1]: SkippedEvent(*row)
+            for row in conn.execute(
+                "SELECT name, position, version, reason, error, skipped_at FROM skipped "
+                "WHERE name = ? ORDER BY position",
+                (projection.name,),
             )
+        }
+        stored[projection.name] = Stored(
+            live=_lane(projection, live_row),
+            shadow=None if shadow_row is None else _lane(projection, shadow_row),
+            paused=bool(live_row[5]),
+            skipped=skipped,
+        )
     return stored
 
 
-_NO_FAULT = (None, None, None, None)
+def _expect_checkpoints(conn: Connection, lanes: Sequence[Lane]) -> None:
+    """Raise CheckpointMoved unless every lane's stored checkpoint is where the lane is."""
+    for lane in lanes:
+        row = conn.execute(
+            "SELECT version, position FROM checkpoints WHERE name = ? AND lane = ?",
+            (lane.projection.name, lane.kind),
+        ).fetchone()
+        if row is None or tuple(row) != (lane.version, lane.position):
+            raise CheckpointMoved(
+                f"projection {lane.projection.name} ({lane.kind}): expected version "
+                f"{lane.version} at {lane.position}, the file holds "
+                f"{'nothing' if row is None else f'version {row[0]} at {row[1]}'}"
+            )
 
 
 def _lane(projection: Projection, row: Sequence[Any]) -> Lane:
@@ -206,19 +297,19 @@ def _lane(projection: Projection, row: Sequence[Any]) -> Lane:
     return Lane(projection, kind, version, position, target, fault)
 
 
-def _run_script(conn: sqlite3.Connection, script: str) -> None:
+def _run_script(conn: Connection, script: str) -> None:
     # executescript would COMMIT the open transaction; run the statements one by one.
     for statement in script.split(";"):
         if statement.strip():
             conn.execute(statement)
 
 
-def _run_all(conn: sqlite3.Connection, statements: Sequence[str]) -> None:
+def _run_all(conn: Connection, statements: Sequence[str]) -> None:
     for statement in statements:
         conn.execute(statement)
 
 
-def _drop_tables(conn: sqlite3.Connection, projection: Projection, prefix: str) -> None:
+def _drop_tables(conn: Connection, projection: Projection, prefix: str) -> None:
     for table in projection.tables:
         conn.execute(f'DROP TABLE IF EXISTS "{prefix}{table}"')
 
@@ -233,7 +324,7 @@ def handled_by(projections: Iterable[Projection]) -> frozenset[str]:
 
 
 def fold_batch(
-    conn: sqlite3.Connection,
+    conn: Connection,
     lanes: Sequence[Lane],
     records: Sequence[RecordedEvent],
     end: int,
@@ -261,6 +352,8 @@ def fold_batch(
             relevant.append((record, event))
     results: list[Folded] = []
     with transaction(conn):
+        # Compare-and-set: the batch folds on from the checkpoints it read, or not at all.
+        _expect_checkpoints(conn, lanes)
         for lane in lanes:
             limit = end if lane.target is None else min(end, lane.target)
             if limit <= lane.position:
@@ -299,7 +392,7 @@ def _newest(records: Sequence[RecordedEvent], limit: int, lane: Lane) -> float |
 
 
 def _fold(
-    conn: sqlite3.Connection,
+    conn: Connection,
     lane: Lane,
     events: Sequence[tuple[RecordedEvent, Event | CodecError]],
     limit: int,
@@ -327,6 +420,8 @@ def _fold(
 
 
 def _medium_failure(exc: BaseException) -> bool:
+    if isinstance(exc, StoreError):
+        return True  # the PostgreSQL server is unreachable
     if not isinstance(exc, sqlite3.Error):
         return False
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
@@ -340,7 +435,7 @@ def is_passing_failure(exc: BaseException) -> bool:
 
 
 def _write_checkpoint(
-    conn: sqlite3.Connection, lane: Lane, position: int, fault: Fault | None, now: float
+    conn: Connection, lane: Lane, position: int, fault: Fault | None, now: float
 ) -> None:
     conn.execute(
         "UPDATE checkpoints SET position = ?, updated_at = ?, failed_position = ?, "
@@ -359,36 +454,32 @@ def _write_checkpoint(
 
 
 def start_shadow(
-    conn: sqlite3.Connection, projection: Projection, target: int | None, now: float
+    conn: Connection, projection: Projection, target: int | None, now: float
 ) -> Lane:
     """Empty shadow tables and a shadow checkpoint at 0 (replacing any earlier rebuild)."""
     with transaction(conn):
         _drop_tables(conn, projection, SHADOW)
         _run_all(conn, projection.schema(SHADOW))
         conn.execute(
-            "INSERT OR REPLACE INTO checkpoints (name, lane, version, position, updated_at, target)"
+            "DELETE FROM checkpoints WHERE name = ? AND lane = 'shadow'", (projection.name,)
+        )
+        conn.execute(
+            "INSERT INTO checkpoints (name, lane, version, position, updated_at, target)"
             " VALUES (?, 'shadow', ?, 0, ?, ?)",
             (projection.name, projection.version, now, target),
         )
     return Lane(projection, "shadow", projection.version, 0, target)
 
 
-def swap(conn: sqlite3.Connection, shadow: Lane, now: float) -> None:
+def swap(conn: Connection, shadow: Lane, now: float) -> None:
     """Replace the live tables by the shadow ones, and the live checkpoint, in ONE transaction."""
     projection = shadow.projection
     with transaction(conn):
+        _expect_checkpoints(conn, [shadow])
         _drop_tables(conn, projection, "")
         for table in projection.tables:
             conn.execute(f'ALTER TABLE "{SHADOW}{table}" RENAME TO "{table}"')
-        # Renamed tables keep their shadow_ index names: recreate them under live names.
-        placeholders = ",".join("?" * len(projection.tables))
-        for (index,) in conn.execute(
-            f"SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-            f"AND tbl_name IN ({placeholders})",
-            projection.tables,
-        ).fetchall():
-            conn.execute(f'DROP INDEX "{index}"')
-        _run_all(conn, [s for s in projection.schema("") if _is_index(s)])
+        _rename_indexes(conn, projection)
         conn.execute(
             "UPDATE checkpoints SET version = ?, position = ?, updated_at = ?, "
             "failed_position = NULL, failed_stream = NULL, failed_type = NULL, error = NULL "
@@ -400,7 +491,29 @@ def swap(conn: sqlite3.Connection, shadow: Lane, now: float) -> None:
         )
 
 
-def set_paused(conn: sqlite3.Connection, name: str, paused: bool, now: float) -> None:
+def _rename_indexes(conn: Connection, projection: Projection) -> None:
+    """Renamed tables keep their shadow_ index names: give the indexes their live names."""
+    placeholders = ",".join("?" * len(projection.tables))
+    if isinstance(conn, PgConnection):
+        # Every index, the primary keys' too, renamed (a schema's index names are unique).
+        for (index,) in conn.execute(
+            f"SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+            f"AND tablename IN ({placeholders})",
+            projection.tables,
+        ).fetchall():
+            if index.startswith(SHADOW):
+                conn.execute(f'ALTER INDEX "{index}" RENAME TO "{index[len(SHADOW) :]}"')
+        return
+    for (index,) in conn.execute(
+        f"SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        f"AND tbl_name IN ({placeholders})",
+        projection.tables,
+    ).fetchall():
+        conn.execute(f'DROP INDEX "{index}"')
+    _run_all(conn, [s for s in projection.schema("") if _is_index(s)])
+
+
+def set_paused(conn: Connection, name: str, paused: bool, now: float) -> None:
     with transaction(conn):
         conn.execute(
             "UPDATE checkpoints SET paused = ?, updated_at = ? WHERE name = ? AND lane = 'live'",
@@ -408,7 +521,7 @@ def set_paused(conn: sqlite3.Connection, name: str, paused: bool, now: float) ->
         )
 
 
-def clear_faults(conn: sqlite3.Connection, name: str, now: float) -> None:
+def clear_faults(conn: Connection, name: str, now: float) -> None:
     with transaction(conn):
         conn.execute(
             "UPDATE checkpoints SET failed_position = NULL, failed_stream = NULL, "
@@ -417,11 +530,15 @@ def clear_faults(conn: sqlite3.Connection, name: str, now: float) -> None:
         )
 
 
-def record_skip(conn: sqlite3.Connection, skipped: SkippedEvent) -> None:
+def record_skip(conn: Connection, skipped: SkippedEvent) -> None:
     """Store the skip and clear a fault at that position, in one transaction."""
     with transaction(conn):
         conn.execute(
-            "INSERT OR REPLACE INTO skipped VALUES (?,?,?,?,?,?)",
+            "DELETE FROM skipped WHERE name = ? AND position = ?",
+            (skipped.name, skipped.position),
+        )
+        conn.execute(
+            "INSERT INTO skipped VALUES (?,?,?,?,?,?)",
             (
                 skipped.name,
                 skipped.position,
@@ -438,6 +555,8 @@ def record_skip(conn: sqlite3.Connection, skipped: SkippedEvent) -> None:
         )
 
 
-def mark_archived(conn: sqlite3.Connection, room_id: str, at: float) -> None:
+def mark_archived(conn: Connection, room_id: str, at: float) -> None:
     with transaction(conn):
-        conn.execute(f"INSERT OR IGNORE INTO {ARCHIVED_TABLE} VALUES (?, ?)", (room_id, at))
+        conn.execute(
+            f"INSERT INTO {ARCHIVED_TABLE} VALUES (?, ?) ON CONFLICT DO NOTHING", (room_id, at)
+        )

@@ -8,7 +8,7 @@ are configured to count forks; a fork's ForkedFrom comes before any GameOver of 
 
 from __future__ import annotations
 
-import sqlite3
+from projections.protocol import Connection
 
 FORKS_TABLE = "forks"
 
@@ -19,11 +19,13 @@ def forks_schema(prefix: str, owner: str) -> str:
     return f"CREATE TABLE {prefix}{owner}_{FORKS_TABLE} (room_id TEXT PRIMARY KEY) WITHOUT ROWID"
 
 
-def mark_fork(conn: sqlite3.Connection, prefix: str, owner: str, room_id: str) -> None:
-    conn.execute(f"INSERT OR IGNORE INTO {prefix}{owner}_{FORKS_TABLE} VALUES (?)", (room_id,))
+def mark_fork(conn: Connection, prefix: str, owner: str, room_id: str) -> None:
+    conn.execute(
+        f"INSERT INTO {prefix}{owner}_{FORKS_TABLE} VALUES (?) ON CONFLICT DO NOTHING", (room_id,)
+    )
 
 
-def is_fork(conn: sqlite3.Connection, prefix: str, owner: str, room_id: str) -> bool:
+def is_fork(conn: Connection, prefix: str, owner: str, room_id: str) -> bool:
     row = conn.execute(
         f"SELECT 1 FROM {prefix}{owner}_{FORKS_TABLE} WHERE room_id = ?", (room_id,)
     ).fetchone()

@@ -10,16 +10,20 @@ from msgspec import Struct
 
 from engine.events import Event, ForkedFrom, GameOver, GameStarted, RoomClosed
 from engine.pieces import SEATS
-from engine.state import reserved_for_bots
+from engine.state import bot_like
 from engine.store.records import RecordedEvent
 from projections.forks import fold_version, forks_schema, is_fork, mark_fork
 from projections.pages import Page, read_page
-from projections.protocol import FoldError
+from projections.protocol import Connection, FoldError
 
 
 def is_bot_name(name: str) -> bool:
-    """Whether a seat name is a bot's: humans may not take names like `Bot 2` (rule decision)."""
-    return reserved_for_bots(name)
+    """Whether a seat name is a bot's: humans may not take names like `Bot 2` (rule decision).
+
+    The plain `bot<digits>` form only, not its lookalikes ("B0t 2"): those are refused to new
+    players, but a recorded match may seat a human under one, and a read model rebuilt
+    from the log must count them as it did when it folded them first."""
+    return bot_like(name)
 
 
 @cache
@@ -30,8 +34,10 @@ def _sql(prefix: str) -> dict[str, str]:
         "seat": f"INSERT INTO {seats} VALUES (?,?,?)",
         "seats": f"SELECT seat, name FROM {seats} WHERE room_id = ? ORDER BY seat",
         "forget": f"DELETE FROM {seats} WHERE room_id = ?",
+        # The existing row's columns named by table: PostgreSQL finds bare names ambiguous.
         "count": f"INSERT INTO {players} VALUES (?,?,1,?,?) ON CONFLICT (name) DO UPDATE SET "
-        "games = games + 1, wins = wins + excluded.wins, points = points + excluded.points",
+        f"games = {players}.games + 1, wins = {players}.wins + excluded.wins, "
+        f"points = {players}.points + excluded.points",
     }
 
 
@@ -77,7 +83,7 @@ class LeaderboardProjection:
         ]
 
     def apply(
-        self, conn: sqlite3.Connection, prefix: str, record: RecordedEvent, event: Event
+        self, conn: Connection, prefix: str, record: RecordedEvent, event: Event
     ) -> None:
         sql = _sql(prefix)
         room = record.stream_id
@@ -139,7 +145,7 @@ class LeaderboardEntry(Struct, frozen=True):
 
 
 def leaderboard(
-    conn: sqlite3.Connection,
+    conn: Connection,
     by: Board = "wins",
     *,
     min_games: int = 1,
@@ -158,7 +164,7 @@ def leaderboard(
         f"WHERE games >= ? {bots} ORDER BY {metric} DESC, name LIMIT ? OFFSET ?"
     )
 
-    def entries(conn: sqlite3.Connection, rows: list[Any]) -> list[LeaderboardEntry]:
+    def entries(conn: Connection, rows: list[Any]) -> list[LeaderboardEntry]:
         return [LeaderboardEntry(r[0], r[1], bool(r[2]), *r[3:]) for r in rows]
 
     return read_page(conn, LeaderboardProjection.name, sql, (max(min_games, 1),), limit, offset, entries)

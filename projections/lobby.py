@@ -32,9 +32,9 @@ from engine.pieces import SEATS
 from engine.state import Phase, bot_name
 from engine.store.records import RecordedEvent
 from projections.pages import Page, read_page
-from projections.protocol import FoldError, expect_rows
+from projections.protocol import Connection, FoldError, expect_rows
 
-Fold = Callable[[sqlite3.Connection, str, RecordedEvent, Any], None]
+Fold = Callable[[Connection, str, RecordedEvent, Any], None]
 
 
 @cache
@@ -125,12 +125,12 @@ class LobbyProjection:
         ]
 
     def apply(
-        self, conn: sqlite3.Connection, prefix: str, record: RecordedEvent, event: Event
+        self, conn: Connection, prefix: str, record: RecordedEvent, event: Event
     ) -> None:
         self._folds[type(event)](conn, prefix, record, event)
 
     def _room_created(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: RoomCreated
+        self, conn: Connection, p: str, record: RecordedEvent, e: RoomCreated
     ) -> None:
         sql = _sql(p)
         room = record.stream_id
@@ -145,17 +145,17 @@ class LobbyProjection:
         conn.executemany(sql["insert_seats"], seats)
 
     def _player_joined(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: PlayerJoined
+        self, conn: Connection, p: str, record: RecordedEvent, e: PlayerJoined
     ) -> None:
         self._seat_taken(conn, p, record.stream_id, e.seat, e.name, False)
 
     def _bot_added(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: BotAdded
+        self, conn: Connection, p: str, record: RecordedEvent, e: BotAdded
     ) -> None:
         self._seat_taken(conn, p, record.stream_id, e.seat, e.name, True)
 
     def _seat_taken(
-        self, conn: sqlite3.Connection, p: str, room: str, seat: int, name: str, is_bot: bool
+        self, conn: Connection, p: str, room: str, seat: int, name: str, is_bot: bool
     ) -> None:
         sql = _sql(p)
         cursor = conn.execute(sql["seat_taken"], (name, int(is_bot), room, seat))
@@ -164,7 +164,7 @@ class LobbyProjection:
 
     def _seat_freed(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         p: str,
         record: RecordedEvent,
         e: PlayerLeft | PlayerRemoved,
@@ -176,31 +176,31 @@ class LobbyProjection:
         conn.execute(sql["empty_seats"], (1, room))
 
     def _host_changed(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: HostChanged
+        self, conn: Connection, p: str, record: RecordedEvent, e: HostChanged
     ) -> None:
         cursor = conn.execute(_sql(p)["host"], (e.name, e.seat, record.stream_id))
         expect_rows(cursor, 1, f"host of {record.stream_id}")
 
     def _disconnected(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: PlayerDisconnected
+        self, conn: Connection, p: str, record: RecordedEvent, e: PlayerDisconnected
     ) -> None:
         cursor = conn.execute(_sql(p)["connected"], (0, record.stream_id, e.seat, e.name))
         expect_rows(cursor, 1, f"{e.name} disconnects from {record.stream_id}")
 
     def _reconnected(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: PlayerReconnected
+        self, conn: Connection, p: str, record: RecordedEvent, e: PlayerReconnected
     ) -> None:
         cursor = conn.execute(_sql(p)["connected"], (1, record.stream_id, e.seat, e.name))
         expect_rows(cursor, 1, f"{e.name} reconnects to {record.stream_id}")
 
     def _game_started(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: GameStarted
+        self, conn: Connection, p: str, record: RecordedEvent, e: GameStarted
     ) -> None:
         cursor = conn.execute(_sql(p)["started"], (Phase.PREPARATION.value, record.stream_id))
         expect_rows(cursor, 1, f"start of {record.stream_id}")
 
     def _hands_dealt(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: HandsDealt
+        self, conn: Connection, p: str, record: RecordedEvent, e: HandsDealt
     ) -> None:
         cursor = conn.execute(
             _sql(p)["phase_round"], (Phase.PREPARATION.value, e.round, record.stream_id)
@@ -208,7 +208,7 @@ class LobbyProjection:
         expect_rows(cursor, 1, f"deal in {record.stream_id}")
 
     def _round_started(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: RoundStarted
+        self, conn: Connection, p: str, record: RecordedEvent, e: RoundStarted
     ) -> None:
         cursor = conn.execute(
             _sql(p)["phase_round"], (Phase.ROUND_START.value, e.round, record.stream_id)
@@ -216,25 +216,25 @@ class LobbyProjection:
         expect_rows(cursor, 1, f"round start in {record.stream_id}")
 
     def _declaration_started(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: DeclarationStarted
+        self, conn: Connection, p: str, record: RecordedEvent, e: DeclarationStarted
     ) -> None:
         cursor = conn.execute(_sql(p)["declaring"], (Phase.DECLARATION.value, record.stream_id))
         expect_rows(cursor, 1, f"declarations in {record.stream_id}")
 
     def _declared(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: Declared
+        self, conn: Connection, p: str, record: RecordedEvent, e: Declared
     ) -> None:
         cursor = conn.execute(_sql(p)["declared"], (record.stream_id,))
         expect_rows(cursor, 1, f"declaration in {record.stream_id}")
 
     def _round_scored(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: RoundScored
+        self, conn: Connection, p: str, record: RecordedEvent, e: RoundScored
     ) -> None:
         cursor = conn.execute(_sql(p)["phase"], (Phase.SCORING.value, record.stream_id))
         expect_rows(cursor, 1, f"scoring in {record.stream_id}")
 
     def _gone(
-        self, conn: sqlite3.Connection, p: str, record: RecordedEvent, e: GameOver | RoomClosed
+        self, conn: Connection, p: str, record: RecordedEvent, e: GameOver | RoomClosed
     ) -> None:
         sql = _sql(p)
         cursor = conn.execute(sql["delete_room"], (record.stream_id,))
@@ -273,18 +273,18 @@ class LobbyRoom(Struct, frozen=True):
         return not self.started and self.empty_seats > 0
 
 
-def open_rooms(conn: sqlite3.Connection, limit: int = 50, offset: int = 0) -> Page[LobbyRoom]:
+def open_rooms(conn: Connection, limit: int = 50, offset: int = 0) -> Page[LobbyRoom]:
     """Open rooms, oldest first."""
     return read_page(conn, LobbyProjection.name, _rooms_query(""), (), limit, offset, _rooms)
 
 
-def joinable_rooms(conn: sqlite3.Connection, limit: int = 50, offset: int = 0) -> Page[LobbyRoom]:
+def joinable_rooms(conn: Connection, limit: int = 50, offset: int = 0) -> Page[LobbyRoom]:
     """Rooms not started with an empty seat, oldest first."""
     where = "WHERE started = 0 AND empty_seats > 0"
     return read_page(conn, LobbyProjection.name, _rooms_query(where), (), limit, offset, _rooms)
 
 
-def open_room(conn: sqlite3.Connection, code: str) -> LobbyRoom | None:
+def open_room(conn: Connection, code: str) -> LobbyRoom | None:
     """The open room with this code (None once it is finished or closed)."""
     page = read_page(conn, LobbyProjection.name, _rooms_query("WHERE room_id = ?"), (code,), 1, 0, _rooms)
     return page.items[0] if page.items else None
@@ -297,7 +297,7 @@ def _rooms_query(where: str) -> str:
     )
 
 
-def _rooms(conn: sqlite3.Connection, rows: list[Any]) -> list[LobbyRoom]:
+def _rooms(conn: Connection, rows: list[Any]) -> list[LobbyRoom]:
     seats: dict[str, list[LobbySeat]] = {row[0]: [] for row in rows}
     if seats:
         marks = ",".join("?" * len(seats))

@@ -20,7 +20,7 @@ from engine.events import (
 from engine.pieces import SEATS
 from engine.store.records import RecordedEvent
 from projections.pages import Page, read_page
-from projections.protocol import FoldError, expect_rows
+from projections.protocol import Connection, FoldError, expect_rows
 
 PLAYING = "playing"
 FINISHED = "finished"
@@ -40,7 +40,9 @@ def _sql(prefix: str) -> dict[str, str]:
     forks = f"{prefix}history_forks"
     return {
         # A fork of a fork copies its source's ForkedFrom first: the last one names its source.
-        "fork": f"INSERT OR REPLACE INTO {forks} VALUES (?,?,?,?)",
+        "fork": f"INSERT INTO {forks} VALUES (?,?,?,?) ON CONFLICT (room_id) DO UPDATE SET "
+        "source_room = excluded.source_room, source_version = excluded.source_version, "
+        "forked_at = excluded.forked_at",
         "match": f"INSERT INTO {matches} VALUES (?,?,?,NULL,'{PLAYING}',NULL,0,0)",
         "player": f"INSERT INTO {players} VALUES (?,?,?,?,NULL,0)",
         "redeal": f"UPDATE {matches} SET redeals = redeals + 1 "
@@ -114,7 +116,7 @@ class MatchHistoryProjection:
         ]
 
     def apply(
-        self, conn: sqlite3.Connection, prefix: str, record: RecordedEvent, event: Event
+        self, conn: Connection, prefix: str, record: RecordedEvent, event: Event
     ) -> None:
         sql = _sql(prefix)
         room = record.stream_id
@@ -212,7 +214,7 @@ class MatchDetail(Struct, frozen=True):
 
 
 def match_history(
-    conn: sqlite3.Connection, player: str | None = None, limit: int = 20, offset: int = 0
+    conn: Connection, player: str | None = None, limit: int = 20, offset: int = 0
 ) -> Page[MatchSummary]:
     """Matches newest first, all or those `player` sat in."""
     if player is None:
@@ -231,7 +233,7 @@ def match_history(
     return read_page(conn, MatchHistoryProjection.name, sql, params, limit, offset, _matches)
 
 
-def match(conn: sqlite3.Connection, room_id: str) -> MatchDetail | None:
+def match(conn: Connection, room_id: str) -> MatchDetail | None:
     """A match with its per-round scores."""
     rows = conn.execute(
         f"SELECT {_MATCH_COLUMNS} FROM history_matches m WHERE m.room_id = ?", (room_id,)
@@ -261,7 +263,7 @@ _MATCH_COLUMNS = (
 )
 
 
-def _matches(conn: sqlite3.Connection, rows: list[Any]) -> list[MatchSummary]:
+def _matches(conn: Connection, rows: list[Any]) -> list[MatchSummary]:
     players: dict[str, list[tuple[str, int | None, int]]] = {row[0]: [] for row in rows}
     if players:
         marks = ",".join("?" * len(players))

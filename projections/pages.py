@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from msgspec import Struct
+
+from projections.protocol import Connection
 
 T = TypeVar("T")
 
@@ -21,13 +22,13 @@ class Page(Struct, Generic[T], frozen=True):
 
 
 def read_page(
-    conn: sqlite3.Connection,
+    conn: Connection,
     name: str,
     sql: str,
     params: tuple[object, ...],
     limit: int,
     offset: int,
-    build: Callable[[sqlite3.Connection, list[Any]], list[T]],
+    build: Callable[[Connection, list[Any]], list[T]],
 ) -> Page[T]:
     """Run a list query of projection `name` (its SQL ends in `LIMIT ? OFFSET ?`) inside
     the caller's read transaction, stamped with that projection's checkpoint."""

@@ -21,7 +21,7 @@ from engine.pieces import SEATS
 from engine.store.records import RecordedEvent
 from projections.forks import fold_version, forks_schema, is_fork, mark_fork
 from projections.leaderboard import is_bot_name
-from projections.protocol import FoldError, expect_rows
+from projections.protocol import Connection, FoldError, expect_rows
 
 PLAYING = "playing"
 FINISHED = "finished"
@@ -38,7 +38,6 @@ FIGURES = (
     "zero_declarations",
 )
 _FIGURES = ", ".join(FIGURES)
-_SUMS = ", ".join(f"{f} = {f} + excluded.{f}" for f in FIGURES)
 
 
 @cache
@@ -46,6 +45,8 @@ def _sql(prefix: str) -> dict[str, str]:
     games = f"{prefix}player_games"
     totals = f"{prefix}player_totals"
     zeros = ", ".join("0" for _ in FIGURES)
+    # The existing row's columns named by table: PostgreSQL finds bare names ambiguous.
+    sums = ", ".join(f"{f} = {totals}.{f} + excluded.{f}" for f in FIGURES)
     return {
         "seat": f"INSERT INTO {games} VALUES (?,?,?,?,?,'{PLAYING}',{zeros},NULL,NULL,0)",
         "redeal": f"UPDATE {games} SET redeals_accepted = redeals_accepted + 1 "
@@ -60,12 +61,13 @@ def _sql(prefix: str) -> dict[str, str]:
         # WHERE before ON CONFLICT keeps SQLite from reading ON as a join constraint.
         "add_finished": f"INSERT INTO {totals} (name, is_bot, games, wins, points, abandoned, "
         f"{_FIGURES}) SELECT name, is_bot, 1, won, final_score, 0, {_FIGURES} FROM {games} "
-        f"WHERE room_id = ? ON CONFLICT (name) DO UPDATE SET games = games + 1, "
-        f"wins = wins + excluded.wins, points = points + excluded.points, {_SUMS}",
+        f"WHERE room_id = ? ON CONFLICT (name) DO UPDATE SET games = {totals}.games + 1, "
+        f"wins = {totals}.wins + excluded.wins, points = {totals}.points + excluded.points, "
+        f"{sums}",
         "add_abandoned": f"INSERT INTO {totals} (name, is_bot, games, wins, points, abandoned, "
         f"{_FIGURES}) SELECT name, is_bot, 0, 0, 0, 1, {zeros} FROM {games} "
         f"WHERE room_id = ? AND outcome = '{PLAYING}' "
-        "ON CONFLICT (name) DO UPDATE SET abandoned = abandoned + 1",
+        f"ON CONFLICT (name) DO UPDATE SET abandoned = {totals}.abandoned + 1",
         "abandon": f"UPDATE {games} SET outcome = '{ABANDONED}' "
         f"WHERE room_id = ? AND outcome = '{PLAYING}'",
         "forget": f"DELETE FROM {games} WHERE room_id = ?",
@@ -134,7 +136,7 @@ class PlayerStatsProjection:
         ]
 
     def apply(
-        self, conn: sqlite3.Connection, prefix: str, record: RecordedEvent, event: Event
+        self, conn: Connection, prefix: str, record: RecordedEvent, event: Event
     ) -> None:
         sql = _sql(prefix)
         room = record.stream_id
@@ -221,7 +223,7 @@ class PlayerStats(Struct, frozen=True):
     abandoned: int
 
 
-def player_stats(conn: sqlite3.Connection, name: str) -> PlayerStats | None:
+def player_stats(conn: Connection, name: str) -> PlayerStats | None:
     """A player's career totals (None before their first game ends)."""
     row = conn.execute(
         "SELECT name, is_bot, games, wins, points, rounds, tricks, piles, "

@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
-import sqlite3
-from typing import Protocol
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 from engine.events import Event
 from engine.store.records import RecordedEvent
 
 SHADOW = "shadow_"
 """The table prefix a rebuild folds into while the live tables keep serving."""
+
+
+class Cursor(Protocol):
+    """What a statement gives back: rows, or for a write the count of rows it touched."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The part of `sqlite3.Connection` the folds and queries use; `PgConnection` gives
+    the same over PostgreSQL (projections/postgres.py). SQL is written in what both accept,
+    with `?` placeholders; a broken constraint raises `sqlite3.IntegrityError` on both."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
+
+    def close(self) -> None: ...
 
 
 class Projection(Protocol):
@@ -47,7 +75,7 @@ class Projection(Protocol):
         ...
 
     def apply(
-        self, conn: sqlite3.Connection, prefix: str, record: RecordedEvent, event: Event
+        self, conn: Connection, prefix: str, record: RecordedEvent, event: Event
     ) -> None:
         """Fold one event (already decoded from `record`) into the tables under `prefix`."""
         ...
@@ -72,7 +100,7 @@ class ReadModelsDamaged(Exception):
         self.cause = cause
 
 
-def expect_rows(cursor: sqlite3.Cursor, count: int, what: str) -> None:
+def expect_rows(cursor: Cursor, count: int, what: str) -> None:
     """Raise FoldError unless a write touched exactly `count` rows."""
     if cursor.rowcount != count:
         raise FoldError(f"{what}: expected {count} row(s), touched {cursor.rowcount}")

@@ -11,22 +11,19 @@ last event). `ReadModels` runs each `SyncReadModels` query in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import os
 import queue
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from engine.store.sqlite.schema import read_transaction
 from projections import database, leaderboard, lobby, match_history, player_stats
 from projections.leaderboard import Board, LeaderboardEntry, LeaderboardProjection
 from projections.lobby import LobbyProjection, LobbyRoom
 from projections.match_history import MatchDetail, MatchHistoryProjection, MatchSummary
 from projections.pages import Page
 from projections.player_stats import PlayerStats, PlayerStatsProjection
-from projections.protocol import Projection
+from projections.protocol import Connection, Projection
 from projections.runner import ProjectionRunner
 from projections.status import Fault, ProjectionStatus, RebuildStatus, RunnerStatus, SkippedEvent
 
@@ -50,17 +47,17 @@ class SyncReadModels:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: database.Target,
         *,
         runner: ProjectionRunner | None = None,
         projections: Sequence[Projection] | None = None,
     ) -> None:
         self.path = path
         self.runner = runner
-        self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._connections: list[sqlite3.Connection] = []
+        self._pool: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+        self._connections: list[Connection] = []
         # Make sure the tables exist, so that queries before the first fold answer empty.
-        setup = database.connect(path)
+        setup = database.open_connection(path)
         try:
             database.prepare(setup, projections or default_projections(), time.time())
         finally:
@@ -126,15 +123,15 @@ class SyncReadModels:
             return self.runner.status()
         return self._read(_stored_status)
 
-    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _read(self, fn: Callable[[Connection], T]) -> T:
         try:
             conn = self._pool.get_nowait()
         except queue.Empty:
-            conn = database.connect(self.path, readonly=True)
+            conn = database.open_connection(self.path, readonly=True)
             self._connections.append(conn)
         try:
             # One read transaction: a consistent snapshot across the statements of `fn`.
-            with read_transaction(conn):
+            with database.read_transaction(conn):
                 return fn(conn)
         finally:
             self._pool.put(conn)
@@ -158,7 +155,7 @@ class ReadModels:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: database.Target,
         *,
         runner: ProjectionRunner | None = None,
         projections: Sequence[Projection] | None = None,
@@ -183,7 +180,7 @@ class ReadModels:
         return await asyncio.to_thread(self.sync.status)
 
 
-def _stored_status(conn: sqlite3.Connection) -> RunnerStatus:
+def _stored_status(conn: Connection) -> RunnerStatus:
     rows = conn.execute(
         "SELECT name, lane, version, position, target, paused, failed_position, failed_stream, "
         "failed_type, error FROM checkpoints ORDER BY name, lane"

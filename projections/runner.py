@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ from engine.store.protocol import EventStore
 from engine.store.records import RecordedEvent
 from engine.store.sqlite import is_damaged_file
 from projections import archived, database
-from projections.database import Lane
+from projections.database import CheckpointMoved, Lane, Stored
 from projections.instructions import (
     Instruction,
     MarkArchived,
@@ -38,7 +37,8 @@ from projections.instructions import (
     Skip,
     StatusRequest,
 )
-from projections.protocol import Projection, ReadModelsDamaged
+from projections.lease import FoldLease
+from projections.protocol import Connection, Projection, ReadModelsDamaged
 from projections.status import (
     ProjectionStatus,
     RebuildStatus,
@@ -52,6 +52,7 @@ T = TypeVar("T")
 Outcome = RunnerStatus | Refusal
 
 _MAX_BACKOFF_S = 30.0
+_STOPPED = "this runner stopped on an error and let the fold lease go"
 
 
 @dataclass(eq=False)
@@ -85,12 +86,14 @@ class ProjectionRunner:
         self,
         store: EventStore,
         projections: Sequence[Projection],
-        path: str | os.PathLike[str],
+        path: database.Target,
         *,
         batch_size: int = 10_000,
         idle_timeout: float = 5.0,
         gather_for: float = 0.0,
         clock: Callable[[], float] = time.time,
+        takeover_interval: float = 0.5,
+        lease: FoldLease | None = None,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -110,10 +113,14 @@ class ProjectionRunner:
         # and the store's thread). The read models trail the log by about this much more.
         self.gather_for = gather_for
         self.clock = clock
+        # How often a runner that stands by reads the holder's checkpoints and tries the lease.
+        self.takeover_interval = takeover_interval
+        self._lease = lease
+        self._own_lease = lease is None
         self.before_commit: Callable[[], None] | None = None
         """Test hook: called on the database thread after a batch is folded, before COMMIT."""
         self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Connection | None = None
         self._slots: dict[str, Slot] = {}
         self._head = 0
         self._pending: list[tuple[Instruction, asyncio.Future[Outcome]]] = []
@@ -123,6 +130,9 @@ class ProjectionRunner:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._error: str | None = None
+        # None while this runner holds the fold lease; else why it stands by.
+        self._standby: str | None = None
+        self._recheck_lease = False
         # Match history's archived flags are derived from the store once caught up.
         self._archived_due = True
 
@@ -141,14 +151,50 @@ class ProjectionRunner:
             return
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="projections")
         try:
-            self._conn = await self._db(database.connect, self.path)
+            self._conn = await self._db(database.open_connection, self.path)
             stored = await self._db(database.prepare, self._conn, self.projections, self.clock())
         except sqlite3.DatabaseError as exc:
             if not is_damaged_file(exc):
                 raise
             await self.close()
-            raise ReadModelsDamaged(os.fspath(self.path), exc) from exc
+            raise ReadModelsDamaged(database.describe(self.path), exc) from exc
         head = await self.store.last_position()
+        self._head = head
+        if await self._db(self.lease.try_acquire):
+            await self._adopt(stored, head)
+        else:
+            await self._stand_by(stored)
+
+    async def _stand_by(self, stored: dict[str, Stored]) -> None:
+        """Follow another runner's checkpoints: serve, fold nothing, wait for the lease."""
+        if self._standby is None or self._standby == _STOPPED:
+            holder = await self._db(self.lease.holder)
+            self._standby = (
+                f"{holder} folds these read models; this runner serves queries and "
+                "takes over when it stops"
+            )
+            log.warning("projection runner stands by: %s", self._standby)
+        self._slots = {
+            name: Slot(found.live.projection, found.live, found.shadow, found.paused, found.skipped)
+            for name, found in stored.items()
+        }
+        self._head = max([self._head, *(slot.live.position for slot in self._slots.values())])
+        self._notify()
+
+    async def _reload(self) -> None:
+        """Read the stored checkpoints again (another runner moved them)."""
+        stored = await self._db(database.load, self._connection(), self.projections)
+        if self._standby is None:
+            await self._adopt(stored, await self.store.last_position())
+        else:
+            await self._stand_by(stored)
+
+    async def _adopt(self, stored: dict[str, Stored], head: int) -> None:
+        """Fold from the stored checkpoints; start the rebuilds that opening calls for."""
+        if self._standby is not None:
+            log.warning("projection runner takes over folding from %d", head)
+            self._standby = None
+        self._slots = {}
         for projection in self.projections:
             found = stored[projection.name]
             slot = Slot(projection, found.live, found.shadow, found.paused, found.skipped)
@@ -181,8 +227,9 @@ class ProjectionRunner:
                     database.start_shadow, self._conn, projection, None, self.clock()
                 )
             slot.shadow = shadow
-        self._head = head
+        self._head = max(self._head, head)
         self._archived_due = True
+        self._notify()
 
     async def start(self) -> None:
         """Open, then run the loop in a task of its own."""
@@ -204,12 +251,22 @@ class ProjectionRunner:
             if not isinstance(exc, asyncio.CancelledError):
                 self._error = f"{type(exc).__name__}: {exc}"
                 log.exception("projection runner stopped")
+                await self._let_go()
             raise
         finally:
             self._running = False
             self._stopping = False
             self._notify()
             await self._answer_pending()
+
+    async def _let_go(self) -> None:
+        """Stopped on an error: let the fold lease go, so that another runner can fold.
+        Started again (or instructed), this one takes it back if it is still free."""
+        if self._standby is not None or self._lease is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._db(self._lease.release)
+        self._standby = _STOPPED
 
     async def stop(self) -> None:
         """Stop the loop after the batch in flight; the file stays open for queries."""
@@ -221,8 +278,13 @@ class ProjectionRunner:
             self._task = None
 
     async def close(self) -> None:
-        """Stop, and close the read-model file."""
+        """Stop, and close the read-model file (letting the fold lease go)."""
         await self.stop()
+        if self._lease is not None and self._executor is not None:
+            with contextlib.suppress(StoreError):
+                await self._db(self._lease.release)
+        if self._own_lease:
+            self._lease = None  # the next open takes one on its new connection
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await self._db(conn.close)
@@ -269,9 +331,11 @@ class ProjectionRunner:
                 self._archived_due = True  # derived from the store once the file takes it
                 raise
             return self.status()
-        slot = self._slots.get(instruction.name)
-        if slot is None:
+        if instruction.name not in self._slots:
             return Refusal("unknown_projection", f"no projection called {instruction.name!r}")
+        if self._standby is not None and not await self._take_lease():
+            return Refusal("not_folding", f"{self._standby}; instruct that runner")
+        slot = self._slots[instruction.name]
         if isinstance(instruction, Pause):
             await self._db(database.set_paused, conn, slot.projection.name, True, now)
             slot.paused = True
@@ -357,7 +421,18 @@ class ProjectionRunner:
                     skipped=tuple(sorted(slot.skipped.values(), key=_position)),
                 )
             )
-        return RunnerStatus(self.running, head, self._error, tuple(projections))
+        return RunnerStatus(
+            self.running, head, self._error, tuple(projections), standby=self._standby
+        )
+
+    def position(self, name: str) -> int | None:
+        """Projection `name`'s live checkpoint, from memory (None: no projection of that name).
+
+        It moves only once a fold is committed, so a read-model answer stamped with this
+        `as_of` is still the read model's state while this returns the same figure.
+        """
+        slot = self._slots.get(name)
+        return None if slot is None else slot.live.position
 
     async def wait_caught_up(
         self, position: int | None = None, timeout: float | None = None
@@ -389,7 +464,8 @@ class ProjectionRunner:
                 return False
             if slot.folding and slot.live.position < target:
                 return False
-        return not (self._archived_due and self.running)
+        # The archived flags are derived by the runner that folds.
+        return not (self._archived_due and self.running and self._standby is None)
 
     def _notify(self) -> None:
         progress, self._progress = self._progress, None
@@ -404,11 +480,28 @@ class ProjectionRunner:
             self._wake.clear()
             await self._answer_pending()
             try:
+                if self._standby is not None:
+                    await self._follow()
+                    continue
+                if self._recheck_lease:
+                    # A lost connection may have taken a server-side lease with it.
+                    self._recheck_lease = False
+                    if not await self._db(self.lease.try_acquire):
+                        await self._stand_by(
+                            await self._db(database.load, self._connection(), self.projections)
+                        )
+                        continue
                 worked = await self._step()
+            except CheckpointMoved as exc:
+                log.warning("projection runner reloads its checkpoints: %s", exc)
+                with contextlib.suppress(StoreError):  # else the next fold finds it again
+                    await self._reload()
+                continue
             except StoreError as exc:
-                # The store may come back (busy, I/O): report it and try again later.
+                # The store (or a read-model server) may come back: report, retry later.
                 backoff = min(_MAX_BACKOFF_S, max(0.1, backoff * 2))
                 self._error = f"store: {type(exc).__name__}: {exc}"
+                self._recheck_lease = True
                 log.warning("projection runner cannot read the store: %s", exc)
                 await self._idle(backoff)
                 continue
@@ -427,6 +520,27 @@ class ProjectionRunner:
                 self._error = None
             if not worked:
                 await self._idle(self.idle_timeout)
+
+    async def _take_lease(self) -> bool:
+        """Standing by: take the lease if it is free, and fold on from the stored checkpoints."""
+        if not await self._db(self.lease.try_acquire):
+            return False
+        await self._adopt(
+            await self._db(database.load, self._connection(), self.projections),
+            await self.store.last_position(),
+        )
+        return True
+
+    async def _follow(self) -> None:
+        """Standing by: take the lease if it is free, else follow the holder's checkpoints."""
+        if await self._take_lease():
+            return
+        # The head first: the holder's checkpoints read after it are never beyond it.
+        self._head = max(self._head, await self.store.last_position())
+        await self._stand_by(
+            await self._db(database.load, self._connection(), self.projections)
+        )
+        await self._idle(self.takeover_interval)
 
     async def _step(self) -> bool:
         """One batch for the live lanes and one for the rebuilds; False when nothing was due.
@@ -549,7 +663,14 @@ class ProjectionRunner:
 
     # --- plumbing --------------------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
+    @property
+    def lease(self) -> FoldLease:
+        """Who folds: this runner's hold on the fold lease (projections/lease.py)."""
+        if self._lease is None:
+            self._lease = database.lease_for(self.path, self._connection())
+        return self._lease
+
+    def _connection(self) -> Connection:
         if self._conn is None:
             raise RuntimeError("the projection runner is not open")
         return self._conn

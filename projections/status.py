@@ -57,12 +57,18 @@ class ProjectionStatus(Struct, frozen=True):
 
 
 class RunnerStatus(Struct, frozen=True):
-    """Every projection's status; `error` is why the runner stopped or cannot read the store."""
+    """Every projection's status; `error` is why the runner stopped or cannot read the store.
+
+    `standby` is None while this runner folds; otherwise why it does not: another runner
+    holds the fold lease, and this one serves the same read models to queries, following
+    that runner's checkpoints, until the lease is free and it takes over.
+    """
 
     running: bool
     last_position: int
     error: str | None
     projections: tuple[ProjectionStatus, ...]
+    standby: str | None = None
 
     def of(self, name: str) -> ProjectionStatus:
         """The status of the projection called `name`."""

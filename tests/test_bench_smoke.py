@@ -60,3 +60,11 @@ def test_the_spectator_bench_quick_mode_prints_the_p99_ratio() -> None:
     out = output_of(str(ROOT / "bench" / "spectator_bench.py"), "--quick", timeout=180)
     assert "p99 ratio, 200 spectators / none:" in out
     assert "events delivered to the spectators: 0" not in out
+
+
+def test_the_amplification_bench_quick_mode_prints_its_three_ratios() -> None:
+    out = output_of(str(ROOT / "bench" / "amplification_bench.py"), "--quick", timeout=180)
+    assert "live room actors after / before: 1 / 1 = 1.00" in out
+    assert "spectators on 4 bot rooms / none:" in out
+    assert "longest queue / max_queue = 200 / 200 = 1.00" in out
+    assert "SubscriptionLost('fell_behind')" in out

@@ -7,14 +7,28 @@ from collections.abc import Collection, Mapping, Sequence
 
 import msgspec
 
-from engine.store.errors import ConcurrencyConflict, StreamArchived, StreamRetired
-from engine.store.records import AppendRequest, AppendResult, StreamStatus
+from engine.store.errors import (
+    CommandIdReused,
+    ConcurrencyConflict,
+    StreamArchived,
+    StreamRetired,
+)
+from engine.store.records import (
+    AppendRequest,
+    AppendResult,
+    StreamStatus,
+    command_checksum,
+    command_digest,
+)
 
 # (position, stream_id, version, type, schema_version, data, checksum, recorded_at):
 # the column order of the events table, so SQLite can take these rows as they are.
 EventRow = tuple[int, str, int, str, int, bytes, int, float]
-# (stream_id, command_id, command, at, first_version, last_version, first_position, last_position)
-CommandRow = tuple[str, str, bytes, float, int, int, int, int]
+# (stream_id, command_id, command, at, first_version, last_version, first_position,
+# last_position, digest, checksum): the column order of the commands table.
+CommandRow = tuple[str, str, bytes, float, int, int, int, int, bytes | None, int]
+# A recorded command's result and its digest (None: recorded before digests were kept).
+Applied = tuple[AppendResult, bytes | None]
 
 
 class StreamHead(msgspec.Struct):
@@ -50,7 +64,7 @@ def validate_requests(reqs: Sequence[AppendRequest]) -> None:
 def plan_batch(
     reqs: Sequence[AppendRequest],
     heads: Mapping[str, StreamHead],
-    applied: Mapping[tuple[str, str], AppendResult],
+    applied: Mapping[tuple[str, str], Applied],
     last_position: int,
     now: float,
     retired: Collection[str] = (),
@@ -59,7 +73,7 @@ def plan_batch(
     `retired` holds ids among them that retention forgot (never started again)."""
     current = dict(heads)
     touched: dict[str, StreamHead] = {}
-    applied_now: dict[tuple[str, str], AppendResult] = {}
+    applied_now: dict[tuple[str, str], Applied] = {}
     results: list[AppendResult | ConcurrencyConflict] = []
     events: list[EventRow] = []
     commands: list[CommandRow] = []
@@ -68,15 +82,23 @@ def plan_batch(
     for req in reqs:
         stream_id = req.stream_id
         key = None if req.command_id is None else (stream_id, req.command_id)
+        head = current.get(stream_id)
+        actual = 0 if head is None else head.last_version
         # A retried command returns its original result before any version check,
-        # because the retry's expected version is naturally stale.
+        # because the retry's expected version is naturally stale; the same id for
+        # another command is refused.
+        digest = None if key is None else command_digest(req)
         if key is not None:
             earlier = applied.get(key) or applied_now.get(key)
             if earlier is not None:
-                results.append(msgspec.structs.replace(earlier, duplicate=True))
+                result, stored_digest = earlier
+                if None not in (digest, stored_digest) and stored_digest != digest:
+                    results.append(
+                        CommandIdReused(stream_id, key[1], req.expected_version, actual)
+                    )
+                else:
+                    results.append(msgspec.structs.replace(result, duplicate=True))
                 continue
-        head = current.get(stream_id)
-        actual = 0 if head is None else head.last_version
         if head is not None and head.status == "archived":
             results.append(StreamArchived(stream_id, req.expected_version, actual))
             continue
@@ -112,17 +134,9 @@ def plan_batch(
         )
         current[stream_id] = touched[stream_id] = new_head
         if key is not None:
-            applied_now[key] = result
-            commands.append(
-                (
-                    stream_id,
-                    key[1],
-                    req.command if req.command is not None else b"",
-                    req.command_at if req.command_at is not None else now,
-                    result.first_version,
-                    result.last_version,
-                    first_position,
-                    position,
-                )
-            )
+            applied_now[key] = (result, digest)
+            body = req.command if req.command is not None else b""
+            at = float(req.command_at) if req.command_at is not None else now
+            fields = (stream_id, key[1], body, at, first_version, version, first_position, position)
+            commands.append((*fields, digest, command_checksum(*fields, digest)))
     return BatchPlan(results, events, touched, commands, position)

@@ -39,6 +39,22 @@ class StreamArchived(ConcurrencyConflict):
         self.args = (self.message,)
 
 
+class CommandIdReused(ConcurrencyConflict):
+    """An append under a command id the stream has already recorded for another command
+    (a different `command_identity`); nothing written. A retry of the same command is
+    answered with its original result instead."""
+
+    code = "command_id_reused"
+
+    def __init__(self, stream_id: str, command_id: str, expected_version: int, actual: int) -> None:
+        super().__init__(stream_id, expected_version, actual)
+        self.command_id = command_id
+        self.message = (
+            f"stream {stream_id!r}: command id {command_id!r} was recorded for another command"
+        )
+        self.args = (self.message,)
+
+
 class StreamRetired(ConcurrencyConflict):
     """An append that would start a stream under the id of one retention forgot: an id is
     never given to a second stream, so the read models never take a new match for the
@@ -51,6 +67,20 @@ class StreamRetired(ConcurrencyConflict):
         self.message = (
             f"stream {stream_id!r} was archived and forgotten by retention; its id is not reused"
         )
+        self.args = (self.message,)
+
+
+class OwnershipLost(ConcurrencyConflict):
+    """An append from a cluster node that does not own the stream's room at its epoch now
+    (the room moved, or the node's lease ran out); nothing written, and the command may be
+    retried where the room lives now (docs/cluster.md, "Fencing")."""
+
+    code = "ownership_lost"
+
+    def __init__(self, stream_id: str, node_id: str, expected_version: int = 0) -> None:
+        super().__init__(stream_id, expected_version, expected_version)
+        self.node_id = node_id
+        self.message = f"room {stream_id} is not owned by node {node_id!r} now; retry"
         self.args = (self.message,)
 
 

@@ -44,7 +44,7 @@ class MemoryEventStore:
         self._positions: list[int] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._info: dict[str, StreamInfo] = {}
-        self._applied: dict[tuple[str, str], AppendResult] = {}
+        self._applied: dict[tuple[str, str], tuple[AppendResult, bytes | None]] = {}
         self._commands: dict[str, list[RecordedCommand]] = {}
         self._snapshots: dict[str, Snapshot] = {}
         self._archived_at: dict[str, float] = {}
@@ -82,9 +82,11 @@ class MemoryEventStore:
             self._info[stream_id] = StreamInfo(
                 stream_id, head.status, head.last_version, head.created_at, now
             )
-        for stream_id, command_id, command, at, first, last, first_pos, last_pos in plan.commands:
-            self._applied[(stream_id, command_id)] = AppendResult(
-                stream_id, first, last, first_pos, last_pos
+        for row in plan.commands:
+            stream_id, command_id, command, at, first, last, first_pos, last_pos, digest, _ = row
+            self._applied[(stream_id, command_id)] = (
+                AppendResult(stream_id, first, last, first_pos, last_pos),
+                digest,
             )
             self._commands.setdefault(stream_id, []).append(
                 RecordedCommand(stream_id, command_id, command, at, first, last)

@@ -8,13 +8,16 @@ from pathlib import Path
 import msgspec
 import pytest
 from hypothesis import given
+from msgspec.structs import replace
 
 from actors.facade import Accepted, Engine, Update
 from actors.spectators import Events, Seconds, SpectatorDropped, spectator_frames
 from engine.codec import decode_records
 from engine.commands import Disconnect, StartGame
 from engine.pieces import Piece
+from engine.settings import RoomSettings
 from engine.state import Phase
+from engine.views import redact
 from tests.actors.conftest import fast_config, start_bot_match, wait_for_game_over
 from tests.domain.test_match_properties import Match, Plan, matches, plans
 
@@ -140,5 +143,40 @@ def test_a_spectator_that_stops_reading_is_dropped_and_the_room_plays_on(tmp_pat
             with pytest.raises(SpectatorDropped):
                 await stalled.__anext__()
             assert [u.view.phase for _, u in live][-1] is Phase.GAME_OVER
+
+    asyncio.run(scenario())
+
+
+def test_spectator_rounds_stretch_to_keep_within_their_share_of_the_loop(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = fast_config(
+            tmp_path,
+            archive_after=None,
+            bot_delay=0.002,
+            spectator_flush=0.01,
+            spectator_share=0.002,
+            room_settings=replace(RoomSettings.fast(), round_cap=3, target_score=1_000_000),
+        )
+        async with Engine.open(tmp_path / "games.db", config) as engine:
+            room = await start_bot_match(engine, "ann", seed=3)
+            seen: list[list[tuple[float, Update]]] = [[] for _ in range(50)]
+            watchers = [collect_until_over(engine, room, None, s) for s in seen]
+            longest = 0.0  # the longest pause between two rounds seen
+
+            async def sample() -> None:
+                nonlocal longest
+                while not all(w.done() for w in watchers):
+                    rooms = engine._spectator_rooms
+                    channel = rooms.channels.get(room) if rooms is not None else None
+                    if channel is not None:
+                        longest = max(longest, channel.interval)
+                    await asyncio.sleep(0.005)
+
+            await asyncio.wait_for(asyncio.gather(*watchers, sample()), timeout=120)
+            assert longest > 3 * config.spectator_flush
+            events = decode_records(await engine.store.read_stream(room))
+            for got in seen:  # stretched rounds coalesce more, and lose nothing
+                assert [e for _, u in got for e in u.events] == [redact(e, None) for e in events]
+                assert len(got) < len(events)
 
     asyncio.run(scenario())

@@ -56,4 +56,6 @@ def test_the_server_logs_json_lines_with_room_player_and_command(tmp_path: Path)
     assert {"connection.open", "connection.close", "command", "room.start"} <= events
     start = next(r for r in records if r.get("command") == "StartGame")
     assert start["player"] == "Ann" and len(start["room_id"]) == 6
+    created = next(r for r in records if r.get("command") == "CreateRoom")
+    assert (created["player"], created["room_id"]) == ("Ann", start["room_id"])
     assert any(r.get("code") for r in records if r.get("event") in ("command", "message.refused"))

@@ -12,8 +12,14 @@ with explicit command ids; right after each acknowledgement the worker appends
 A refused command is logged as "! ROOM COMMAND_ID CODE" (none is expected).
 
 MODE "play" keeps CONCURRENCY matches going, starting a new one whenever one ends, until
-the process is killed. MODE "finish" plays every unfinished match to its end, waits for
-the finished ones to be archived, and exits 0. A life resumes whatever the previous one
+the process is killed. MODE "backup" plays too and, a moment in, backs the running store
+up to BACKUP beside DB, writing "# backup-begin" and "# backup-end" around it to LOG and
+printing "backup PID" when done. MODE "rival" is a second engine process on the same
+store: it plays rooms R00000, ... (read models in a file of its own) and logs to
+LOG.rival; the server line "pair" forks a "play" life and a "rival" life at once. MODE
+"finish" plays every unfinished match (M and R) to its end, waits for the finished ones
+to be archived and for the read models to reach the log's end, prints
+"readmodels ROOM ROOM ..." (every match the match history holds), and exits 0. A life resumes whatever the previous one
 left: the engine reopens the same file and wakes its rooms; the worker refolds each
 unfinished match from the store and carries on.
 """
@@ -45,6 +51,8 @@ from tests.reliability.harness import FINISHED, human_command, humans_to_move  #
 
 CONCURRENCY = 4
 PREFIX = "M"
+RIVAL_PREFIX = "R"
+BACKUP = "backups/games-2026-11-29.db"  # the path docs/operations.md's restore block names
 HUMAN_SEATS = (1, 2)
 LIFE_LIMIT = 120.0  # seconds: a "play" life nobody kills stops by itself
 
@@ -58,11 +66,18 @@ def config(db: str, projections_path: str | None = None) -> EngineConfig:
         archive_after=0.0,
         rate_per_second=1e6,
         rate_burst=1e6,
+        rooms_burst=1e6,  # one host name opens every room of the campaign
     )
 
 
-def room_id(index: int) -> str:
-    return f"{PREFIX}{index:05d}"
+def say(*words: object) -> None:
+    """One line to stdout in one write: the server and its lives (two at once, in a pair)
+    share the pipe, and lines written piecemeal would interleave."""
+    os.write(1, (" ".join(map(str, words)) + "\n").encode())
+
+
+def room_id(index: int, prefix: str = PREFIX) -> str:
+    return f"{prefix}{index:05d}"
 
 
 class Log:
@@ -130,32 +145,44 @@ async def drive(engine: Engine, room: str, index: int, log: Log) -> None:
             state = await stored_state(engine, room, state)
 
 
-async def unfinished(engine: Engine) -> tuple[list[str], int]:
+async def unfinished(engine: Engine, prefix: str = PREFIX) -> tuple[list[str], int]:
     """Rooms whose match may still be going, and the next free room index."""
     streams = []
     offset = 0
     while True:
-        page = await engine.store.list_streams(prefix=PREFIX, limit=500, offset=offset)
+        page = await engine.store.list_streams(prefix=prefix, limit=500, offset=offset)
         streams += page
         if len(page) < 500:
             break
         offset += len(page)
-    count = max((int(s.stream_id[len(PREFIX) :]) + 1 for s in streams), default=0)
+    count = max((int(s.stream_id[len(prefix) :]) + 1 for s in streams), default=0)
     return sorted(s.stream_id for s in streams if s.status == "active"), count
 
 
 async def life(db: str, log_path: str, mode: str) -> None:
-    log = Log(log_path)
-    # A server store keeps its read models in a file beside the log (a SQLite store: beside it).
+    rival = mode == "rival"
+    log = Log(f"{log_path}.rival" if rival else log_path)
+    # A server store keeps its read models in a file beside the log (a SQLite store: beside
+    # it); a rival engine process keeps its own.
     projections = None if backend_of(db) == "sqlite" else f"{log_path}.projections.db"
+    if rival:
+        projections = f"{log_path}.rival.projections.db"
+    prefixes = (RIVAL_PREFIX,) if rival else (PREFIX, RIVAL_PREFIX) if mode == "finish" else (PREFIX,)
     async with Engine.open(db, config(db, projections)) as engine:
-        print("ready", os.getpid(), flush=True)
-        rooms, next_index = await unfinished(engine)
-        tasks = {asyncio.create_task(drive(engine, r, int(r[len(PREFIX) :]), log)) for r in rooms}
+        say("ready", os.getpid())
+        tasks: set[asyncio.Task[None]] = set()
+        for prefix in prefixes:
+            rooms, next_index = await unfinished(engine, prefix)
+            tasks |= {
+                asyncio.create_task(drive(engine, r, int(r[len(prefix) :]), log)) for r in rooms
+            }
+        if mode == "backup":
+            tasks.add(asyncio.create_task(back_up(engine, db, log)))
+        playing = mode != "finish"
         started = time.monotonic()
-        while tasks or (mode == "play" and time.monotonic() - started < LIFE_LIMIT):
-            while mode == "play" and len(tasks) < CONCURRENCY:
-                room = room_id(next_index)
+        while tasks or (playing and time.monotonic() - started < LIFE_LIMIT):
+            while playing and len(tasks) < CONCURRENCY:
+                room = room_id(next_index, prefixes[0])
                 tasks.add(asyncio.create_task(drive(engine, room, next_index, log)))
                 next_index += 1
             done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -163,6 +190,39 @@ async def life(db: str, log_path: str, mode: str) -> None:
                 task.result()
         if mode == "finish":
             await wait_for_archival(engine)
+            say("readmodels", *await caught_up_matches(engine))
+
+
+async def back_up(engine: Engine, db: str, log: Log) -> None:
+    """A moment into the life, back the running store up (as docs/operations.md says)."""
+    await asyncio.sleep(0.15)
+    log.write("# backup-begin")
+    await engine.backup(Path(db).parent / BACKUP)
+    log.write("# backup-end")
+    say("backup", os.getpid())
+
+
+async def caught_up_matches(engine: Engine, timeout: float = 60.0) -> list[str]:
+    """The rooms of the match history once every read model has folded the whole log
+    (a rebuild after a restore included) without a fault."""
+    deadline = time.monotonic() + timeout
+    while True:
+        head = await engine.store.last_position()
+        status = await engine.read_models.status()
+        faults = [p.fault for p in status.projections if p.fault is not None]
+        if faults or status.error:
+            raise AssertionError(f"read models failed: {status.error} {faults}")
+        if all(p.position >= head and p.rebuild is None for p in status.projections):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"read models did not reach position {head}: {status}")
+        await asyncio.sleep(0.05)
+    rooms: list[str] = []
+    while True:
+        page = await engine.read_models.match_history(limit=500, offset=len(rooms))
+        rooms += [m.room_id for m in page.items]
+        if len(page.items) < 500:
+            return sorted(rooms)
 
 
 async def wait_for_archival(engine: Engine, timeout: float = 60.0) -> None:
@@ -174,7 +234,7 @@ async def wait_for_archival(engine: Engine, timeout: float = 60.0) -> None:
     between the two looks is seen in neither, and the life closes before archiving it.
     """
     deadline = time.monotonic() + timeout
-    while await engine.store.list_streams(status="active", prefix=PREFIX, limit=1) or (
+    while await engine.store.list_streams(status="active", limit=1) or (
         await engine.store.list_streams(status="completed", limit=1)
     ):
         if time.monotonic() > deadline:
@@ -194,15 +254,19 @@ def run_life(db: str, log_path: str, mode: str) -> int:
 def serve(db: str, log_path: str) -> None:
     """Fork a life per stdin line: the imports are paid once, and each life dies alone."""
     for line in sys.stdin:
-        mode = line.strip()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            os._exit(run_life(db, log_path, mode))
-        print("spawned", pid, flush=True)
-        _, status = os.waitpid(pid, 0)
-        print("exit", pid, os.waitstatus_to_exitcode(status), flush=True)
+        request = line.strip()
+        pids = []
+        for mode in ("play", "rival") if request == "pair" else (request,):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                os._exit(run_life(db, log_path, mode))
+            say("spawned", pid)
+            pids.append(pid)
+        for _ in pids:  # in the order they end
+            pid, status = os.waitpid(-1, 0)
+            say("exit", pid, os.waitstatus_to_exitcode(status))
 
 
 if __name__ == "__main__":

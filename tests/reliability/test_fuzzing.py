@@ -148,6 +148,7 @@ class FuzzRoom:
             bot_delay=3600.0,
             rate_per_second=1e9,
             rate_burst=1e9,
+            rooms_burst=1e9,
             rate_limit_players=BUCKETS,
         )
         self.h = EngineHarness(self.folder / "games.db", config, FakeClock())

@@ -128,6 +128,7 @@ class RecoveryMachine(RuleBasedStateMachine):
             archive_after=ARCHIVE_AFTER,
             rate_per_second=1e9,
             rate_burst=1e9,
+            rooms_burst=1e9,
             dedupe_window=64,
         )
         self.h = EngineHarness(self.folder / "games.db", config, FakeClock())

@@ -10,6 +10,7 @@ import pytest
 from engine.store import (
     AppendRequest,
     AppendResult,
+    CommandIdReused,
     ConcurrencyConflict,
     NewEvent,
     OperationRefused,
@@ -378,3 +379,52 @@ async def test_load_latest_gives_the_snapshot_and_the_events_after_it(
     snap, events = await store.load_latest("room-1", 2)
     assert snap is None and len(events) == 5
     assert await store.load_latest("nobody", 1) == (None, [])
+
+
+def commanded(
+    stream_id: str, expected: int, payload: bytes, command_id: str, body: bytes, identity: bytes
+) -> AppendRequest:
+    return AppendRequest(
+        stream_id, expected, events(payload), command_id, body, 5.0, command_identity=identity
+    )
+
+
+async def test_a_reused_command_id_for_another_command_is_refused_also_after_a_restart(
+    open_store: StoreOpener,
+) -> None:
+    store = await open_store()
+    first = await store.append(commanded("room-1", 0, b"a", "c1", b"declare@1", b"declare"))
+    await store.append(req("room-1", 1, b"b"))
+    for _ in range(2):
+        # The same identity under the id is a retry, whatever else its body holds.
+        retry = await store.append(commanded("room-1", 0, b"a", "c1", b"declare@2", b"declare"))
+        assert retry == AppendResult("room-1", 1, 1, 1, 1, duplicate=True)
+        with pytest.raises(CommandIdReused) as refused:
+            await store.append(commanded("room-1", 2, b"p", "c1", b"play@3", b"play"))
+        assert refused.value.command_id == "c1" and refused.value.code == "command_id_reused"
+        assert await store.last_position() == 2
+        assert [c.command for c in await store.read_commands("room-1")] == [b"declare@1"]
+        if open_store.kind == "memory":
+            break
+        await store.close()
+        store = await open_store()  # a restart: the same files or database
+    assert first.first_position == 1
+
+
+async def test_a_command_id_reused_within_one_batch_is_refused_in_its_slot(
+    open_store: StoreOpener,
+) -> None:
+    store = await open_store()
+    results = await store.append_batch(
+        [
+            commanded("room-1", 0, b"a", "c1", b"x", b"declare"),
+            commanded("room-1", 1, b"b", "c1", b"y", b"play"),
+            commanded("room-1", 0, b"a", "c1", b"z", b"declare"),
+            req("room-2", 0, b"c"),
+        ]
+    )
+    assert results[0] == AppendResult("room-1", 1, 1, 1, 1)
+    assert isinstance(results[1], CommandIdReused)
+    assert results[2] == AppendResult("room-1", 1, 1, 1, 1, duplicate=True)
+    assert results[3] == AppendResult("room-2", 1, 1, 2, 2)
+    assert await store.last_position() == 2

@@ -26,5 +26,7 @@ def test_pg_bench_smoke_mode_prints_every_measure(pg_server: PostgresServer) -> 
         "our store / raw INSERT",
         "peer: eventsourcing 9.5.6, PostgreSQL",
         "engine on PostgreSQL, 4 live rooms, paced 250/s",
+        "floor: a bare one-row INSERT a commit, paced 250/s",
+        "our store alone: one command's append_batch, paced 250/s",
     ):
         assert measure in done.stdout, done.stdout

@@ -405,3 +405,60 @@ async def test_a_reader_is_woken_by_another_process_append_through_notify(pg_url
     finally:
         await reader.close()
         await writer.close()
+
+
+def commanded(stream_id: str, expected: int, command_id: str, body: bytes) -> AppendRequest:
+    events = (NewEvent("Played", 1, body),)
+    return AppendRequest(stream_id, expected, events, command_id, body, 1.0, body)
+
+
+async def test_a_damaged_commands_row_is_refused_on_read_and_on_retry(pg_url: str) -> None:
+    store = await PostgresEventStore.open(pg_url)
+    try:
+        await store.append(commanded("room-1", 0, "c-1", b"declare"))
+        await store.append(commanded("room-2", 0, "c-1", b"declare"))
+        conn = await asyncpg.connect(pg_url)
+        try:
+            # One byte of the body changed behind the store's back, as a bad disk would.
+            await conn.execute(
+                "UPDATE liaptui.commands SET command = 'declarf'::bytea WHERE stream_id = 'room-1'"
+            )
+            with pytest.raises(CorruptData, match="checksum"):
+                await store.read_commands("room-1")
+            with pytest.raises(CorruptData, match="checksum"):
+                await store.append(commanded("room-1", 0, "c-1", b"declare"))
+            # The whole call rolled back: nothing of the batch was written.
+            with pytest.raises(CorruptData):
+                await store.append_batch(
+                    [commanded("room-3", 0, "c-9", b"x"), commanded("room-1", 0, "c-1", b"d")]
+                )
+            assert await store.last_position() == 2
+            assert await store.stream_info("room-3") is None
+            assert [c.command for c in await store.read_commands("room-2")] == [b"declare"]
+            assert (await store.append(commanded("room-2", 0, "c-1", b"declare"))).duplicate
+        finally:
+            await conn.close()
+    finally:
+        await store.close()
+
+
+async def test_a_schema_1_database_is_upgraded_with_checksums(pg_url: str) -> None:
+    store = await PostgresEventStore.open(pg_url)
+    await store.append(commanded("room-1", 0, "c-1", b"declare"))
+    await store.close()
+    conn = await asyncpg.connect(pg_url)
+    try:  # back to schema 1: no digest, no checksum
+        await conn.execute("ALTER TABLE liaptui.commands DROP COLUMN digest, DROP COLUMN checksum")
+        await conn.execute("UPDATE liaptui.meta SET value = 1 WHERE key = 'schema_version'")
+        with pytest.raises(CorruptData, match="schema version 1"):
+            await PostgresEventStore.open(pg_url, readonly=True)
+        store = await PostgresEventStore.open(pg_url)
+        try:
+            assert [c.command for c in await store.read_commands("room-1")] == [b"declare"]
+            # No digest was recorded: a retry is named by its id alone.
+            assert (await store.append(commanded("room-1", 0, "c-1", b"other"))).duplicate
+            assert await conn.fetchval("SELECT value FROM liaptui.meta") == 2
+        finally:
+            await store.close()
+    finally:
+        await conn.close()

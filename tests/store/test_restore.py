@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 import zlib
 from pathlib import Path
@@ -10,7 +12,10 @@ import pytest
 
 from engine.store import AppendRequest, NewEvent, SqliteEventStore
 from engine.store.errors import ArchiveOutOfStep
+from engine.store.postgres import PostgresEventStore
+from engine.store.postgres.devserver import find_bindir
 from engine.store.sqlite import default_archive_path
+from tests.procedures import run_procedure
 from tests.store.conftest import SqliteOpener
 
 
@@ -121,3 +126,116 @@ async def test_a_failed_backup_leaves_no_partial_copy_behind(
         await store.backup(target)
     assert sorted(p.name for p in target.parent.iterdir()) == [blocker.name]
     assert not target.exists()
+
+
+def crash_image(path: Path, folder: Path) -> None:
+    """The store's files as a SIGKILL leaves them: copied while it is open, logs and all."""
+    for suffix in ("", "-wal", "-shm"):
+        for base in (path, default_archive_path(path)):
+            source = Path(f"{base}{suffix}")
+            if source.exists():
+                (folder / source.name.replace(path.name, "games.db", 1)).write_bytes(
+                    source.read_bytes()
+                )
+
+
+async def test_the_documented_restore_puts_back_the_backup_and_keeps_the_rest_aside(
+    tmp_path: Path,
+) -> None:
+    # The procedure leaves the store's write-ahead logs aside with the files: left beside
+    # the restored archive, its stale log brings back a bundle the backup does not hold.
+    live = tmp_path / "live"
+    live.mkdir()
+    store = await SqliteEventStore.open(live / "games.db")
+    try:
+        await store.append(play("match-a", 0, 3))
+        await store.append(play("match-b", 0, 2))
+        await store.set_status("match-b", "completed")
+        await store.archive_stream("match-b")
+        backups = live / "backups"
+        await store.backup(backups / "games-2026-11-29.db")
+        before = [await store.read_stream("match-a"), await store.read_stream("match-b")]
+        # Play on after the backup: more events, another match archived, a new one.
+        await store.append(play("match-a", 3, 4))
+        await store.set_status("match-a", "completed")
+        await store.archive_stream("match-a")
+        await store.append(play("match-c", 0, 5))
+        # The engine dies: its files, write-ahead logs included, are what the operator finds.
+        crash_image(live / "games.db", live)
+        evidence = {p.name: p.read_bytes() for p in live.iterdir() if p.is_file()}
+    finally:
+        await store.close()
+    # The store above wrote on after the copy; the operator works on the crash image.
+    folder = tmp_path / "server"
+    folder.mkdir()
+    for name, raw in evidence.items():
+        (folder / name).write_bytes(raw)
+    (folder / "backups").mkdir()
+    for copy in backups.iterdir():
+        (folder / "backups" / copy.name).write_bytes(copy.read_bytes())
+    assert (folder / "games.db-wal").exists() and (folder / "games.db.archive.db-wal").exists()
+
+    run_procedure("restore-backup", folder)
+
+    (aside,) = folder.glob("before-restore-*")
+    assert {p.name: p.read_bytes() for p in aside.iterdir()} == evidence
+    restored = await SqliteEventStore.open(folder / "games.db")
+    try:
+        assert [await restored.read_stream("match-a"), await restored.read_stream("match-b")] == (
+            before
+        )
+        assert await restored.stream_info("match-c") is None
+        assert [s.stream_id for s in await restored.list_streams(status="archived")] == [
+            "match-b"
+        ]
+        assert await restored.last_position() == 5
+        assert (await restored.append(play("match-a", 3, 1))).first_position == 6
+    finally:
+        await restored.close()
+
+
+def test_the_documented_postgresql_backup_and_restore_put_back_the_dump(
+    pg_url: str, tmp_path: Path
+) -> None:
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL programs")
+    env = {"DATABASE_URL": pg_url, "PATH": f"{bindir}:{os.environ['PATH']}"}
+
+    async def before() -> list[object]:
+        store = await PostgresEventStore.open(pg_url)
+        try:
+            await store.append(play("match-a", 0, 3))
+            await store.set_status("match-a", "completed")
+            await store.archive_stream("match-a")
+            await store.append(play("match-b", 0, 2))
+            return [await store.read_stream("match-a"), await store.read_stream("match-b")]
+        finally:
+            await store.close()
+
+    async def after_backup() -> None:
+        store = await PostgresEventStore.open(pg_url)
+        try:
+            await store.append(play("match-b", 2, 4))
+            await store.append(play("match-c", 0, 1))
+        finally:
+            await store.close()
+
+    async def restored() -> list[object]:
+        store = await PostgresEventStore.open(pg_url)
+        try:
+            assert await store.stream_info("match-c") is None
+            assert await store.last_position() == 5
+            found = [await store.read_stream("match-a"), await store.read_stream("match-b")]
+            retry = await store.append(play("match-b", 0, 2))
+            assert retry.duplicate  # the commands rows came back with their checksums
+            assert (await store.append(play("match-b", 2, 1))).first_position == 6
+            return found
+        finally:
+            await store.close()
+
+    expected = asyncio.run(before())
+    run_procedure("pg-backup", tmp_path, env)
+    asyncio.run(after_backup())
+    run_procedure("pg-restore", tmp_path, env)
+    assert asyncio.run(restored()) == expected

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 NOTIFY_CHANNEL = "liaptui_log"
 # Any constant that is ours: opens creating the schema at once take turns on it.
 SCHEMA_LOCK = 0x4C54_5549  # "LTUI"
@@ -17,6 +17,10 @@ CREATE TABLE IF NOT EXISTS liaptui.meta (
 
 # `head` holds the last position ever assigned; every append locks its one row, so
 # appends commit one after another in position order (docs/store.md, "the global log").
+# A stream row changes with every append, so no index may hold a column an append
+# changes (last_version, last_position, updated_at): then PostgreSQL updates the row in
+# place on its page (a HOT update, fillfactor leaves room) without touching an index.
+# Listings by status use `streams_status`, and sort by updated_at after filtering.
 CREATE_TABLES = """
 CREATE TABLE IF NOT EXISTS liaptui.head (
     one boolean PRIMARY KEY DEFAULT true CHECK (one),
@@ -30,8 +34,16 @@ CREATE TABLE IF NOT EXISTS liaptui.streams (
     last_position bigint NOT NULL,
     created_at float8 NOT NULL,
     updated_at float8 NOT NULL
-);
-CREATE INDEX IF NOT EXISTS streams_updated ON liaptui.streams (updated_at DESC, stream_id);
+) WITH (fillfactor = 70);
+-- A store made before the rule above: changed once, on its first open by this schema.
+DROP INDEX IF EXISTS liaptui.streams_updated;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = 'liaptui.streams'::regclass
+                   AND reloptions @> ARRAY['fillfactor=70']) THEN
+        ALTER TABLE liaptui.streams SET (fillfactor = 70);
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS streams_status ON liaptui.streams (status, stream_id);
 CREATE TABLE IF NOT EXISTS liaptui.events (
     position bigint PRIMARY KEY,
     stream_id text NOT NULL,
@@ -53,6 +65,11 @@ CREATE TABLE IF NOT EXISTS liaptui.commands (
     last_version bigint NOT NULL,
     first_position bigint NOT NULL,
     last_position bigint NOT NULL,
+    -- The digest of the command's identity (records.command_digest); NULL in rows of
+    -- schema version 1, which are then not compared on a reused id.
+    digest bytea,
+    -- liaptui.command_checksum of the whole row; every read checks it.
+    checksum bigint,
     PRIMARY KEY (stream_id, command_id)
 );
 CREATE TABLE IF NOT EXISTS liaptui.snapshots (
@@ -79,6 +96,37 @@ CREATE TABLE IF NOT EXISTS liaptui.retired_streams (
 );
 """
 
+# records.command_checksum, in SQL: the first 8 bytes of the MD5 of the length-prefixed
+# text/bytes columns, then `at` and the versions/positions, big-endian.
+CREATE_CHECKSUM = """
+CREATE OR REPLACE FUNCTION liaptui.command_checksum(
+    p_stream text, p_command_id text, p_command bytea, p_at float8, p_fv bigint,
+    p_lv bigint, p_fp bigint, p_lp bigint, p_digest bytea
+) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+SELECT ('x' || substr(md5(
+    int4send(octet_length(convert_to(p_stream, 'UTF8'))) || convert_to(p_stream, 'UTF8')
+    || int4send(octet_length(convert_to(p_command_id, 'UTF8')))
+    || convert_to(p_command_id, 'UTF8')
+    || int4send(octet_length(p_command)) || p_command
+    || int4send(octet_length(coalesce(p_digest, ''::bytea))) || coalesce(p_digest, ''::bytea)
+    || float8send(p_at) || int8send(p_fv) || int8send(p_lv) || int8send(p_fp) || int8send(p_lp)
+), 1, 16))::bit(64)::bigint
+$$;
+"""
+
+# Schema version 1 -> 2: commands rows gain a digest (NULL: not known) and a checksum,
+# computed over each row as it is; the append function takes the requests' digests.
+UPGRADE_1_TO_2 = """
+ALTER TABLE liaptui.commands ADD COLUMN IF NOT EXISTS digest bytea,
+    ADD COLUMN IF NOT EXISTS checksum bigint;
+UPDATE liaptui.commands SET checksum = liaptui.command_checksum(
+    stream_id, command_id, command, at, first_version, last_version, first_position,
+    last_position, digest) WHERE checksum IS NULL;
+DROP FUNCTION IF EXISTS liaptui.append_batch(
+    text[], bigint[], text[], bytea[], float8[], integer[], integer[], integer[], text[],
+    integer[], bytea[], bigint[], integer[], float8);
+"""
+
 # A batch's appends in one call, so one round trip and one implicit transaction. Each
 # request is checked in order against what the ones before it wrote, as plan_batch does
 # for SQLite: a retried command returns its original slot, an archived stream or a stale
@@ -87,14 +135,17 @@ CREATE TABLE IF NOT EXISTS liaptui.retired_streams (
 # (no SQL inside it), and each table is written by one statement. Events arrive flattened:
 # `p_counts` says how many each request brings, `p_req` which request each event is of;
 # `p_prev` is the batch's previous request on the same stream (0: none) and
-# `p_prev_command` its previous one with the same stream and command id. Outcome per
-# request: ok, duplicate, archived, retired (an id retention forgot) or conflict.
+# `p_prev_command` its previous one with the same stream and command id; `p_digest` each
+# request's command digest (NULL: named by its id alone). Outcome per request: ok,
+# duplicate, reused (the id was recorded for another command), archived, retired (an id
+# retention forgot) or conflict. A recorded command that fails its checksum rolls the
+# whole call back (data_corrupted).
 CREATE_APPEND = """
 CREATE OR REPLACE FUNCTION liaptui.append_batch(
     p_stream text[], p_expected bigint[], p_command_id text[], p_command bytea[],
     p_command_at float8[], p_counts integer[], p_prev integer[], p_prev_command integer[],
     p_type text[], p_schema integer[], p_data bytea[], p_checksum bigint[], p_req integer[],
-    p_now float8
+    p_now float8, p_digest bytea[]
 ) RETURNS TABLE (
     outcome text, actual bigint, first_version bigint, last_version bigint,
     first_position bigint, last_position bigint
@@ -110,6 +161,8 @@ DECLARE
     done_lv bigint[];
     done_fp bigint[];
     done_lp bigint[];
+    done_digest bytea[];
+    done_sound boolean[];
     r_outcome text[] := array_fill(NULL::text, ARRAY[n]);
     r_actual bigint[] := array_fill(0::bigint, ARRAY[n]);
     r_fv bigint[] := array_fill(0::bigint, ARRAY[n]);
@@ -118,6 +171,10 @@ DECLARE
     r_lp bigint[] := array_fill(0::bigint, ARRAY[n]);
     ok boolean[] := array_fill(false, ARRAY[n]);
     after bigint[] := array_fill(0::bigint, ARRAY[n]);
+    -- The stream's last position written by this batch up to request i (0: none yet),
+    -- and whether a later request of the batch is on the same stream.
+    wrote bigint[] := array_fill(0::bigint, ARRAY[n]);
+    followed boolean[] := array_fill(false, ARRAY[n]);
     offs integer[] := array_fill(0, ARRAY[n]);
     o integer := 0;
     cur bigint;
@@ -125,22 +182,46 @@ DECLARE
 BEGIN
     SELECT h.last_position INTO pos FROM liaptui.head h FOR UPDATE;
     start_pos := pos;
-    -- Archival and set_status change a stream row under its lock: wait for them here.
-    PERFORM 1 FROM liaptui.streams s WHERE s.stream_id = ANY(p_stream) FOR UPDATE;
+    -- The stream rows are locked as they are read: archival and set_status change a
+    -- stream row under its lock, and are waited for here. Each lookup is by primary key
+    -- (a LATERAL with LIMIT is never turned into a scan of the whole table).
+    WITH locked AS MATERIALIZED (
+        SELECT s.stream_id, s.status, s.last_version FROM liaptui.streams s
+         WHERE s.stream_id = ANY(p_stream) FOR UPDATE
+    )
     SELECT array_agg(s.status ORDER BY u.i), array_agg(coalesce(s.last_version, 0) ORDER BY u.i),
            array_agg(c.first_version ORDER BY u.i), array_agg(c.last_version ORDER BY u.i),
            array_agg(c.first_position ORDER BY u.i), array_agg(c.last_position ORDER BY u.i),
+           array_agg(c.digest ORDER BY u.i),
+           array_agg(c.stream_id IS NULL OR c.checksum IS NOT DISTINCT FROM
+               liaptui.command_checksum(c.stream_id, c.command_id, c.command, c.at,
+                   c.first_version, c.last_version, c.first_position, c.last_position,
+                   c.digest) ORDER BY u.i),
            array_agg(r.stream_id IS NOT NULL ORDER BY u.i)
-      INTO head_status, head_version, done_fv, done_lv, done_fp, done_lp, retired
+      INTO head_status, head_version, done_fv, done_lv, done_fp, done_lp, done_digest,
+           done_sound, retired
       FROM unnest(p_stream, p_command_id) WITH ORDINALITY AS u(stream_id, command_id, i)
-      LEFT JOIN liaptui.streams s ON s.stream_id = u.stream_id
-      LEFT JOIN liaptui.commands c
-        ON c.stream_id = u.stream_id AND c.command_id = u.command_id
-      LEFT JOIN liaptui.retired_streams r ON r.stream_id = u.stream_id;
+      LEFT JOIN locked s ON s.stream_id = u.stream_id
+      LEFT JOIN LATERAL (
+          SELECT c.stream_id, c.command_id, c.command, c.at, c.first_version,
+                 c.last_version, c.first_position, c.last_position, c.digest, c.checksum
+            FROM liaptui.commands c
+           WHERE c.stream_id = u.stream_id AND c.command_id = u.command_id LIMIT 1
+      ) c ON true
+      LEFT JOIN LATERAL (
+          SELECT r.stream_id FROM liaptui.retired_streams r
+           WHERE r.stream_id = u.stream_id LIMIT 1
+      ) r ON true;
     FOR i IN 1 .. n LOOP
         offs[i] := o;
         o := o + p_counts[i];
-        cur := CASE WHEN p_prev[i] > 0 THEN after[p_prev[i]] ELSE head_version[i] END;
+        IF p_prev[i] > 0 THEN
+            cur := after[p_prev[i]];
+            wrote[i] := wrote[p_prev[i]];
+            followed[p_prev[i]] := true;
+        ELSE
+            cur := head_version[i];
+        END IF;
         after[i] := cur;
         r_actual[i] := cur;
         -- A retried command: its stored result, or that of its first success in this batch.
@@ -148,10 +229,18 @@ BEGIN
         WHILE j > 0 AND r_outcome[j] NOT IN ('ok', 'duplicate') LOOP
             j := p_prev_command[j];
         END LOOP;
-        IF done_lp[i] IS NOT NULL THEN
+        IF NOT done_sound[i] THEN
+            RAISE EXCEPTION 'stream %: recorded command % fails its checksum',
+                p_stream[i], p_command_id[i] USING ERRCODE = 'data_corrupted';
+        END IF;
+        IF done_lp[i] IS NOT NULL AND p_digest[i] <> done_digest[i] THEN
+            r_outcome[i] := 'reused';
+        ELSIF done_lp[i] IS NOT NULL THEN
             r_outcome[i] := 'duplicate';
             r_fv[i] := done_fv[i]; r_lv[i] := done_lv[i];
             r_fp[i] := done_fp[i]; r_lp[i] := done_lp[i];
+        ELSIF j > 0 AND p_digest[i] <> p_digest[j] THEN
+            r_outcome[i] := 'reused';
         ELSIF j > 0 THEN
             r_outcome[i] := 'duplicate';
             r_fv[i] := r_fv[j]; r_lv[i] := r_lv[j]; r_fp[i] := r_fp[j]; r_lp[i] := r_lp[j];
@@ -169,6 +258,7 @@ BEGIN
             r_fp[i] := pos + 1;
             r_lp[i] := pos + p_counts[i];
             after[i] := r_lv[i];
+            wrote[i] := r_lp[i];
             pos := pos + p_counts[i];
         END IF;
     END LOOP;
@@ -180,22 +270,28 @@ BEGIN
           FROM unnest(p_type, p_schema, p_data, p_checksum, p_req)
                WITH ORDINALITY AS e(type, schema_version, data, checksum, req, k)
          WHERE ok[e.req];
-        INSERT INTO liaptui.streams AS s
-               (stream_id, status, last_version, last_position, created_at, updated_at)
-        SELECT DISTINCT ON (u.stream_id) u.stream_id, 'active', r_lv[u.i], r_lp[u.i], p_now, p_now
+        -- Each stream's row once, from its last request in the batch: updated if it was
+        -- read above, inserted if not.
+        UPDATE liaptui.streams s
+           SET last_version = after[u.i], last_position = wrote[u.i], updated_at = p_now
           FROM unnest(p_stream) WITH ORDINALITY AS u(stream_id, i)
-         WHERE ok[u.i]
-         ORDER BY u.stream_id, u.i DESC
-        ON CONFLICT (stream_id) DO UPDATE
-           SET last_version = excluded.last_version,
-               last_position = excluded.last_position,
-               updated_at = excluded.updated_at;
-        INSERT INTO liaptui.commands
-        SELECT u.stream_id, u.command_id, coalesce(u.command, ''::bytea),
-               coalesce(u.at, p_now), r_fv[u.i], r_lv[u.i], r_fp[u.i], r_lp[u.i]
-          FROM unnest(p_stream, p_command_id, p_command, p_command_at)
-               WITH ORDINALITY AS u(stream_id, command_id, command, at, i)
-         WHERE ok[u.i] AND u.command_id IS NOT NULL;
+         WHERE s.stream_id = u.stream_id
+           AND NOT followed[u.i] AND wrote[u.i] > 0 AND head_status[u.i] IS NOT NULL;
+        INSERT INTO liaptui.streams
+               (stream_id, status, last_version, last_position, created_at, updated_at)
+        SELECT u.stream_id, 'active', after[u.i], wrote[u.i], p_now, p_now
+          FROM unnest(p_stream) WITH ORDINALITY AS u(stream_id, i)
+         WHERE NOT followed[u.i] AND wrote[u.i] > 0 AND head_status[u.i] IS NULL;
+        INSERT INTO liaptui.commands (stream_id, command_id, command, at, first_version,
+               last_version, first_position, last_position, digest, checksum)
+        SELECT w.*, liaptui.command_checksum(w.stream_id, w.command_id, w.command, w.at,
+               w.fv, w.lv, w.fp, w.lp, w.digest)
+          FROM (SELECT u.stream_id, u.command_id, coalesce(u.command, ''::bytea) AS command,
+                       coalesce(u.at, p_now) AS at, r_fv[u.i] AS fv, r_lv[u.i] AS lv,
+                       r_fp[u.i] AS fp, r_lp[u.i] AS lp, u.digest
+                  FROM unnest(p_stream, p_command_id, p_command, p_command_at, p_digest)
+                       WITH ORDINALITY AS u(stream_id, command_id, command, at, digest, i)
+                 WHERE ok[u.i] AND u.command_id IS NOT NULL) AS w;
         UPDATE liaptui.head SET last_position = pos;
         PERFORM pg_notify('liaptui_log', pos::text);
     END IF;

@@ -9,9 +9,9 @@ import math
 import os
 import time
 import zlib
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import asyncpg
 import lz4.frame
@@ -28,9 +28,11 @@ from engine.store.bundle import (
 from engine.store.errors import (
     BadStoreUrl,
     BundlesMissing,
+    CommandIdReused,
     ConcurrencyConflict,
     CorruptData,
     OperationRefused,
+    OwnershipLost,
     StoreError,
     StoreNotFound,
     StoreUnavailable,
@@ -41,11 +43,13 @@ from engine.store.errors import (
 from engine.store.notify import PositionWaiters
 from engine.store.postgres.schema import (
     CREATE_APPEND,
+    CREATE_CHECKSUM,
     CREATE_META,
     CREATE_TABLES,
     NOTIFY_CHANNEL,
     SCHEMA_LOCK,
     SCHEMA_VERSION,
+    UPGRADE_1_TO_2,
 )
 from engine.store.protocol import EventStore
 from engine.store.records import (
@@ -58,6 +62,8 @@ from engine.store.records import (
     StreamInfo,
     StreamStatus,
     check_contiguous,
+    command_digest,
+    command_from_row,
     stream_info_from_row,
 )
 from engine.store.url import redacted_url
@@ -67,7 +73,10 @@ log = logging.getLogger("liaptui.store")
 _MAX_VERSION = 2**62
 _EVENT_COLUMNS = "position, stream_id, version, type, schema_version, data, checksum, recorded_at"
 _STREAM_COLUMNS = "stream_id, status, last_version, created_at, updated_at"
-_APPEND = "SELECT * FROM liaptui.append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+_APPEND = (
+    "SELECT * FROM liaptui.append_batch("
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+)
 # The page of hot events, and every bundle that could hold an event of that page's range
 # (up to its last position when full, to the log's end when not), read in one statement
 # so one snapshot sees a stream either hot or archived, never both nor neither.
@@ -91,6 +100,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.exceptions.InterfaceError,
+    # A pooled connection reset after the server died mid-operation.
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.InvalidAuthorizationSpecificationError,
     asyncpg.exceptions.InvalidCatalogNameError,
@@ -101,6 +112,32 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 _RETRYABLE: tuple[type[BaseException], ...] = (*_UNAVAILABLE, asyncpg.PostgresError)
 _RECONNECT_S = (0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a pool connection needs between two uses of the store: nothing.
+
+    asyncpg's default reset sends `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` on every release, a second round trip for every call of the store. This
+    store leaves no session state on its pool's connections (no SET, no LISTEN, no
+    session advisory lock or cursor: the listener has a connection of its own), and
+    asyncpg still rolls back a transaction left open before calling this.
+    """
+    del conn
+
+
+_POOL_RESET: Callable[[asyncpg.Connection], Awaitable[None]] | None = _keep_session
+
+
+async def _pool(url: str, size: int, readonly: bool) -> asyncpg.Pool:
+    settings = {"default_transaction_read_only": "on"} if readonly else {}
+    return await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=size,
+        server_settings={"application_name": "liaptui", **settings},
+        reset=_POOL_RESET,
+    )
 
 
 @contextlib.contextmanager
@@ -127,6 +164,9 @@ class PostgresEventStore:
     ) -> None:
         """Wrap a pool that `open` has set up; use `await PostgresEventStore.open(url)`."""
         self._pool = pool
+        # Appends have connections of their own, so a commit never queues behind reads
+        # (room recoveries, the read models' pages, snapshots) for a pool connection.
+        self._appends: asyncpg.Pool | None = None
         self._url = url
         self._clock = clock
         self._readonly = readonly
@@ -146,32 +186,32 @@ class PostgresEventStore:
         readonly: bool = False,
         clock: Callable[[], float] = time.time,
         pool_size: int = 4,
-    ) -> PostgresEventStore:
+        append_connections: int = 2,
+    ) -> Self:
         """Connect, create or check the schema, and start listening for appends.
+
+        `pool_size` connections serve everything but appends, which have
+        `append_connections` of their own (the engine keeps two commits in flight).
 
         Raises StoreUnavailable when the server cannot be reached or refuses us (down,
         wrong password, no such database), BadStoreUrl for a URL asyncpg cannot parse, and
         CorruptData for a schema newer than ours. `readonly`: never create or write
         anything (StoreNotFound if the database holds no store).
         """
-        settings = {"default_transaction_read_only": "on"} if readonly else {}
         try:
             with guarded():
-                pool = await asyncpg.create_pool(
-                    url,
-                    min_size=1,
-                    max_size=pool_size,
-                    server_settings={"application_name": "liaptui", **settings},
-                )
+                pool = await _pool(url, pool_size, readonly)
         except (ValueError, asyncpg.exceptions.ClientConfigurationError) as exc:
             raise BadStoreUrl(redacted_url(url), str(exc)) from exc
         store = cls(pool, url, clock, readonly)
         try:
             with guarded():
                 await store._setup()
+                if not readonly:
+                    store._appends = await _pool(url, append_connections, readonly)
                 await store._listen()
         except BaseException:
-            await pool.close()
+            await store._close_pools()
             raise
         return store
 
@@ -183,8 +223,12 @@ class PostgresEventStore:
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
                     await conn.execute(CREATE_META)
-                    await self._check_version(conn)
+                    version = await self._check_version(conn)
                     await conn.execute(CREATE_TABLES)
+                    await conn.execute(CREATE_CHECKSUM)
+                    if version is not None and version < 2:
+                        log.warning("upgrading the store from schema version %d", version)
+                        await conn.execute(UPGRADE_1_TO_2)
                     await conn.execute(CREATE_APPEND)
                     await conn.execute(
                         "INSERT INTO liaptui.meta VALUES ('schema_version', $1) "
@@ -202,12 +246,14 @@ class PostgresEventStore:
             self._missing_reach = float(max(r["last_position"] for r in missing))
             log.error("%s", BundlesMissing(self._missing, "the bundles table"))
 
-    async def _check_version(self, conn: asyncpg.pool.PoolConnectionProxy[Any]) -> None:
+    async def _check_version(self, conn: asyncpg.pool.PoolConnectionProxy[Any]) -> int | None:
+        """The stored schema version (None: no store yet), refused when newer than ours,
+        or (read-only) older: a writable open upgrades it."""
         exists = await conn.fetchval("SELECT to_regclass('liaptui.meta') IS NOT NULL")
         if not exists:
             if self._readonly:
                 raise StoreNotFound(f"no event store in the database at {redacted_url(self._url)}")
-            return
+            return None
         version = await conn.fetchval("SELECT value FROM liaptui.meta WHERE key = 'schema_version'")
         if version is not None and version > SCHEMA_VERSION:
             raise CorruptData(
@@ -216,6 +262,14 @@ class PostgresEventStore:
                 f"store schema version {version} is newer than this engine's "
                 f"{SCHEMA_VERSION}: upgrade the engine",
             )
+        if self._readonly and version is not None and version < SCHEMA_VERSION:
+            raise CorruptData(
+                None,
+                None,
+                f"store schema version {version}: open it once writable to upgrade it "
+                f"to {SCHEMA_VERSION}",
+            )
+        return None if version is None else int(version)
 
     # -- wake-ups ------------------------------------------------------------------
 
@@ -282,7 +336,23 @@ class PostgresEventStore:
             return []
         self._check_writable()
         with guarded():
-            rows = await self._pool.fetch(_APPEND, *append_arguments(reqs, self._clock()))
+            pool = self._appends or self._pool
+            rows = await self._fetch_appends(pool, _APPEND, *append_arguments(reqs, self._clock()))
+        return self._append_results(reqs, rows)
+
+    @staticmethod
+    async def _fetch_appends(pool: asyncpg.Pool, statement: str, *args: Any) -> list[Any]:
+        """The append function's rows; a damaged commands row it met is CorruptData."""
+        try:
+            return list(await pool.fetch(statement, *args))
+        except asyncpg.exceptions.DataCorruptedError as exc:
+            raise CorruptData(None, None, str(exc)) from exc
+
+    def _append_results(
+        self, reqs: Sequence[AppendRequest], rows: Sequence[Any], node_id: str = ""
+    ) -> list[AppendResult | ConcurrencyConflict]:
+        """Each request's outcome from the append function's rows ('fenced' comes only
+        from the cluster's fenced append, for `node_id`: engine/store/postgres/cluster.py)."""
         results: list[AppendResult | ConcurrencyConflict] = []
         last = 0
         for req, (outcome, actual, first_v, last_v, first_p, last_p) in zip(
@@ -290,8 +360,15 @@ class PostgresEventStore:
         ):
             if outcome == "archived":
                 results.append(StreamArchived(req.stream_id, req.expected_version, actual))
+            elif outcome == "reused":
+                assert req.command_id is not None
+                results.append(
+                    CommandIdReused(req.stream_id, req.command_id, req.expected_version, actual)
+                )
             elif outcome == "retired":
                 results.append(StreamRetired(req.stream_id, req.expected_version))
+            elif outcome == "fenced":
+                results.append(OwnershipLost(req.stream_id, node_id, req.expected_version))
             elif outcome == "conflict":
                 results.append(ConcurrencyConflict(req.stream_id, req.expected_version, actual))
             else:
@@ -466,11 +543,12 @@ class PostgresEventStore:
         self._check_open()
         with guarded():
             rows = await self._pool.fetch(
-                "SELECT stream_id, command_id, command, at, first_version, last_version "
+                "SELECT stream_id, command_id, command, at, first_version, last_version, "
+                "first_position, last_position, digest, checksum "
                 "FROM liaptui.commands WHERE stream_id = $1 ORDER BY first_version",
                 stream_id,
             )
-        return [RecordedCommand(*row) for row in rows]
+        return [command_from_row(tuple(row))[0] for row in rows]
 
     # -- snapshots ---------------------------------------------------------------
 
@@ -740,9 +818,14 @@ class PostgresEventStore:
         if listener is not None:
             with contextlib.suppress(*_UNAVAILABLE):
                 await listener.close(timeout=2.0)
-        with contextlib.suppress(*_UNAVAILABLE):
-            await asyncio.wait_for(self._pool.close(), 5.0)
-        self._pool.terminate()
+        await self._close_pools()
+
+    async def _close_pools(self) -> None:
+        for pool in (self._pool, self._appends):
+            if pool is not None:
+                with contextlib.suppress(*_UNAVAILABLE):
+                    await asyncio.wait_for(pool.close(), 5.0)
+                pool.terminate()
 
 
 def append_arguments(reqs: Sequence[AppendRequest], now: float) -> list[Any]:
@@ -783,6 +866,7 @@ def append_arguments(reqs: Sequence[AppendRequest], now: float) -> list[Any]:
         checksums,
         owners,
         now,
+        [None if r.command_id is None else command_digest(r) for r in reqs],
     ]
 
 

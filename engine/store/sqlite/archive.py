@@ -279,8 +279,9 @@ class Archive:
             with suppress(ConcurrencyConflict):
                 self.finish(header, now, expected=(status, last_version))
             return True
-        if hot[: len(events)] == events:
-            # The stream moved on after it was bundled: every bundled event is hot too.
+        if hot[: len(events)] == events or _migrated_since(events, hot):
+            # The stream moved on after it was bundled (more events, or its rows rewritten at
+            # a later schema version by a migration): every bundled event is hot too.
             self.delete(stream_id)
             return True
         log.error("stream %r: the hot rows and the bundle hold different events", stream_id)
@@ -428,3 +429,24 @@ class Archive:
 
 def _position(event: RecordedEvent) -> int:
     return event.position
+
+
+def _migrated_since(bundled: list[RecordedEvent], hot: list[RecordedEvent]) -> bool:
+    """Whether the hot rows are the bundled events rewritten by a migration: the same events
+    (version, position, type, recording time), each at the same or a later schema version,
+    and none whose data changed without its schema version rising."""
+    if len(hot) < len(bundled):
+        return False
+    for old, new in zip(bundled, hot, strict=False):
+        if (old.version, old.position, old.type, old.recorded_at) != (
+            new.version,
+            new.position,
+            new.type,
+            new.recorded_at,
+        ):
+            return False
+        if new.schema_version < old.schema_version:
+            return False
+        if new.schema_version == old.schema_version and new.data != old.data:
+            return False
+    return True

@@ -46,17 +46,40 @@ def is_damaged_file(exc: BaseException) -> bool:
     return sqlite_code(exc) in _CORRUPT
 
 
+# Messages of failures that only a damaged file causes, whatever result code SQLite (or
+# Python's sqlite3, which raises some with none) gives them: text that is not UTF-8 in a
+# row, a header that names a file format SQLite does not have, a schema whose text no
+# longer names the store's tables and columns.
+_DAMAGE_MESSAGES = (
+    "could not decode to utf-8",
+    "unsupported file format",
+    "malformed database schema",
+    "no such table",
+    "no such column",
+    "file is not a database",
+)
+
+
+def is_damage_message(exc: BaseException) -> bool:
+    """Whether an exception's message is one only a damaged file causes."""
+    text = str(exc).lower()
+    return any(message in text for message in _DAMAGE_MESSAGES)
+
+
 def guarded(fn: Callable[[], T], file: str | None = None) -> T:
     # Runs with the connection's lock held; turns SQLite's exceptions into the store's types.
     # `file`: the one file `fn` touches, named when it is damaged.
+    where = "database file" if file is None else file
     try:
         return fn()
+    except UnicodeDecodeError as exc:
+        # SQLite's message quoted text from the file that is not UTF-8 (a damaged schema).
+        raise CorruptData(None, None, f"{where} is damaged: text that is not UTF-8") from exc
     except sqlite3.Error as exc:
         code = sqlite_code(exc)
         if code in _UNAVAILABLE:
             raise StoreUnavailable(exc) from exc
-        if is_damaged_file(exc):
-            where = "database file" if file is None else file
+        if is_damaged_file(exc) or is_damage_message(exc):
             raise CorruptData(None, None, f"{where} is damaged: {exc}") from exc
         if code == sqlite3.SQLITE_CONSTRAINT:
             # Our writes follow the metadata rows (head, streams.last_version): a clash

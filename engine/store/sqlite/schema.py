@@ -9,11 +9,11 @@ from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 from engine.store.errors import CorruptData
-from engine.store.records import RecordedEvent
+from engine.store.records import RecordedEvent, command_checksum
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 HOT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -44,6 +44,11 @@ CREATE TABLE IF NOT EXISTS commands (
     last_version INTEGER NOT NULL,
     first_position INTEGER NOT NULL,
     last_position INTEGER NOT NULL,
+    -- The digest of the command's identity (records.command_digest); NULL in rows
+    -- recorded at schema version 1, which are then not compared on a reused id.
+    digest BLOB,
+    -- records.command_checksum of the whole row; every read checks it.
+    checksum INTEGER,
     PRIMARY KEY (stream_id, command_id)
 );
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -93,6 +98,41 @@ CREATE TABLE IF NOT EXISTS bundles (
 CREATE INDEX IF NOT EXISTS bundles_by_last_position ON bundles (last_position);
 CREATE INDEX IF NOT EXISTS bundles_by_age ON bundles (archived_at);
 """
+
+# Column order every commands query selects, matching records.command_from_row.
+COMMAND_COLUMNS = (
+    "stream_id, command_id, command, at, first_version, last_version, "
+    "first_position, last_position, digest, checksum"
+)
+
+
+def upgrade_hot_schema(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a hot file of an earlier schema version to SCHEMA_VERSION, in the caller's
+    write transaction. 1 -> 2: commands rows gain a digest (NULL: not known) and a
+    checksum, computed over each row as it is (damage done before cannot be told)."""
+    if version == 1:
+        conn.execute("ALTER TABLE commands ADD COLUMN digest BLOB")
+        conn.execute("ALTER TABLE commands ADD COLUMN checksum INTEGER")
+        rows = conn.execute(
+            "SELECT rowid, stream_id, command_id, command, at, first_version, last_version, "
+            "first_position, last_position FROM commands"
+        ).fetchall()
+        updates = []
+        for rowid, stream_id, command_id, command, at, fv, lv, fp, lp in rows:
+            if not (
+                isinstance(stream_id, str)
+                and isinstance(command_id, str)
+                and isinstance(command, bytes)
+                and isinstance(at, float | int)
+                and all(isinstance(n, int) for n in (fv, lv, fp, lp))
+            ):
+                raise CorruptData(None, None, f"commands row {rowid} has a column of the wrong type")
+            checksum = command_checksum(
+                stream_id, command_id, command, float(at), fv, lv, fp, lp, None
+            )
+            updates.append((checksum, rowid))
+        conn.executemany("UPDATE commands SET checksum = ? WHERE rowid = ?", updates)
+
 
 # Column order every event query selects, matching event_from_row.
 EVENT_COLUMNS = "stream_id, version, position, type, schema_version, data, checksum, recorded_at"

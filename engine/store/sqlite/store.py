@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar, cast
 import aiosqlite
 import lz4.frame
 
-from engine.store.batch import BatchPlan, StreamHead, plan_batch, validate_requests
+from engine.store.batch import Applied, BatchPlan, StreamHead, plan_batch, validate_requests
 from engine.store.bundle import Bundle, encode_bundle, split_bundle, write_file_atomically
 from engine.store.errors import (
     ArchiveOutOfStep,
@@ -40,6 +40,7 @@ from engine.store.records import (
     StreamInfo,
     StreamStatus,
     check_contiguous,
+    command_from_row,
     stream_info_from_row,
 )
 from engine.store.sqlite.archive import Archive
@@ -59,6 +60,7 @@ from engine.store.sqlite.connection import (
 from engine.store.sqlite.reader import StoreReader, head_position, read_page
 from engine.store.sqlite.schema import (
     ARCHIVE_SCHEMA,
+    COMMAND_COLUMNS,
     EVENT_COLUMNS,
     HOT_SCHEMA,
     SCHEMA_VERSION,
@@ -66,6 +68,7 @@ from engine.store.sqlite.schema import (
     events_from_rows,
     placeholders,
     read_transaction,
+    upgrade_hot_schema,
     write_transaction,
 )
 
@@ -222,7 +225,7 @@ class SqliteEventStore:
     def _setup_hot(self, synchronous: Synchronous) -> None:
         hot = self._hot
         version = hot.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in range(SCHEMA_VERSION + 1):
             raise CorruptData(None, None, f"unknown store schema version {version}")
         (mode,) = hot.execute("PRAGMA journal_mode=WAL").fetchone()
         if mode != "wal":
@@ -230,8 +233,17 @@ class SqliteEventStore:
         hot.execute(f"PRAGMA synchronous={synchronous}")
         # Checkpoints run on the Checkpointer's thread; the writer's own is only a backstop.
         hot.execute(f"PRAGMA wal_autocheckpoint={WRITER_BACKSTOP_PAGES}")
-        hot.executescript(HOT_SCHEMA)
-        hot.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        with write_transaction(hot):
+            # Read again under the write lock: another process may have upgraded it.
+            version = hot.execute("PRAGMA user_version").fetchone()[0]
+            if 0 < version < SCHEMA_VERSION:
+                log.warning("upgrading %s from schema version %d", self._hot_file, version)
+                upgrade_hot_schema(hot, version)
+            for statement in _statements(HOT_SCHEMA):
+                hot.execute(statement)
+            if version != SCHEMA_VERSION:
+                # Only then: an open that finds the file as it should be writes nothing.
+                hot.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _check_writable(self) -> None:
         if self._readonly:
@@ -340,18 +352,23 @@ class SqliteEventStore:
                     (req.stream_id, req.command_id) for req in reqs if req.command_id is not None
                 )
             )
-            applied: dict[tuple[str, str], AppendResult] = {}
+            applied: dict[tuple[str, str], Applied] = {}
             for key_group in chunks(keys):
                 pairs = ",".join(["(?,?)"] * len(key_group))
                 # A join on VALUES searches the primary key once per pair; a row-value
                 # IN (...) would scan the whole commands table.
                 for row in hot.execute(
-                    "SELECT c.stream_id, c.command_id, c.first_version, c.last_version, "
-                    f"c.first_position, c.last_position FROM (VALUES {pairs}) AS k "
+                    f"SELECT {_prefixed('c', COMMAND_COLUMNS)} FROM (VALUES {pairs}) AS k "
                     "JOIN commands AS c ON c.stream_id = k.column1 AND c.command_id = k.column2",
                     [part for key in key_group for part in key],
                 ):
-                    applied[(row[0], row[1])] = AppendResult(row[0], row[2], row[3], row[4], row[5])
+                    done, first_p, last_p, digest = command_from_row(row)
+                    applied[(done.stream_id, done.command_id)] = (
+                        AppendResult(
+                            done.stream_id, done.first_version, done.last_version, first_p, last_p
+                        ),
+                        digest,
+                    )
             (last_position,) = hot.execute("SELECT last_position FROM head").fetchone()
             (held,) = hot.execute("SELECT max(position) FROM events").fetchone()
             if held is not None and held > last_position:
@@ -386,7 +403,11 @@ class SqliteEventStore:
                     ],
                 )
                 if plan.commands:
-                    hot.executemany("INSERT INTO commands VALUES (?,?,?,?,?,?,?,?)", plan.commands)
+                    hot.executemany(
+                        f"INSERT INTO commands ({COMMAND_COLUMNS}) VALUES "
+                        f"({placeholders(10)})",
+                        plan.commands,
+                    )
                 hot.execute("UPDATE head SET last_position = ?", (plan.last_position,))
         return plan
 
@@ -549,10 +570,10 @@ class SqliteEventStore:
 
         def query() -> list[RecordedCommand]:
             return [
-                RecordedCommand(*row)
+                command_from_row(row)[0]
                 for row in self._hot.execute(
-                    "SELECT stream_id, command_id, command, at, first_version, last_version "
-                    "FROM commands WHERE stream_id = ? ORDER BY first_version",
+                    f"SELECT {COMMAND_COLUMNS} FROM commands WHERE stream_id = ? "
+                    "ORDER BY first_version",
                     (stream_id,),
                 )
             ]
@@ -787,6 +808,17 @@ def _no_step(step: ArchiveStep) -> None:
     del step
 
 
+def _prefixed(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script, to run one by one inside a transaction
+    (executescript would commit it first)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [statement for statement in "\n".join(lines).split(";") if statement.strip()]
+
+
 _HOT_TABLES = {"events", "streams", "commands", "snapshots", "head"}
 
 
@@ -798,8 +830,15 @@ def _setup_readonly(
     try:
         (version,) = hot.execute("PRAGMA user_version").fetchone()
         tables = {row[0] for row in hot.execute("SELECT name FROM sqlite_master")}
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         raise CorruptData(None, None, f"{hot_path} is not a readable event store: {exc}") from None
+    if 0 < version < SCHEMA_VERSION and _HOT_TABLES.issubset(tables):
+        raise CorruptData(
+            None,
+            None,
+            f"{hot_path} is a store of schema version {version}: open it once writable "
+            f"(an engine, or liaptui-replay without --readonly) to upgrade it to {SCHEMA_VERSION}",
+        )
     if version != SCHEMA_VERSION or not _HOT_TABLES.issubset(tables):
         raise CorruptData(
             None,
@@ -817,7 +856,7 @@ def _setup_readonly(
     )
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         conn.close()
         raise CorruptData(None, None, f"{archive_path} is not a readable archive: {exc}") from None
     if "bundles" not in tables:
