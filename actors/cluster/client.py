@@ -11,6 +11,7 @@ from typing import Any
 from actors.cluster.cli import GATEWAY_NAME
 from actors.cluster.wire import (
     ClientBotMatch,
+    ClientQuery,
     ClientReply,
     ClientSend,
     ClientStatus,
@@ -88,6 +89,12 @@ class NodeClient:
                     yield message.update
             finally:
                 endpoint.tell(self.gateway, ClientUnsubscribe(subscription))
+
+    def query(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """A read-model query on the node (`ReadModels.<name>`: lobby, joinable, room,
+        leaderboard, player_stats, match_history, match, status): its answer, or a
+        Rejection. Every node answers from the cluster's shared read models."""
+        return self._ask(ClientQuery(name, args, kwargs))
 
     def status(self, timeout: float | None = None) -> NodeStatus | Rejection:
         seen: NodeStatus | Rejection = self._ask(ClientStatus(), timeout)
