@@ -469,9 +469,7 @@ class ClusterEngine(Engine):
         if self._read_models is None:
             return Rejection(Code.UNAVAILABLE, "this node runs without read models")
         try:
-            return await getattr(self._read_models, message.query)(
-                *message.args, **message.kwargs
-            )
+            return await getattr(self._read_models, message.query)(*message.args, **message.kwargs)
         except (TypeError, ValueError) as exc:
             return Rejection(Code.MALFORMED_COMMAND, f"{message.query}: {exc}")
 
