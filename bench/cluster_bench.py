@@ -97,7 +97,8 @@ def with_cluster(
             cluster.start_leader()
             names = [f"n{i}" for i in range(1, nodes + 1)]
             for name in names:
-                cluster.launch_node(name, *flags)
+                # The engine's own figures: no read models (one node would also fold them).
+                cluster.launch_node(name, "--no-projections", *flags)
             for name in names:
                 cluster.nodes[name].wait_ready()
             clients = [NodeClient(cluster.nodes[name].admin_port) for name in names]

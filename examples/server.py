@@ -48,6 +48,7 @@ from engine.plays import valid_plays
 from engine.rejections import Code, Rejection
 from engine.state import Phase, reserved_for_bots
 from engine.views import PlayerView
+from examples.cluster_front import ClusterFront
 from examples.lobby_pages import LOBBY_REFRESH, LobbyPages
 from examples.ops_routes import OpsRoutes
 from examples.rate_limit import DEFAULT_RATE_LIMIT, RateLimit, TokenBucket
@@ -716,17 +717,36 @@ def serving(
     return serve(game.handle, sock=sock, process_request=OpsRoutes(engine), max_size=FRAME_CAP)
 
 
+def cluster_ports(text: str) -> list[int]:
+    """`--cluster 1901,1902`: the admin ports of cluster nodes on this host."""
+    try:
+        ports = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected admin ports like 1901,1902, not {text!r}"
+        ) from None
+    if not ports or not all(0 < p < 65536 for p in ports):
+        raise argparse.ArgumentTypeError(f"expected admin ports like 1901,1902, not {text!r}")
+    return ports
+
+
 async def run(
-    host: str, port: int, config: EngineConfig, move_timeout: float | None = DEFAULT_MOVE_TIMEOUT
+    host: str,
+    port: int,
+    config: EngineConfig,
+    move_timeout: float | None = DEFAULT_MOVE_TIMEOUT,
+    cluster: list[int] | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM."""
+    """Serve until SIGINT or SIGTERM; with `cluster`, in front of those nodes
+    (examples/cluster_front.py) instead of an engine of its own."""
     loop = asyncio.get_running_loop()
     stop: asyncio.Future[None] = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: None if stop.done() else stop.set_result(None))
     # Exits in reverse: the sockets close first (each sends Disconnect), then the engine.
+    engine = Engine(config) if not cluster else ClusterFront(config, cluster)
     async with (
-        Engine.open(config.path, config) as engine,
+        engine,
         serving(engine, host, port, move_timeout=move_timeout) as server,
     ):
         bound = server.sockets[0].getsockname()[1]
@@ -750,6 +770,14 @@ def main(argv: list[str] | None = None) -> None:
         f"default {DEFAULT_MOVE_TIMEOUT:g}",
     )
     parser.add_argument(
+        "--cluster",
+        type=cluster_ports,
+        default=None,
+        metavar="PORT[,PORT...]",
+        help="serve in front of a cluster: the admin ports of its nodes on this host "
+        "(--db is then the cluster's postgresql:// store; docs/cluster.md)",
+    )
+    parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="JSON log lines on stderr from this level (default INFO)",
     )  # fmt: skip
@@ -758,7 +786,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.move_timeout < 0:
         parser.error("--move-timeout must be 0 (off) or a number of seconds")
     config = EngineConfig.fast(args.db, bot_delay=0.2) if args.fast else EngineConfig(path=args.db)
-    asyncio.run(run(args.host, args.port, config, args.move_timeout or None))
+    if args.cluster and not str(args.db).startswith(("postgresql://", "postgres://")):
+        parser.error("--cluster needs --db postgresql://... (the cluster's store)")
+    asyncio.run(run(args.host, args.port, config, args.move_timeout or None, args.cluster))
 
 
 if __name__ == "__main__":

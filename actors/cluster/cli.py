@@ -50,6 +50,11 @@ def add_commands(sub: Any) -> None:
     node.add_argument("--bot-delay", type=float, default=None, help="seconds a bot thinks")
     node.add_argument("--fast", action="store_true", help="no pauses or bot delays (tests)")
     node.add_argument("--events", default=None, help="append membership events (JSON lines)")
+    node.add_argument(
+        "--no-projections",
+        action="store_true",
+        help="run no read-model runner on this node (another node serves and folds them)",
+    )
     leader = sub.add_parser("convention", help="lead a cluster's thespian convention")
     leader.add_argument("--listen", required=True, type=host_port, help="HOST:PORT to lead on")
 
@@ -97,6 +102,7 @@ def run_node(args: argparse.Namespace) -> int:
         beat=args.beat,
         bot_delay=args.bot_delay,
         events_path=args.events,
+        projections=not args.no_projections,
     )
     asys = ActorSystem("multiprocTCPBase", capabilities)
     try:

@@ -11,6 +11,7 @@ from typing import Any
 from actors.cluster.cli import GATEWAY_NAME
 from actors.cluster.wire import (
     ClientBotMatch,
+    ClientQuery,
     ClientReply,
     ClientSend,
     ClientStatus,
@@ -43,9 +44,16 @@ class NodeClient:
             "actors.cluster.gateway.Gateway", globalName=GATEWAY_NAME
         )
 
+    def ask(self, message: Any, timeout: float | None = None) -> ClientReply | None:
+        """One request and its reply, or None when the node did not answer in time. Safe
+        from any thread: each ask has a thespian endpoint of its own (`private`)."""
+        with self.asys.private() as endpoint:
+            reply = endpoint.ask(self.gateway, message, timeout or self.timeout)
+        return reply if isinstance(reply, ClientReply) else None
+
     def _ask(self, message: Any, timeout: float | None = None) -> Any:
-        reply = self.asys.ask(self.gateway, message, timeout or self.timeout)
-        if not isinstance(reply, ClientReply):
+        reply = self.ask(message, timeout)
+        if reply is None:
             return Rejection(Code.UNAVAILABLE, f"no answer from node at :{self.admin_port}")
         return reply.outcome
 
@@ -62,11 +70,17 @@ class NodeClient:
         return outcome
 
     def subscribe(
-        self, room_id: str, player: str | None = None, from_version: int = 0
+        self,
+        room_id: str,
+        player: str | None = None,
+        from_version: int = 0,
+        idle: float | None = None,
     ) -> Generator[Update, None, None]:
         """`Engine.subscribe` through this node: a blocking iterator over the room's updates
         (closing it ends the subscription). Raises SubscriptionLost ("gap": resubscribe from
-        the last version seen) if the node ends it or falls silent."""
+        the last version seen) if the node ends it or is silent for `idle` seconds (default:
+        the client's timeout)."""
+        idle = idle or self.timeout
         subscription = uuid.uuid4().hex
         with self.asys.private() as endpoint:
             endpoint.tell(
@@ -74,11 +88,9 @@ class NodeClient:
             )
             try:
                 while True:
-                    message = endpoint.listen(self.timeout)
+                    message = endpoint.listen(idle)
                     if not isinstance(message, ClientUpdate):
-                        raise SubscriptionLost(
-                            f"no update from the node within {self.timeout}s", "gap"
-                        )
+                        raise SubscriptionLost(f"no update from the node within {idle}s", "gap")
                     if message.subscription != subscription:
                         continue
                     if message.update is None:
@@ -88,6 +100,12 @@ class NodeClient:
                     yield message.update
             finally:
                 endpoint.tell(self.gateway, ClientUnsubscribe(subscription))
+
+    def query(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """A read-model query on the node (`ReadModels.<name>`: lobby, joinable, room,
+        leaderboard, player_stats, match_history, match, status): its answer, or a
+        Rejection. Every node answers from the cluster's shared read models."""
+        return self._ask(ClientQuery(name, args, kwargs))
 
     def status(self, timeout: float | None = None) -> NodeStatus | Rejection:
         seen: NodeStatus | Rejection = self._ask(ClientStatus(), timeout)

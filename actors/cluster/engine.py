@@ -30,6 +30,7 @@ from actors.cluster.placement import owner
 from actors.cluster.runtime import ClusterDriver, HandOver
 from actors.cluster.wire import (
     ClientBotMatch,
+    ClientQuery,
     ClientReply,
     ClientSend,
     ClientStatus,
@@ -56,12 +57,16 @@ from engine.state import RoomState
 from engine.store.postgres.cluster import FencedPostgresStore, Member, Registry
 from engine.views import PlayerView, view, viewer_seat
 from engine.views import redact as redact_event
+from projections import ProjectionRunner, ReadModels, default_projections
 
 log = logging.getLogger("liaptui.cluster")
 
 Post = Callable[[Any, Any], None]
 """Send a message to a thespian address (another node's gateway, or a requester)."""
 
+QUERIES = frozenset(
+    ("lobby", "joinable", "room", "leaderboard", "player_stats", "match_history", "match", "status")
+)  # the read-model queries a program in front of the cluster may ask a node (ClientQuery)
 FORWARD_TIMEOUT = 5.0  # seconds a forwarded request waits for its owner's answer
 MOVE_PATIENCE = 8.0  # seconds a command keeps looking for its room's owner before `unavailable`
 RETRY_PAUSE = 0.02  # seconds between two tries to reach a room that is moving
@@ -84,7 +89,7 @@ class ClusterEngine(Engine):
             if settings.fast
             else EngineConfig(path=settings.store_url)
         )
-        changes: dict[str, Any] = {"projections": False}
+        changes: dict[str, Any] = {"projections": settings.projections}
         if settings.bot_delay is not None:
             changes["bot_delay"] = settings.bot_delay
         super().__init__(replace(config, **changes))
@@ -114,6 +119,18 @@ class ClusterEngine(Engine):
         store.node_id = self.node_id
         store.on_fenced = self._fenced
         self._store = self.fenced_store = store
+        if self.config.projections:
+            # Every node opens the cluster's read models (the `readmodels` schema); one at a
+            # time holds the fold lease and folds, the others serve queries and stand by.
+            target = self._projections_path()
+            self._runner = ProjectionRunner(
+                store,
+                default_projections(self.config.count_forks),
+                target,
+                gather_for=self.config.projections_gather,
+            )
+            await self._runner.start()
+            self._read_models = ReadModels(target, runner=self._runner)
         self.registry = await Registry.connect(self.config.path, self.node_id)
         epoch = await self.registry.join(self.address, self.settings.label, self.settings.lease)
         store.epoch = epoch
@@ -126,6 +143,7 @@ class ClusterEngine(Engine):
             self.admit,
             self._stopped,
             lambda room_id: self.owner_of(room_id) == self.node_id,
+            self._runner,
         )
         driver.start()
         self._driver = driver
@@ -440,8 +458,20 @@ class ClusterEngine(Engine):
                 outcome = await self.start_bot_match(message.host, seed=message.seed)
             elif isinstance(message, ClientStatus):
                 outcome = self.status()
+            elif isinstance(message, ClientQuery):
+                outcome = await self._query(message)
         finally:
             self.post(sender, ClientReply(outcome))
+
+    async def _query(self, message: ClientQuery) -> Any:
+        if message.query not in QUERIES:
+            return Rejection(Code.MALFORMED_COMMAND, f"no read-model query {message.query!r}")
+        if self._read_models is None:
+            return Rejection(Code.UNAVAILABLE, "this node runs without read models")
+        try:
+            return await getattr(self._read_models, message.query)(*message.args, **message.kwargs)
+        except (TypeError, ValueError) as exc:
+            return Rejection(Code.MALFORMED_COMMAND, f"{message.query}: {exc}")
 
     def status(self) -> NodeStatus:
         epoch = self.registry.epoch if self.registry is not None else 0

@@ -25,6 +25,7 @@ from thespian.actors import Actor, ActorExitRequest, ThespianWatch, WatchMessage
 from actors.cluster.engine import ClusterEngine
 from actors.cluster.wire import (
     ClientBotMatch,
+    ClientQuery,
     ClientReply,
     ClientSend,
     ClientStatus,
@@ -50,6 +51,7 @@ CLIENT_REQUESTS = (
     ClientSend,
     ClientView,
     ClientBotMatch,
+    ClientQuery,
     ClientStatus,
     ClientSubscribe,
     ClientUnsubscribe,

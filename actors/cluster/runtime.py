@@ -20,6 +20,7 @@ from actors.messages import AskView, Lifecycle, LoadFailed, Passivate, Route
 from actors.metrics import Metrics
 from actors.storage import RoomStorage
 from engine.store.protocol import EventStore
+from projections import ProjectionRunner
 
 Admit = Callable[[str], Awaitable[str | None]]
 """May this node load the room? None: yes (it owns it now); else why not."""
@@ -84,8 +85,9 @@ class ClusterStorage(RoomStorage):
         tell_directory: Callable[[Any], None],
         add_timer: Callable[[float, Timer], None],
         admit: Admit,
+        runner: ProjectionRunner | None = None,
     ) -> None:
-        super().__init__(store, config, clock, metrics, tell_directory, add_timer, None)
+        super().__init__(store, config, clock, metrics, tell_directory, add_timer, runner)
         self.admit = admit
 
     async def load(self, room_id: str) -> None:
@@ -113,12 +115,13 @@ class ClusterDriver(Driver):
         admit: Admit,
         stopped: Callable[[tuple[str, ...]], None],
         placed_here: Callable[[str], bool],
+        runner: ProjectionRunner | None = None,
     ) -> None:
-        super().__init__(config, store, clock, None)
+        super().__init__(config, store, clock, runner)
         self.stopped = stopped
         self.placed_here = placed_here
         self.storage = ClusterStorage(
-            store, config, clock, self.metrics, self._tell_directory, self.add_timer, admit
+            store, config, clock, self.metrics, self._tell_directory, self.add_timer, admit, runner
         )
 
     async def _resume_active(self) -> None:

@@ -22,6 +22,7 @@ class NodeSettings(Struct, frozen=True):
     beat: float = 0.1  # seconds between renewals and membership checks
     bot_delay: float | None = None  # seconds; None: the EngineConfig default
     events_path: str | None = None  # where membership and handover events are appended
+    projections: bool = True  # run the read models' runner (one node folds, all serve)
 
 
 class StartNode(Struct, frozen=True):
@@ -109,6 +110,16 @@ class ClientUpdate(Struct, frozen=True):
     subscription: str
     update: Any  # an Update, or None when the subscription ended
     error: str = ""
+
+
+class ClientQuery(Struct, frozen=True):
+    """A read-model query on this node (`ReadModels.<query>(*args, **kwargs)`: lobby,
+    joinable, room, leaderboard, player_stats, match_history, match, status), answered
+    with a ClientReply holding its result, or a Rejection."""
+
+    query: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
 
 
 class ClientStatus(Struct, frozen=True):
