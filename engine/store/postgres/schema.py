@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS liaptui.head (
     last_position bigint NOT NULL
 );
 INSERT INTO liaptui.head VALUES (true, 0) ON CONFLICT DO NOTHING;
+-- One row a server process: an append makes its WAL durable by a small synchronous write
+-- here after its own commit (`WAL_FLUSH`), without contending with other sessions' rows.
+CREATE TABLE IF NOT EXISTS liaptui.wal_flushes (
+    pid integer PRIMARY KEY,
+    n bigint NOT NULL
+);
 CREATE TABLE IF NOT EXISTS liaptui.streams (
     stream_id text COLLATE "C" PRIMARY KEY,
     status text NOT NULL CHECK (status IN ('active', 'completed', 'archived')),
@@ -140,6 +146,12 @@ DROP FUNCTION IF EXISTS liaptui.append_batch(
 # duplicate, reused (the id was recorded for another command), archived, retired (an id
 # retention forgot) or conflict. A recorded command that fails its checksum rolls the
 # whole call back (data_corrupted).
+# A small synchronous commit: PostgreSQL flushes the WAL up to its commit record, which
+# comes after that of every append this session committed before it.
+WAL_FLUSH = (
+    "INSERT INTO liaptui.wal_flushes VALUES (pg_backend_pid(), 1) "
+    "ON CONFLICT (pid) DO UPDATE SET n = liaptui.wal_flushes.n + 1"
+)
 CREATE_APPEND = """
 CREATE OR REPLACE FUNCTION liaptui.append_batch(
     p_stream text[], p_expected bigint[], p_command_id text[], p_command bytea[],
@@ -180,6 +192,10 @@ DECLARE
     cur bigint;
     j integer;
 BEGIN
+    -- Commit without waiting for the WAL flush, so the head lock is held for the
+    -- statement, not for an fsync; the caller then runs WAL_FLUSH before it reports
+    -- the batch durable (docs/store.md, "the global log").
+    PERFORM set_config('synchronous_commit', 'off', true);
     SELECT h.last_position INTO pos FROM liaptui.head h FOR UPDATE;
     start_pos := pos;
     -- The stream rows are locked as they are read: archival and set_status change a

@@ -50,6 +50,7 @@ from engine.store.postgres.schema import (
     SCHEMA_LOCK,
     SCHEMA_VERSION,
     UPGRADE_1_TO_2,
+    WAL_FLUSH,
 )
 from engine.store.protocol import EventStore
 from engine.store.records import (
@@ -342,9 +343,17 @@ class PostgresEventStore:
 
     @staticmethod
     async def _fetch_appends(pool: asyncpg.Pool, statement: str, *args: Any) -> list[Any]:
-        """The append function's rows; a damaged commands row it met is CorruptData."""
+        """The append function's rows, once durable; a damaged commands row it met is
+        CorruptData.
+
+        The function commits without waiting for the WAL flush (it holds the head lock
+        only while it runs), then a synchronous write on the same connection flushes the
+        WAL past its commit: appends of many processes share one fsync."""
         try:
-            return list(await pool.fetch(statement, *args))
+            async with pool.acquire() as conn:
+                rows = list(await conn.fetch(statement, *args))
+                await conn.execute(WAL_FLUSH)
+                return rows
         except asyncpg.exceptions.DataCorruptedError as exc:
             raise CorruptData(None, None, str(exc)) from exc
 
