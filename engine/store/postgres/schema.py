@@ -103,12 +103,13 @@ CREATE TABLE IF NOT EXISTS liaptui.retired_streams (
 """
 
 # records.command_checksum, in SQL: the first 8 bytes of the MD5 of the length-prefixed
-# text/bytes columns, then `at` and the versions/positions, big-endian.
+# text/bytes columns, then `at` and the versions/positions, big-endian. STABLE, as
+# `convert_to` is: so PostgreSQL inlines it into the statements that call it.
 CREATE_CHECKSUM = """
 CREATE OR REPLACE FUNCTION liaptui.command_checksum(
     p_stream text, p_command_id text, p_command bytea, p_at float8, p_fv bigint,
     p_lv bigint, p_fp bigint, p_lp bigint, p_digest bytea
-) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+) RETURNS bigint LANGUAGE sql STABLE AS $$
 SELECT ('x' || substr(md5(
     int4send(octet_length(convert_to(p_stream, 'UTF8'))) || convert_to(p_stream, 'UTF8')
     || int4send(octet_length(convert_to(p_command_id, 'UTF8')))
@@ -152,6 +153,9 @@ WAL_FLUSH = (
     "INSERT INTO liaptui.wal_flushes VALUES (pg_backend_pid(), 1) "
     "ON CONFLICT (pid) DO UPDATE SET n = liaptui.wal_flushes.n + 1"
 )
+# Its statements run on generic plans: left to choose, PostgreSQL planned them afresh on
+# every call (array arguments), which cost more than running them (1.6 -> 1.0 ms a call
+# of one request, `bench/pg_bench.py`'s server with fsync off).
 CREATE_APPEND = """
 CREATE OR REPLACE FUNCTION liaptui.append_batch(
     p_stream text[], p_expected bigint[], p_command_id text[], p_command bytea[],
@@ -161,7 +165,7 @@ CREATE OR REPLACE FUNCTION liaptui.append_batch(
 ) RETURNS TABLE (
     outcome text, actual bigint, first_version bigint, last_version bigint,
     first_position bigint, last_position bigint
-) LANGUAGE plpgsql AS $$
+) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     n integer := coalesce(array_length(p_stream, 1), 0);
     pos bigint;
