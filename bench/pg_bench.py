@@ -10,7 +10,8 @@ Workload: 4-bot Liap Tui matches, stored as the engine stores them (one append p
 command, with its command id). Measured on the same server in the same run:
 * our store's batched appends: one `append_batch` per round, one command of each room;
 * the same batches through asyncpg and through psycopg 3 (async), calling the same
-  server-side append function: the driver choice of docs/store.md;
+  server-side append function (and the WAL flush after it): the driver choice of
+  docs/store.md;
 * the physical reference: the same rows by one raw `INSERT ... SELECT unnest(...)` a batch,
   and by `COPY`, into a plain table with the same keys;
 * the peer: the `eventsourcing` library (9.5.6) with its PostgreSQL persistence, one
@@ -44,6 +45,7 @@ from bench.run import peer_rate, recorded  # noqa: E402
 from engine.store import AppendRequest, NewEvent  # noqa: E402
 from engine.store.postgres import PostgresEventStore  # noqa: E402
 from engine.store.postgres.devserver import ThrowawayCluster, find_bindir  # noqa: E402
+from engine.store.postgres.schema import WAL_FLUSH  # noqa: E402
 from engine.store.postgres.store import append_arguments  # noqa: E402
 
 
@@ -167,6 +169,7 @@ async def with_psycopg(url: str, batches: list[list[AppendRequest]]) -> float:
                 _CALL_PSYCOPG, append_arguments(batch, time.time()), prepare=True, binary=True
             )
             await cursor.fetchall()
+            await conn.execute(WAL_FLUSH)  # durable, as the store's appends are
         return events_in(batches) / (time.perf_counter() - started)
     finally:
         await conn.close()
@@ -184,6 +187,7 @@ async def with_asyncpg(url: str, batches: list[list[AppendRequest]]) -> float:
         started = time.perf_counter()
         for batch in batches:
             await statement.fetch(*append_arguments(batch, time.time()))
+            await conn.execute(WAL_FLUSH)  # durable, as the store's appends are
         return events_in(batches) / (time.perf_counter() - started)
     finally:
         await conn.close()
