@@ -4,7 +4,9 @@
 
 * throughput: durable commands/s of 1, 2 and 3 nodes playing 4-bot matches as fast as
   they go (bot delay 0), in the same run on the same server (a fresh database each),
-  counted from when every match is under way until the first one ends;
+  counted from when every match is under way until the first one ends; interleaved
+  rounds (3; --quick 1), medians given, with the cores the nodes and PostgreSQL used
+  over the window (from /proc);
 * paced: the same clusters with bots thinking 50 ms (an offered load well below the
   ceiling): commands/s and each node's durable p99 (decision to commit);
 * floor: an external thespian ask to an idle actor on this box, now (every hop costs it);
@@ -33,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -62,6 +64,7 @@ class Sizes:
         self.round_trips = 60 if quick else 300
         self.rooms = 200 if quick else 1000
         self.kills = 20 if quick else 200
+        self.rounds = 1 if quick else 3  # interleaved rounds of the saturated sizes
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -111,26 +114,72 @@ def with_cluster(
             asyncio.run(server.drop_database(url))
 
 
-def throughput(server: PostgresServer, nodes: int, matches: int) -> tuple[float, float]:
-    """(durable commands/s, worst node's durable p99 in ms) with bots at full speed."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-    def work(cluster: Cluster, clients: list[NodeClient], url: str) -> tuple[float, float]:
+
+def cpu_ticks() -> dict[int, tuple[str, int]]:
+    """Every process's CPU ticks so far (user + system, from /proc), by pid: engine nodes
+    (`actors.cli node`) as "nodes", PostgreSQL's processes as "postgres", the rest "other"."""
+    seen: dict[int, tuple[str, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        kind = (
+            "nodes"
+            if "actors.cli node" in cmdline
+            else "postgres"
+            if "postgres" in cmdline.split(" ", 1)[0]
+            else "other"
+        )
+        seen[int(entry.name)] = (kind, int(fields[11]) + int(fields[12]))
+    return seen
+
+
+def cores_used(
+    before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]], seconds: float
+) -> dict[str, float]:
+    """Cores each kind of process used between two `cpu_ticks`."""
+    used: dict[str, float] = {}
+    for pid, (kind, ticks) in after.items():
+        spent = ticks - before.get(pid, (kind, 0))[1]
+        used[kind] = used.get(kind, 0.0) + spent / CLOCK_TICKS / seconds
+    return used
+
+
+class Saturated(NamedTuple):
+    commands_per_s: float
+    p99_ms: float  # the worst node's durable p99
+    cores: dict[str, float]  # cores used over the window, by kind of process
+
+
+def throughput(server: PostgresServer, nodes: int, matches: int) -> Saturated:
+    """Durable commands/s, the worst node's durable p99 and the cores used, with bots at
+    full speed."""
+
+    def work(cluster: Cluster, clients: list[NodeClient], url: str) -> Saturated:
         for n in range(matches):
             outcome = clients[n % len(clients)].start_bot_match(f"host{n}", seed=n)
             assert isinstance(outcome, Accepted), outcome
         # Counted from when every match is under way to when the first one ends.
-        started = time.monotonic()
+        started, ticks = time.monotonic(), cpu_ticks()
         before = asyncio.run(fetchval(url, "SELECT count(*) FROM liaptui.commands"))
         while not asyncio.run(
             fetchval(url, "SELECT count(*) FROM liaptui.streams WHERE status <> 'active'")
         ):
             time.sleep(0.05)
-        wall = time.monotonic() - started
         commands = asyncio.run(fetchval(url, "SELECT count(*) FROM liaptui.commands")) - before
+        wall = time.monotonic() - started
+        cores = cores_used(ticks, cpu_ticks(), wall)
         p99 = max(float(s.metrics["durable_p99"]) for s in statuses(clients))
-        return commands / wall, p99 * 1000
+        return Saturated(commands / wall, p99 * 1000, cores)
 
-    result: tuple[float, float] = with_cluster(server, nodes, ("--fast",), work)
+    result: Saturated = with_cluster(server, nodes, ("--fast",), work)
     return result
 
 
@@ -344,12 +393,26 @@ def main() -> None:
         if args.kills_only:
             campaign(server, args.kills if args.kills is not None else sizes.kills)
             return
-        saturated = {n: throughput(server, n, sizes.matches) for n in (1, 2, 3)}
-        for n, (rate, p99) in saturated.items():
-            ratio = rate / saturated[1][0]
+        # Interleaved rounds (1, 2, 3 nodes, then 3, 2, 1, ...): the box's drift hits
+        # every size alike; each size's median over the rounds.
+        runs: dict[int, list[Saturated]] = {1: [], 2: [], 3: []}
+        for round_ in range(sizes.rounds):
+            for n in (1, 2, 3) if round_ % 2 == 0 else (3, 2, 1):
+                runs[n].append(throughput(server, n, sizes.matches))
+        one = statistics.median(r.commands_per_s for r in runs[1])
+        for n, done in runs.items():
+            rate = statistics.median(r.commands_per_s for r in done)
+            cores = {
+                kind: statistics.median(r.cores.get(kind, 0.0) for r in done)
+                for kind in ("nodes", "postgres")
+            }
             print(
                 f"saturated, {n} node(s): {rate:,.0f} durable commands/s "
-                f"({ratio:.2f}x one node), durable p99 {p99:.1f} ms"
+                f"({rate / one:.2f}x one node; median of {len(done)}: "
+                f"{', '.join(f'{r.commands_per_s:,.0f}' for r in done)}), "
+                f"durable p99 {statistics.median(r.p99_ms for r in done):.1f} ms; "
+                f"cores used: nodes {cores['nodes']:.2f}, PostgreSQL {cores['postgres']:.2f} "
+                f"of {os.cpu_count()}"
             )
         for n in (1, 2, 3):
             rate, p99 = paced(server, n, sizes)
