@@ -39,7 +39,12 @@ async def play(engine: Engine, count: int, seed: int) -> None:
                 break
             await asyncio.sleep(0.01)
         else:
-            raise RuntimeError(f"{room} did not finish")
+            # What the room and the engine were doing, for whoever reads the failure.
+            raise RuntimeError(
+                f"{room} did not finish: {view!r}; metrics {engine.metrics()!r}; "
+                f"timers due {sum(at <= engine.driver.clock() for at, _, _ in engine.driver.timers)}; "
+                f"clock task {engine.driver.clock_task!r}"
+            )
 
 
 async def main(url: str, projections_path: str) -> None:

@@ -97,6 +97,41 @@ async def rebuild(store_path: Path, target: Path) -> None:
         await store.close()
 
 
+def test_engines_started_at_the_same_moment_on_a_new_file_all_open(tmp_path: Path) -> None:
+    # Two processes creating one store's files at once: SQLite can answer "database is
+    # locked" at once, without waiting out the busy timeout, to one of them (it failed
+    # about one pair in six before the open retried).
+    for attempt in range(6):
+        db = tmp_path / f"games{attempt}.db"
+        starting = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.projections.engine_process", str(db), "-"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            for _ in range(2)
+        ]
+        try:
+            for process in starting:
+                assert process.stdout is not None and process.stdin is not None
+                ready = process.stdout.readline()
+                assert ready.startswith("ready"), process.communicate(timeout=30)[1]
+            for process in starting:
+                assert process.stdin is not None
+                process.stdin.write("quit\n")
+                process.stdin.flush()
+                assert process.wait(timeout=30) == 0
+        finally:
+            for process in starting:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(timeout=30)
+
+
 def test_two_engines_fold_once_and_the_survivor_takes_over(tmp_path: Path) -> None:
     db = tmp_path / "games.db"
     first = EngineProcess(str(db))

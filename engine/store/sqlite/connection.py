@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -132,15 +133,33 @@ def connect_archive(path: str | os.PathLike[str]) -> sqlite3.Connection:
     # synchronous=FULL: a bundle must be on the disk before the hot rows it replaces are
     # deleted, or a power cut could keep the deletion and lose the bundle. One sync per
     # archived match costs nothing a player waits for.
-    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(ARCHIVE_SCHEMA)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    #
+    # Another process opening the same new file at this moment can make SQLite answer
+    # "database is locked" at once, without waiting out the busy timeout (the switch to
+    # WAL, a schema read racing the other's schema write): the open is tried again until
+    # the busy timeout has passed.
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(ARCHIVE_SCHEMA)
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if not is_lock_contention(exc) or time.monotonic() > deadline:
+                raise
+        except BaseException:
+            conn.close()
+            raise
+        time.sleep(0.02)
+
+
+def is_lock_contention(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (worth retrying)."""
+    text = str(exc)
+    return "database is locked" in text or "database is busy" in text
 
 
 def readonly_uri(path: Path) -> str:
