@@ -35,7 +35,10 @@ from engine.store import open_store
 from engine.views import PlayerView
 from projections import ProjectionRunner, ReadModels, default_projections
 
-ASK_WAIT = 12.0  # seconds one node may take to answer (its own routing patience is 8 s)
+# Seconds one node may take to answer before the next node is asked, with the same command
+# id. Shorter than a node's own patience for a moving room (8 s): a killed node answers
+# nothing, and the player should not wait out that patience before another node is tried.
+ASK_WAIT = 4.0
 IDLE = 3.0  # seconds a subscription may hear nothing before it is asked again (any node)
 
 
