@@ -291,6 +291,22 @@ class Engine:
                 f"{host} opened {self.config.rooms_burst:g} rooms lately; "
                 f"{self.config.rooms_per_minute:g} a minute at most",
             )
+        return await self._open_room(
+            host, settings, script, seed, room_id, command_id, rate_limited=False
+        )
+
+    async def _open_room(
+        self,
+        host: str,
+        settings: RoomSettings | None,
+        script: tuple[Deal, ...],
+        seed: int | None,
+        room_id: str | None,
+        command_id: str,
+        *,
+        rate_limited: bool,
+    ) -> Accepted | Rejection:
+        """Send `CreateRoom` under `room_id`, or under fresh codes until one is free."""
         for _ in range(20):
             code = room_id or new_room_code()
             command = CreateRoom(
@@ -301,7 +317,7 @@ class Engine:
                 settings=settings or self.config.room_settings,
                 script=script,
             )
-            outcome = await self.send(code, command, rate_limited=False)
+            outcome = await self.send(code, command, rate_limited=rate_limited)
             # A code already taken in the store is refused by that room: draw another.
             if room_id or not (isinstance(outcome, Rejection) and outcome.code is Code.ROOM_EXISTS):
                 return outcome

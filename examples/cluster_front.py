@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import threading
 import uuid
 from collections.abc import AsyncGenerator
@@ -26,9 +25,9 @@ from msgspec.structs import replace
 from actors.cluster.client import NodeClient
 from actors.cluster.wire import ClientSend, ClientStatus, ClientView
 from actors.config import EngineConfig
-from actors.facade import Accepted, Engine, SubscriptionLost, Update, new_room_code
+from actors.facade import Accepted, Engine, SubscriptionLost, Update
 from actors.spectators import Delay
-from engine.commands import Command, CreateRoom
+from engine.commands import Command
 from engine.rejections import Code, Rejection
 from engine.settings import RoomSettings
 from engine.store import open_store
@@ -131,20 +130,9 @@ class ClusterFront(Engine):
         command_id: str = "",
         rate_limited: bool = True,
     ) -> Accepted | Rejection:
-        for _ in range(20):
-            code = room_id or new_room_code()
-            command = CreateRoom(
-                command_id=command_id or uuid.uuid4().hex,
-                player=host,
-                room_id=code,
-                seed=seed if seed is not None else secrets.randbits(63),
-                settings=settings or self.config.room_settings,
-                script=script,
-            )
-            outcome = await self.send(code, command, rate_limited=rate_limited)
-            if room_id or not (isinstance(outcome, Rejection) and outcome.code is Code.ROOM_EXISTS):
-                return outcome
-        return Rejection(Code.ROOM_EXISTS, "no free room code found")
+        return await self._open_room(
+            host, settings, script, seed, room_id, command_id, rate_limited=rate_limited
+        )
 
     async def subscribe(
         self,
