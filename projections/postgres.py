@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from engine.store.errors import StoreUnavailable
+from engine.store.postgres.store import SERVER_FAILURES
 from engine.store.url import redacted_url
 
 T = TypeVar("T")
@@ -48,19 +49,7 @@ WRITE_LOCK = 0x4C54_5557  # "LTUW"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # The server or the way to it failed, not our SQL (as the event store reads them).
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.exceptions.InterfaceError,
-    # A pooled connection reset after the server died mid-operation.
-    asyncpg.exceptions.InternalClientError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
-    asyncpg.exceptions.InvalidCatalogNameError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.ReadOnlySQLTransactionError,
-)
+_UNAVAILABLE = SERVER_FAILURES
 
 _CLOSING: tuple[type[BaseException], ...] = (*_UNAVAILABLE, asyncpg.PostgresError)
 

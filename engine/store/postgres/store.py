@@ -97,7 +97,7 @@ WHERE b.last_position > $1 AND b.first_position <= bound.reach
 """
 # Failures of the server or the way to it, not of our SQL or data: the operation did not
 # happen (or, for a lost commit, may have: a retry with the same command id is safe).
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
+SERVER_FAILURES: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.exceptions.InterfaceError,
@@ -108,8 +108,12 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InvalidCatalogNameError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.TransactionRollbackError,
     asyncpg.exceptions.ReadOnlySQLTransactionError,
+)
+# The store's appends also take a serialisation failure or deadlock as not having happened.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    *SERVER_FAILURES,
+    asyncpg.exceptions.TransactionRollbackError,
 )
 _RETRYABLE: tuple[type[BaseException], ...] = (*_UNAVAILABLE, asyncpg.PostgresError)
 _RECONNECT_S = (0.05, 0.1, 0.2, 0.5, 1.0)
