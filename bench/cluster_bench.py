@@ -48,7 +48,7 @@ from actors.facade import Accepted  # noqa: E402
 from engine.commands import CreateRoom  # noqa: E402
 from engine.settings import RoomSettings  # noqa: E402
 from engine.store.postgres.cluster import FencedPostgresStore, Registry  # noqa: E402
-from engine.store.postgres.devserver import ThrowawayCluster, find_bindir  # noqa: E402
+from engine.store.postgres.devserver import server_for_bench  # noqa: E402
 from engine.store.postgres.store import PostgresEventStore  # noqa: E402
 from engine.store.records import AppendRequest, NewEvent  # noqa: E402
 from tests.cluster.harness import Cluster  # noqa: E402
@@ -379,16 +379,8 @@ def main() -> None:
     parser.add_argument("--kills-only", action="store_true", help="only the kill campaign")
     args = parser.parse_args()
     sizes = Sizes(args.quick)
-    url = args.url or os.environ.get("LIAPTUI_BENCH_PG")
-    pg = None
-    if url is None:
-        bindir = find_bindir()
-        if bindir is None:
-            raise SystemExit("no PostgreSQL: pass --url or apt-get install -y postgresql")
-        pg = ThrowawayCluster.new(bindir, durable=True)
-        url = pg.start()
-    server = PostgresServer(url)
-    try:
+    with server_for_bench(args.url or os.environ.get("LIAPTUI_BENCH_PG")) as url:
+        server = PostgresServer(url)
         print(f"cluster bench ({'quick' if args.quick else 'full'}), {os.cpu_count()} cores")
         if args.kills_only:
             campaign(server, args.kills if args.kills is not None else sizes.kills)
@@ -449,10 +441,6 @@ def main() -> None:
         )
         if not args.skip_kills:
             campaign(server, args.kills if args.kills is not None else sizes.kills)
-    finally:
-        if pg is not None:
-            pg.stop()
-            pg.delete()
 
 
 if __name__ == "__main__":

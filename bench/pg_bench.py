@@ -44,7 +44,7 @@ from bench.actor_bench import _stored_match, run_load  # noqa: E402
 from bench.run import peer_rate, recorded  # noqa: E402
 from engine.store import AppendRequest, NewEvent  # noqa: E402
 from engine.store.postgres import PostgresEventStore  # noqa: E402
-from engine.store.postgres.devserver import ThrowawayCluster, find_bindir  # noqa: E402
+from engine.store.postgres.devserver import server_for_bench  # noqa: E402
 from engine.store.postgres.schema import WAL_FLUSH  # noqa: E402
 from engine.store.postgres.store import append_arguments  # noqa: E402
 
@@ -398,20 +398,8 @@ def main() -> None:
     parser.add_argument("--url", help="a PostgreSQL server to create databases on")
     args = parser.parse_args()
     sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
-    url = args.url or os.environ.get("LIAPTUI_BENCH_PG")
-    cluster = None
-    if url is None:
-        bindir = find_bindir()
-        if bindir is None:
-            raise SystemExit("no PostgreSQL: pass --url or apt-get install -y postgresql")
-        cluster = ThrowawayCluster.new(bindir, durable=True)
-        url = cluster.start()
-    try:
+    with server_for_bench(args.url or os.environ.get("LIAPTUI_BENCH_PG")) as url:
         print_table(asyncio.run(measure(url, sizes)))
-    finally:
-        if cluster is not None:
-            cluster.stop()
-            cluster.delete()
 
 
 if __name__ == "__main__":

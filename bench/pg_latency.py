@@ -36,7 +36,7 @@ from bench.pg_bench import (  # noqa: E402
     rounds_of,
     store_latency,
 )
-from engine.store.postgres.devserver import ThrowawayCluster, find_bindir  # noqa: E402
+from engine.store.postgres.devserver import server_for_bench  # noqa: E402
 
 
 async def engine_run(url: str, rooms: int, rate: float, seconds: float) -> dict[str, float]:
@@ -124,20 +124,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--url", help="a PostgreSQL server to create databases on")
     args = parser.parse_args()
-    url = args.url
-    cluster = None
-    if url is None:
-        bindir = find_bindir()
-        if bindir is None:
-            raise SystemExit("no PostgreSQL: pass --url or apt-get install -y postgresql")
-        cluster = ThrowawayCluster.new(bindir, durable=True)
-        url = cluster.start()
-    try:
+    with server_for_bench(args.url) as url:
         asyncio.run(measure(url, args.rooms, args.rate, args.seconds, args.runs))
-    finally:
-        if cluster is not None:
-            cluster.stop()
-            cluster.delete()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 USER = "liaptui"
@@ -170,6 +171,24 @@ class ThrowawayCluster:
             cluster.delete()
             raise
         return cluster
+
+
+@contextlib.contextmanager
+def server_for_bench(url: str | None) -> Iterator[str]:
+    """`url`, or for the block a throwaway server of default durability (fsync on) that
+    is stopped and deleted after it: where the benchmarks measure."""
+    if url is not None:
+        yield url
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        raise SystemExit("no PostgreSQL: pass --url or apt-get install -y postgresql")
+    cluster = ThrowawayCluster.new(bindir, durable=True)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+        cluster.delete()
 
 
 def sweep_orphans(bindir: Path) -> list[Path]:
