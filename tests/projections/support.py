@@ -44,7 +44,7 @@ from engine.rejections import Rejection
 from engine.settings import RoomSettings
 from engine.state import Phase, RoomState
 from engine.store import AppendRequest, NewEvent, RecordedEvent, SqliteEventStore
-from projections import default_projections
+from projections import ProjectionRunner, default_projections
 
 HUMANS = (
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
@@ -52,6 +52,20 @@ HUMANS = (
 )  # fmt: skip
 
 FATES = ("finished",) * 16 + ("abandoned", "closed_early", "waiting", "waiting_full")
+
+
+async def fold_to_end(store_path: Path, projections_path: Path, batch_size: int = 10_000) -> None:
+    """Open the store at `store_path`, fold its whole log into `projections_path` with the
+    default read models (`batch_size` events a step), and close both."""
+    store = await SqliteEventStore.open(store_path)
+    try:
+        runner = ProjectionRunner(
+            store, default_projections(), projections_path, batch_size=batch_size
+        )
+        async with runner:
+            assert await runner.wait_caught_up(timeout=60)
+    finally:
+        await store.close()
 
 
 class Stuck(RuntimeError):

@@ -20,7 +20,7 @@ from projections import MarkArchived, ProjectionRunner, default_path, default_pr
 from projections.match_history import match_history
 from tests.actors.conftest import start_bot_match, wait_for_archived, wait_until
 from tests.projections.archiving_process import config
-from tests.projections.support import Appender, matches
+from tests.projections.support import Appender, fold_to_end, matches
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,14 +154,6 @@ def test_a_store_put_back_from_a_backup_takes_back_the_flags_of_matches_archived
         finally:
             await store.close()
 
-    async def reopen() -> None:
-        store = await SqliteEventStore.open(store_path)
-        try:
-            async with ProjectionRunner(store, default_projections(), projections_path) as r:
-                assert await r.wait_caught_up(timeout=60)
-        finally:
-            await store.close()
-
     asyncio.run(archive_after_a_backup())
     before = flags(projections_path)
     assert before and all(before.values()), before
@@ -170,7 +162,7 @@ def test_a_store_put_back_from_a_backup_takes_back_the_flags_of_matches_archived
         Path(f"{store_path}{suffix}").unlink(missing_ok=True)
     shutil.copy(backup, store_path)
     shutil.copy(default_archive_path(backup), default_archive_path(store_path))
-    asyncio.run(reopen())
+    asyncio.run(fold_to_end(store_path, projections_path))
     assert flags(projections_path) == dict.fromkeys(before, False)
 
 
@@ -199,17 +191,8 @@ def test_matches_gone_with_a_restored_log_leave_no_mark_for_a_new_match_of_their
     shutil.copy(backup, store_path)
     shutil.copy(default_archive_path(backup), default_archive_path(store_path))
 
-    async def reopen() -> None:
-        store = await SqliteEventStore.open(store_path)
-        try:
-            # Small batches: the rebuild takes many steps, the old rows serving meanwhile.
-            runner = ProjectionRunner(store, default_projections(), projections_path, batch_size=20)
-            async with runner:
-                assert await runner.wait_caught_up(timeout=60)
-        finally:
-            await store.close()
-
-    asyncio.run(reopen())
+    # Small batches: the rebuild takes many steps, the old rows serving meanwhile.
+    asyncio.run(fold_to_end(store_path, projections_path, batch_size=20))
     conn = sqlite3.connect(projections_path)
     try:
         marked = {row[0] for row in conn.execute("SELECT room_id FROM match_archived")}

@@ -6,31 +6,22 @@ import asyncio
 from pathlib import Path
 
 from engine.state import Phase
-from engine.store import SqliteEventStore
-from projections import ProjectionRunner, SyncReadModels, default_projections
+from projections import SyncReadModels
 from tests.projections.conftest import LiveBuild
 from tests.projections.support import (
     dump,
     expected_careers,
     expected_matches,
     expected_rooms,
+    fold_to_end,
 )
-
-
-async def _rebuild(store_path: Path, target: Path) -> None:
-    store = await SqliteEventStore.open(store_path)
-    try:
-        async with ProjectionRunner(store, default_projections(), target) as runner:
-            assert await runner.wait_caught_up(timeout=60)
-    finally:
-        await store.close()
 
 
 def test_read_models_built_live_equal_a_rebuild_from_zero(
     live_build: LiveBuild, tmp_path: Path
 ) -> None:
     rebuilt = tmp_path / "rebuilt.db"
-    asyncio.run(_rebuild(live_build.store_path, rebuilt))
+    asyncio.run(fold_to_end(live_build.store_path, rebuilt))
     live_rows = dump(live_build.projections_path)
     assert all(live_rows.values()), {t: len(r) for t, r in live_rows.items()}
     assert dump(rebuilt) == live_rows

@@ -9,16 +9,7 @@ from pathlib import Path
 from engine.store import SqliteEventStore
 from engine.store.sqlite import default_archive_path
 from projections import ProjectionRunner, default_projections
-from tests.projections.support import Appender, dump, matches
-
-
-async def _fold(store_path: Path, projections_path: Path) -> None:
-    store = await SqliteEventStore.open(store_path)
-    try:
-        async with ProjectionRunner(store, default_projections(), projections_path) as runner:
-            assert await runner.wait_caught_up(timeout=60)
-    finally:
-        await store.close()
+from tests.projections.support import Appender, dump, fold_to_end, matches
 
 
 async def _play_then_back_up(store_path: Path, projections_path: Path, backup: Path) -> None:
@@ -45,7 +36,7 @@ def test_read_models_ahead_of_a_restored_log_are_rebuilt_from_it(tmp_path: Path)
     shutil.copy(backup, store_path)
     shutil.copy(default_archive_path(backup), default_archive_path(store_path))
 
-    asyncio.run(_fold(store_path, projections_path))
+    asyncio.run(fold_to_end(store_path, projections_path))
     rebuilt = tmp_path / "rebuilt.db"
-    asyncio.run(_fold(store_path, rebuilt))
+    asyncio.run(fold_to_end(store_path, rebuilt))
     assert dump(projections_path) == dump(rebuilt) != ahead

@@ -30,7 +30,7 @@ from projections import (
     default_projections,
 )
 from tests.projections.conftest import LiveBuild
-from tests.projections.support import dump
+from tests.projections.support import dump, fold_to_end
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,15 +86,6 @@ def assert_folded_once(status: dict[str, Any]) -> None:
     for projection in status["projections"]:
         assert projection["fault"] is None, projection
         assert projection["position"] == status["last_position"], projection
-
-
-async def rebuild(store_path: Path, target: Path) -> None:
-    store = await SqliteEventStore.open(store_path)
-    try:
-        async with ProjectionRunner(store, default_projections(), target) as runner:
-            assert await runner.wait_caught_up(timeout=60)
-    finally:
-        await store.close()
 
 
 def test_engines_started_at_the_same_moment_on_a_new_file_all_open(tmp_path: Path) -> None:
@@ -158,7 +149,7 @@ def test_two_engines_fold_once_and_the_survivor_takes_over(tmp_path: Path) -> No
         for engine in engines:
             engine.stop()
     clean = tmp_path / "rebuilt.db"
-    asyncio.run(rebuild(db, clean))
+    asyncio.run(fold_to_end(db, clean))
     assert dump(default_path(db)) == dump(clean)
 
 
