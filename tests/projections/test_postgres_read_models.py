@@ -31,7 +31,7 @@ from projections import (
 )
 from projections.postgres import PostgresTarget
 from tests.projections.support import Appender, TruncatedStore, dump, matches
-from tests.projections.test_shared_read_models import EngineProcess, Unfenced, assert_folded_once
+from tests.projections.test_shared_read_models import Unfenced, fold_once_then_take_over
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,28 +134,8 @@ def test_postgresql_read_models_equal_a_rebuild_and_the_sqlite_ones(
 
 
 def test_two_engines_on_postgresql_fold_once_and_the_survivor_takes_over(pg_url: str) -> None:
-    first = EngineProcess(pg_url)
-    second = EngineProcess(pg_url)
-    engines = [first, second]
-    try:
-        first.tell("play 1 1")
-        second.tell("play 1 2")
-        assert first.line().strip() == second.line().strip() == "played"
-        for engine in engines:
-            assert_folded_once(engine.caught_up())
-        assert not first.standby and second.standby
-        # The folding engine dies mid-match; the server drops its advisory lock.
-        first.tell("play 1 3")
-        second.tell("play 1 4")
-        assert second.line().strip() == "played"
-        first.kill()
-        status = second.caught_up()
-        assert status["standby"] is None, status
-        assert_folded_once(status)
-        second.quit()
-    finally:
-        for engine in engines:
-            engine.stop()
+    # The folding engine dies mid-match; the server drops its advisory lock.
+    fold_once_then_take_over(pg_url, 1, 1)
     models = PostgresTarget(pg_url)
     clean = PostgresTarget(pg_url, "clean")
 

@@ -123,22 +123,24 @@ def test_engines_started_at_the_same_moment_on_a_new_file_all_open(tmp_path: Pat
                     process.wait(timeout=30)
 
 
-def test_two_engines_fold_once_and_the_survivor_takes_over(tmp_path: Path) -> None:
-    db = tmp_path / "games.db"
-    first = EngineProcess(str(db))
-    second = EngineProcess(str(db))
+def fold_once_then_take_over(url: str, matches: int, then: int) -> None:
+    """Two engine processes on the store at `url` play `matches` bot matches each at once:
+    one folds the read models, the other stands by, both caught up. Then both play
+    `then` more and the folding one dies mid-match; the other takes over and catches up."""
+    first = EngineProcess(url)
+    second = EngineProcess(url)
     engines = [first, second]
     try:
         # Both play at once; the bots of both commit while the read models fold.
-        first.tell("play 4 1")
-        second.tell("play 4 2")
+        first.tell(f"play {matches} 1")
+        second.tell(f"play {matches} 2")
         assert first.line().strip() == second.line().strip() == "played"
         for engine in engines:
             assert_folded_once(engine.caught_up())
         assert not first.standby and second.standby
         # The folding engine dies mid-match; the one standing by takes over.
-        first.tell("play 3 3")
-        second.tell("play 3 4")
+        first.tell(f"play {then} 3")
+        second.tell(f"play {then} 4")
         assert second.line().strip() == "played"
         first.kill()
         status = second.caught_up()
@@ -148,6 +150,11 @@ def test_two_engines_fold_once_and_the_survivor_takes_over(tmp_path: Path) -> No
     finally:
         for engine in engines:
             engine.stop()
+
+
+def test_two_engines_fold_once_and_the_survivor_takes_over(tmp_path: Path) -> None:
+    db = tmp_path / "games.db"
+    fold_once_then_take_over(str(db), 4, 3)
     clean = tmp_path / "rebuilt.db"
     asyncio.run(fold_to_end(db, clean))
     assert dump(default_path(db)) == dump(clean)
