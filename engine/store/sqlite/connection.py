@@ -148,18 +148,12 @@ def connect_archive(path: str | os.PathLike[str]) -> sqlite3.Connection:
             return conn
         except sqlite3.OperationalError as exc:
             conn.close()
-            if not is_lock_contention(exc) or time.monotonic() > deadline:
+            if sqlite_code(exc) != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                 raise
         except BaseException:
             conn.close()
             raise
         time.sleep(0.02)
-
-
-def is_lock_contention(exc: sqlite3.OperationalError) -> bool:
-    """Whether SQLite refused because another connection holds a lock (worth retrying)."""
-    text = str(exc)
-    return "database is locked" in text or "database is busy" in text
 
 
 def readonly_uri(path: Path) -> str:
