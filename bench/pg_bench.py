@@ -10,7 +10,7 @@ Workload: 4-bot Liap Tui matches, stored as the engine stores them (one append p
 command, with its command id). Measured on the same server in the same run:
 * our store's batched appends: one `append_batch` per round, one command of each room;
 * the same batches through asyncpg and through psycopg 3 (async), calling the same
-  server-side append function (and the WAL flush after it): the driver choice of
+  server-side append procedure (the append, then the WAL flush): the driver choice of
   docs/store.md;
 * the physical reference: the same rows by one raw `INSERT ... SELECT unnest(...)` a batch,
   and by `COPY`, into a plain table with the same keys;
@@ -45,8 +45,7 @@ from bench.run import peer_rate, recorded  # noqa: E402
 from engine.store import AppendRequest, NewEvent  # noqa: E402
 from engine.store.postgres import PostgresEventStore  # noqa: E402
 from engine.store.postgres.devserver import server_for_bench  # noqa: E402
-from engine.store.postgres.schema import WAL_FLUSH  # noqa: E402
-from engine.store.postgres.store import append_arguments  # noqa: E402
+from engine.store.postgres.store import _APPEND, append_arguments  # noqa: E402
 
 
 class Sizes(msgspec.Struct, frozen=True):
@@ -147,7 +146,7 @@ async def ours_concurrent(url: str, batches: list[list[AppendRequest]], writers:
 
 
 _CALL_PSYCOPG = (
-    "SELECT * FROM liaptui.append_batch(%s::text[], %s::bigint[], %s::text[], %s::bytea[], "
+    "CALL liaptui.append_batch_durable(%s::text[], %s::bigint[], %s::text[], %s::bytea[], "
     "%s::float8[], %s::integer[], %s::integer[], %s::integer[], %s::text[], %s::integer[], "
     "%s::bytea[], %s::bigint[], %s::integer[], %s::float8, %s::bytea[])"
 )
@@ -169,7 +168,6 @@ async def with_psycopg(url: str, batches: list[list[AppendRequest]]) -> float:
                 _CALL_PSYCOPG, append_arguments(batch, time.time()), prepare=True, binary=True
             )
             await cursor.fetchall()
-            await conn.execute(WAL_FLUSH)  # durable, as the store's appends are
         return events_in(batches) / (time.perf_counter() - started)
     finally:
         await conn.close()
@@ -180,14 +178,11 @@ async def with_asyncpg(url: str, batches: list[list[AppendRequest]]) -> float:
     await (await PostgresEventStore.open(url)).close()
     conn = await asyncpg.connect(url)
     try:
-        statement = await conn.prepare(
-            "SELECT * FROM liaptui.append_batch($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
-        )
+        statement = await conn.prepare(_APPEND)
         await statement.fetch(*append_arguments(WARM_UP, time.time()))
         started = time.perf_counter()
         for batch in batches:
             await statement.fetch(*append_arguments(batch, time.time()))
-            await conn.execute(WAL_FLUSH)  # durable, as the store's appends are
         return events_in(batches) / (time.perf_counter() - started)
     finally:
         await conn.close()

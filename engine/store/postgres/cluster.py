@@ -25,7 +25,7 @@ from msgspec import Struct
 
 from engine.store.batch import validate_requests
 from engine.store.errors import ConcurrencyConflict, OwnershipLost
-from engine.store.postgres.schema import SCHEMA_LOCK
+from engine.store.postgres.schema import APPEND_PARAMETERS, SCHEMA_LOCK, durable_procedure
 from engine.store.postgres.store import (
     _APPEND,
     PostgresEventStore,
@@ -59,13 +59,10 @@ CREATE INDEX IF NOT EXISTS room_owners_node ON liaptui.room_owners (node_id, epo
 # out, are given an expected version no stream has (-1), so `append_batch` writes none of
 # them; their slots come back 'fenced'. The owner rows are locked FOR SHARE: a claim of
 # one of these rooms by another node waits for this commit, and then reads what it wrote.
+_FENCED_PARAMETERS = "p_node text, p_epoch bigint, " + APPEND_PARAMETERS
 CREATE_FENCED_APPEND = """
 CREATE OR REPLACE FUNCTION liaptui.fenced_append_batch(
-    p_node text, p_epoch bigint,
-    p_stream text[], p_expected bigint[], p_command_id text[], p_command bytea[],
-    p_command_at float8[], p_counts integer[], p_prev integer[], p_prev_command integer[],
-    p_type text[], p_schema integer[], p_data bytea[], p_checksum bigint[], p_req integer[],
-    p_now float8, p_digest bytea[]
+    """ + _FENCED_PARAMETERS + """
 ) RETURNS TABLE (
     outcome text, actual bigint, first_version bigint, last_version bigint,
     first_position bigint, last_position bigint
@@ -105,10 +102,11 @@ BEGIN
 END
 $$;
 """
+CREATE_FENCED_APPEND += durable_procedure("fenced_append_batch", _FENCED_PARAMETERS)
 
 # The plain append's arguments, after this node's id and epoch.
 _FENCED_APPEND = (
-    "SELECT * FROM liaptui.fenced_append_batch($1, $2, "
+    "CALL liaptui.fenced_append_batch_durable($1, $2, "
     + ", ".join(f"${n + 2}" for n in range(1, _APPEND.count("$") + 1))
     + ")"
 )

@@ -153,15 +153,59 @@ WAL_FLUSH = (
     "INSERT INTO liaptui.wal_flushes VALUES (pg_backend_pid(), 1) "
     "ON CONFLICT (pid) DO UPDATE SET n = liaptui.wal_flushes.n + 1"
 )
-# Its statements run on generic plans: left to choose, PostgreSQL planned them afresh on
-# every call (array arguments), which cost more than running them (1.6 -> 1.0 ms a call
-# of one request, `bench/pg_bench.py`'s server with fsync off).
-CREATE_APPEND = """
-CREATE OR REPLACE FUNCTION liaptui.append_batch(
+APPEND_PARAMETERS = """
     p_stream text[], p_expected bigint[], p_command_id text[], p_command bytea[],
     p_command_at float8[], p_counts integer[], p_prev integer[], p_prev_command integer[],
     p_type text[], p_schema integer[], p_data bytea[], p_checksum bigint[], p_req integer[],
     p_now float8, p_digest bytea[]
+""".strip()
+
+
+def durable_procedure(function: str, parameters: str) -> str:
+    """`liaptui.<function>_durable`: one CALL that runs the append function, commits it
+    (without waiting for the WAL flush: the function turned synchronous_commit off for its
+    transaction, so the head lock is held for the statement only), then runs WAL_FLUSH in
+    a second, synchronous transaction before it returns. One round trip instead of two;
+    the outcome columns come back as one row of arrays (a procedure returns no table).
+
+    A procedure that commits may not carry a SET clause, so the plan_cache_mode of the
+    append function stays on the function, where its statements are."""
+    names = ", ".join(p.split()[0] for p in parameters.split(","))
+    columns = [
+        "outcome",
+        "actual",
+        "first_version",
+        "last_version",
+        "first_position",
+        "last_position",
+    ]
+    outputs = ", ".join(
+        f"INOUT r_{c} {'text' if c == 'outcome' else 'bigint'}[] DEFAULT NULL" for c in columns
+    )
+    gathered = ", ".join(f"array_agg(r.{c} ORDER BY r.i)" for c in columns)
+    return f"""
+CREATE OR REPLACE PROCEDURE liaptui.{function}_durable(
+    {parameters}, {outputs}
+) LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT {gathered} INTO {", ".join(f"r_{c}" for c in columns)}
+      FROM liaptui.{function}({names}) WITH ORDINALITY AS r({", ".join(columns)}, i);
+    COMMIT;
+    {WAL_FLUSH};
+END
+$$;
+"""
+
+
+# Its statements run on generic plans: left to choose, PostgreSQL planned them afresh on
+# every call (array arguments), which cost more than running them (1.6 -> 1.0 ms a call
+# of one request, `bench/pg_bench.py`'s server with fsync off).
+CREATE_APPEND = (
+    """
+CREATE OR REPLACE FUNCTION liaptui.append_batch(
+"""
+    + APPEND_PARAMETERS
+    + """
 ) RETURNS TABLE (
     outcome text, actual bigint, first_version bigint, last_version bigint,
     first_position bigint, last_position bigint
@@ -197,8 +241,8 @@ DECLARE
     j integer;
 BEGIN
     -- Commit without waiting for the WAL flush, so the head lock is held for the
-    -- statement, not for an fsync; the caller then runs WAL_FLUSH before it reports
-    -- the batch durable (docs/store.md, "the global log").
+    -- statement, not for an fsync; append_batch_durable then runs WAL_FLUSH before it
+    -- reports the batch durable (docs/store.md, "the global log").
     PERFORM set_config('synchronous_commit', 'off', true);
     SELECT h.last_position INTO pos FROM liaptui.head h FOR UPDATE;
     start_pos := pos;
@@ -323,3 +367,5 @@ BEGIN
 END
 $$;
 """
+)
+CREATE_APPEND += durable_procedure("append_batch", APPEND_PARAMETERS)

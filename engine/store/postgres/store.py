@@ -50,7 +50,6 @@ from engine.store.postgres.schema import (
     SCHEMA_LOCK,
     SCHEMA_VERSION,
     UPGRADE_1_TO_2,
-    WAL_FLUSH,
 )
 from engine.store.protocol import EventStore
 from engine.store.records import (
@@ -75,7 +74,7 @@ _MAX_VERSION = 2**62
 _EVENT_COLUMNS = "position, stream_id, version, type, schema_version, data, checksum, recorded_at"
 _STREAM_COLUMNS = "stream_id, status, last_version, created_at, updated_at"
 _APPEND = (
-    "SELECT * FROM liaptui.append_batch("
+    "CALL liaptui.append_batch_durable("
     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 )
 # The page of hot events, and every bundle that could hold an event of that page's range
@@ -347,19 +346,20 @@ class PostgresEventStore:
 
     @staticmethod
     async def _fetch_appends(pool: asyncpg.Pool, statement: str, *args: Any) -> list[Any]:
-        """The append function's rows, once durable; a damaged commands row it met is
-        CorruptData.
+        """The append procedure's outcome rows, once durable; a damaged commands row it
+        met is CorruptData.
 
-        The function commits without waiting for the WAL flush (it holds the head lock
-        only while it runs), then a synchronous write on the same connection flushes the
-        WAL past its commit: appends of many processes share one fsync."""
+        One CALL (schema.durable_procedure): the append commits without waiting for the
+        WAL flush (it holds the head lock only while it runs), then a synchronous write
+        in the same call flushes the WAL past its commit: appends of many processes
+        share one fsync."""
         try:
             async with pool.acquire() as conn:
-                rows = list(await conn.fetch(statement, *args))
-                await conn.execute(WAL_FLUSH)
-                return rows
+                columns = await conn.fetchrow(statement, *args)
         except asyncpg.exceptions.DataCorruptedError as exc:
             raise CorruptData(None, None, str(exc)) from exc
+        assert columns is not None
+        return list(zip(*columns, strict=True))
 
     def _append_results(
         self, reqs: Sequence[AppendRequest], rows: Sequence[Any], node_id: str = ""
