@@ -4,7 +4,8 @@ Rooms hand their appends to the driver, which adds them here; once the actors ar
 (the end of the driver's `tell`) `flush` commits what waits. A small batch commits at
 once on the loop's thread when the store can (an inline commit, docs/store.md); any
 other batch commits on the store's own thread while the next one gathers, up to
-`commit_pipeline` batches in flight. A room has at most one append outstanding, so two
+`commit_pipeline` batches in flight; on a server store a batch joins one in flight only
+once it holds `overlap_min` appends. A room has at most one append outstanding, so two
 batches never hold appends of one stream. Each append's outcome is a `CommitOutcome`,
 handed back a slice at a time through `acknowledge`.
 """
@@ -62,6 +63,10 @@ class GroupCommit:
         self.spawn = spawn
         self.pending: list[Append] = []
         self.pipeline = config.commit_pipeline if config.group_commit else 1
+        # On a server a second batch runs beside the first and contends with it for the
+        # head lock and the fsync; on the embedded store it queues on the database thread
+        # and runs as the first ends, so it may go at any size.
+        self.overlap_min = config.overlap_min if self.inline is None else 0
         self.in_flight = 0
         self.idle = asyncio.Event()  # set while no batch is in flight
         self.idle.set()
@@ -85,6 +90,10 @@ class GroupCommit:
         started = time.perf_counter()
         try:
             while self.pending and self.in_flight < self.pipeline:
+                if self.in_flight and len(self.pending) < self.overlap_min:
+                    # A few appends commit sooner after the batch in flight than beside it;
+                    # they gather until it is done (its end calls flush) or are enough.
+                    break
                 batch = self._take()
                 if not self._commit_now(batch):
                     self.in_flight += 1

@@ -18,6 +18,7 @@ class EngineConfig(Struct, frozen=True, kw_only=True):
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"  # FULL: fsync every commit
     group_commit: bool = True  # False commits every append on its own (for comparison)
     commit_pipeline: int = 2  # group-commit batches in flight at once
+    overlap_min: int = 8  # server stores: appends a batch needs to commit beside one in flight
     inline_commits: int = 8  # batches of at most this many appends commit on the loop's thread
     inline_reads: bool = True  # a recovering room reads its snapshot + tail on the loop's thread
     room_settings: RoomSettings = RoomSettings()
