@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS liaptui.meta (
 # changes (last_version, last_position, updated_at): then PostgreSQL updates the row in
 # place on its page (a HOT update, fillfactor leaves room) without touching an index.
 # Listings by status use `streams_status`, and sort by updated_at after filtering.
+# Stream ids are collated "C" in streams and retired_streams (and the cluster's
+# room_owners), by default elsewhere: a join across the two compares under one collation
+# (`COLLATE "C"`, or the id as a parameter), or no index of the other table serves it.
 CREATE_TABLES = """
 CREATE TABLE IF NOT EXISTS liaptui.head (
     one boolean PRIMARY KEY DEFAULT true CHECK (one),
@@ -274,7 +277,7 @@ BEGIN
       ) c ON true
       LEFT JOIN LATERAL (
           SELECT r.stream_id FROM liaptui.retired_streams r
-           WHERE r.stream_id = u.stream_id LIMIT 1
+           WHERE r.stream_id = u.stream_id COLLATE "C" LIMIT 1
       ) r ON true;
     FOR i IN 1 .. n LOOP
         offs[i] := o;
@@ -339,7 +342,7 @@ BEGIN
         UPDATE liaptui.streams s
            SET last_version = after[u.i], last_position = wrote[u.i], updated_at = p_now
           FROM unnest(p_stream) WITH ORDINALITY AS u(stream_id, i)
-         WHERE s.stream_id = u.stream_id
+         WHERE s.stream_id = u.stream_id COLLATE "C"
            AND NOT followed[u.i] AND wrote[u.i] > 0 AND head_status[u.i] IS NOT NULL;
         INSERT INTO liaptui.streams
                (stream_id, status, last_version, last_position, created_at, updated_at)

@@ -77,6 +77,19 @@ _APPEND = (
     "CALL liaptui.append_batch_durable("
     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 )
+def _prefixed(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
+
+
+# A stream's head and its events in a range. events.stream_id and streams.stream_id differ
+# in collation (schema.py): joined on each other, no index of events could serve the join
+# and every read scanned the whole table; joined on the parameter, the key serves it.
+_READ_STREAM = (
+    f"SELECT s.status, s.last_version, {_prefixed('e', _EVENT_COLUMNS)} "
+    "FROM liaptui.streams s LEFT JOIN liaptui.events e "
+    "ON e.stream_id = $1 AND e.version > $2 AND e.version <= $3 "
+    "WHERE s.stream_id = $1 ORDER BY e.version"
+)
 # The page of hot events, and every bundle that could hold an event of that page's range
 # (up to its last position when full, to the log's end when not), read in one statement
 # so one snapshot sees a stream either hot or archived, never both nor neither.
@@ -407,15 +420,7 @@ class PostgresEventStore:
         if high <= low:
             return []
         with guarded():
-            rows = await self._pool.fetch(
-                f"SELECT s.status, s.last_version, {_prefixed('e', _EVENT_COLUMNS)} "
-                "FROM liaptui.streams s LEFT JOIN liaptui.events e "
-                "ON e.stream_id = s.stream_id AND e.version > $2 AND e.version <= $3 "
-                "WHERE s.stream_id = $1 ORDER BY e.version",
-                stream_id,
-                low,
-                high,
-            )
+            rows = await self._pool.fetch(_READ_STREAM, stream_id, low, high)
             if not rows:
                 return []
             status, last_version = rows[0]["status"], rows[0]["last_version"]
@@ -725,7 +730,7 @@ class PostgresEventStore:
         with guarded():
             row = await self._pool.fetchrow(
                 "SELECT s.status, b.header, b.body FROM liaptui.streams s "
-                "LEFT JOIN liaptui.bundles b ON b.stream_id = s.stream_id WHERE s.stream_id = $1",
+                "LEFT JOIN liaptui.bundles b ON b.stream_id = $1 WHERE s.stream_id = $1",
                 stream_id,
             )
             if row is None:
@@ -897,10 +902,6 @@ retired AS (
 ),
 streams AS (DELETE FROM liaptui.streams WHERE stream_id IN (SELECT stream_id FROM chosen))
 SELECT stream_id FROM chosen ORDER BY stream_id"""
-
-
-def _prefixed(alias: str, columns: str) -> str:
-    return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
 
 
 def _event(row: Any, at: int) -> RecordedEvent:
