@@ -70,24 +70,27 @@ CREATE OR REPLACE FUNCTION liaptui.fenced_append_batch(
 DECLARE
     n integer := coalesce(array_length(p_stream, 1), 0);
     live boolean;
-    owned text[];
     allowed boolean[] := array_fill(false, ARRAY[n]);
     expected bigint[] := p_expected;
 BEGIN
     SELECT true INTO live FROM liaptui.cluster_nodes
      WHERE node_id = p_node AND epoch = p_epoch AND lease_until > clock_timestamp();
     IF live THEN
-        SELECT array_agg(o.room_id) INTO owned FROM (
+        -- Each request's room looked up in the locked owner rows by a join (matching
+        -- every request against an array of the owned rooms was n x n comparisons).
+        WITH owned AS MATERIALIZED (
             SELECT room_id FROM liaptui.room_owners
              WHERE room_id = ANY(p_stream) AND node_id = p_node AND epoch = p_epoch
-             ORDER BY room_id FOR SHARE) o;
+             ORDER BY room_id FOR SHARE
+        )
+        SELECT array_agg(o.room_id IS NOT NULL ORDER BY u.i),
+               array_agg(CASE WHEN o.room_id IS NULL THEN -1 ELSE u.expected END ORDER BY u.i)
+          INTO allowed, expected
+          FROM unnest(p_stream, p_expected) WITH ORDINALITY AS u(stream_id, expected, i)
+          LEFT JOIN owned o ON o.room_id = u.stream_id;
+    ELSE
+        expected := array_fill(-1::bigint, ARRAY[n]);
     END IF;
-    FOR i IN 1 .. n LOOP
-        allowed[i] := coalesce(p_stream[i] = ANY(owned), false);
-        IF NOT allowed[i] THEN
-            expected[i] := -1;
-        END IF;
-    END LOOP;
     RETURN QUERY
         SELECT CASE WHEN NOT allowed[r.i::integer] AND r.outcome = 'conflict'
                     THEN 'fenced' ELSE r.outcome END,
