@@ -2,11 +2,12 @@
 
     python bench/cluster_bench.py [--quick] [--url URL] [--kills N] [--skip-kills | --kills-only]
 
-* throughput: durable commands/s of 1, 2 and 3 nodes playing 4-bot matches as fast as
-  they go (bot delay 0), in the same run on the same server (a fresh database each),
-  counted from when every match is under way until the first one ends; interleaved
-  rounds (3; --quick 1), medians given, with the cores the nodes and PostgreSQL used
-  over the window (from /proc);
+* throughput: durable commands/s of 1, 2 and 3 nodes playing MATCHES endless 4-bot
+  matches as fast as they go (bot delay 0), in the same run on the same server (a fresh
+  database each), counted over a fixed window once every match is under way (no match
+  ends in it, so every room is live throughout); interleaved rounds (3; --quick 1),
+  medians given, with the cores the nodes and PostgreSQL used over the window (from
+  /proc);
 * paced: the same clusters with bots thinking 50 ms (an offered load well below the
   ceiling): commands/s and each node's durable p99 (decision to commit);
 * floor: an external thespian ask to an idle actor on this box, now (every hop costs it);
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -45,6 +47,7 @@ from actors.cluster.cli import free_port  # noqa: E402
 from actors.cluster.client import NodeClient  # noqa: E402
 from actors.cluster.wire import NodeStatus  # noqa: E402
 from actors.facade import Accepted  # noqa: E402
+from bench.actor_bench import ENDLESS  # noqa: E402
 from engine.commands import CreateRoom  # noqa: E402
 from engine.settings import RoomSettings  # noqa: E402
 from engine.store.postgres.cluster import FencedPostgresStore, Registry  # noqa: E402
@@ -58,7 +61,8 @@ from tests.pg import PostgresServer  # noqa: E402
 
 class Sizes:
     def __init__(self, quick: bool) -> None:
-        self.matches = 16 if quick else 60  # saturated matches per cluster size
+        self.matches = 100 if quick else 1000  # saturated (endless) matches per cluster size
+        self.window = 2.0 if quick else 6.0  # seconds the saturated figure is counted over
         self.paced_matches = 12 if quick else 30
         self.paced_seconds = 4.0 if quick else 10.0
         self.round_trips = 60 if quick else 300
@@ -158,24 +162,31 @@ class Saturated(NamedTuple):
     cores: dict[str, float]  # cores used over the window, by kind of process
 
 
-def throughput(server: PostgresServer, nodes: int, matches: int) -> Saturated:
+def throughput(server: PostgresServer, nodes: int, sizes: Sizes) -> Saturated:
     """Durable commands/s, the worst node's durable p99 and the cores used, with bots at
-    full speed."""
+    full speed in `sizes.matches` endless matches, over `sizes.window` seconds."""
 
     def work(cluster: Cluster, clients: list[NodeClient], url: str) -> Saturated:
-        for n in range(matches):
-            outcome = clients[n % len(clients)].start_bot_match(f"host{n}", seed=n)
+        def start(n: int) -> None:
+            outcome = clients[n % len(clients)].start_bot_match(f"host{n}", n, ENDLESS)
             assert isinstance(outcome, Accepted), outcome
-        # Counted from when every match is under way to when the first one ends.
+
+        # Started from several threads at once: one at a time, a thousand take longer
+        # than the window (each is a create, a start and a disconnect, each durable).
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(start, range(sizes.matches)))
+        time.sleep(1.0)  # the last matches under way
+        count = "SELECT count(*) FROM liaptui.commands"
         started, ticks = time.monotonic(), cpu_ticks()
-        before = asyncio.run(fetchval(url, "SELECT count(*) FROM liaptui.commands"))
-        while not asyncio.run(
-            fetchval(url, "SELECT count(*) FROM liaptui.streams WHERE status <> 'active'")
-        ):
-            time.sleep(0.05)
-        commands = asyncio.run(fetchval(url, "SELECT count(*) FROM liaptui.commands")) - before
+        before = asyncio.run(fetchval(url, count))
+        time.sleep(sizes.window)
+        commands = asyncio.run(fetchval(url, count)) - before
         wall = time.monotonic() - started
         cores = cores_used(ticks, cpu_ticks(), wall)
+        ended = asyncio.run(
+            fetchval(url, "SELECT count(*) FROM liaptui.streams WHERE status <> 'active'")
+        )
+        assert ended == 0, f"{ended} matches ended in the window: not all rooms were live"
         p99 = max(float(s.metrics["durable_p99"]) for s in statuses(clients))
         return Saturated(commands / wall, p99 * 1000, cores)
 
@@ -390,7 +401,7 @@ def main() -> None:
         runs: dict[int, list[Saturated]] = {1: [], 2: [], 3: []}
         for round_ in range(sizes.rounds):
             for n in (1, 2, 3) if round_ % 2 == 0 else (3, 2, 1):
-                runs[n].append(throughput(server, n, sizes.matches))
+                runs[n].append(throughput(server, n, sizes))
         one = statistics.median(r.commands_per_s for r in runs[1])
         for n, done in runs.items():
             rate = statistics.median(r.commands_per_s for r in done)

@@ -24,6 +24,7 @@ from actors.cluster.wire import (
 from actors.facade import Accepted, SubscriptionLost, Update
 from engine.commands import Command
 from engine.rejections import Code, Rejection
+from engine.settings import RoomSettings
 from engine.views import PlayerView
 
 ASK_WAIT = 30.0
@@ -65,8 +66,10 @@ class NodeClient:
         seen: PlayerView | Rejection = self._ask(ClientView(room_id, player))
         return seen
 
-    def start_bot_match(self, host: str, seed: int | None = None) -> Accepted | Rejection:
-        outcome: Accepted | Rejection = self._ask(ClientBotMatch(host, seed))
+    def start_bot_match(
+        self, host: str, seed: int | None = None, settings: RoomSettings | None = None
+    ) -> Accepted | Rejection:
+        outcome: Accepted | Rejection = self._ask(ClientBotMatch(host, seed, settings))
         return outcome
 
     def subscribe(

@@ -455,7 +455,9 @@ class ClusterEngine(Engine):
             elif isinstance(message, ClientView):
                 outcome = await self.view(message.room_id, message.player)
             elif isinstance(message, ClientBotMatch):
-                outcome = await self.start_bot_match(message.host, seed=message.seed)
+                outcome = await self.start_bot_match(
+                    message.host, seed=message.seed, settings=message.settings
+                )
             elif isinstance(message, ClientStatus):
                 outcome = self.status()
             elif isinstance(message, ClientQuery):

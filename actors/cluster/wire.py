@@ -8,6 +8,7 @@ from typing import Any
 from msgspec import Struct
 
 from engine.commands import Command
+from engine.settings import RoomSettings
 
 
 class NodeSettings(Struct, frozen=True):
@@ -90,6 +91,7 @@ class ClientBotMatch(Struct, frozen=True):
 
     host: str
     seed: int | None = None
+    settings: RoomSettings | None = None  # None: the node's default room settings
 
 
 class ClientSubscribe(Struct, frozen=True):
