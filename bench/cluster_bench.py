@@ -6,8 +6,8 @@
   matches as fast as they go (bot delay 0), in the same run on the same server (a fresh
   database each), counted over a fixed window once every match is under way (no match
   ends in it, so every room is live throughout); interleaved rounds (3; --quick 1),
-  medians given, with the cores the nodes and PostgreSQL used over the window (from
-  /proc);
+  medians given (of the rates, and of each round's ratio to its own one-node run), with
+  the cores the nodes and PostgreSQL used over the window (from /proc);
 * paced: the same clusters with bots thinking 50 ms (an offered load well below the
   ceiling): commands/s and each node's durable p99 (decision to commit);
 * floor: an external thespian ask to an idle actor on this box, now (every hop costs it);
@@ -409,9 +409,13 @@ def main() -> None:
                 kind: statistics.median(r.cores.get(kind, 0.0) for r in done)
                 for kind in ("nodes", "postgres")
             }
+            # Each round's ratio to the same round's one node: the box drifts between rounds.
+            paired = statistics.median(
+                r.commands_per_s / o.commands_per_s for r, o in zip(done, runs[1], strict=True)
+            )
             print(
                 f"saturated, {n} node(s): {rate:,.0f} durable commands/s "
-                f"({rate / one:.2f}x one node; median of {len(done)}: "
+                f"({rate / one:.2f}x one node, {paired:.2f}x by round; median of {len(done)}: "
                 f"{', '.join(f'{r.commands_per_s:,.0f}' for r in done)}), "
                 f"durable p99 {statistics.median(r.p99_ms for r in done):.1f} ms; "
                 f"cores used: nodes {cores['nodes']:.2f}, PostgreSQL {cores['postgres']:.2f} "
