@@ -121,6 +121,30 @@ async def test_the_database_lets_one_of_two_racing_writers_take_a_version(pg_url
         await second.close()
 
 
+async def test_two_writers_creating_one_new_stream_at_once_get_an_ok_and_a_conflict(
+    pg_url: str,
+) -> None:
+    """A new stream has no row to lock, so only the head serialises its creators: the
+    second must see the first's row and fail alone in its slot, never as a failed batch."""
+    first = await PostgresEventStore.open(pg_url)
+    second = await PostgresEventStore.open(pg_url)
+    try:
+        for n in range(40):
+            stream = f"fresh-{n}"
+            results = await asyncio.gather(
+                first.append_batch([req(stream, 0, b"one"), req(f"first-{n}", 0, b"x")]),
+                second.append_batch([req(stream, 0, b"two"), req(f"second-{n}", 0, b"y")]),
+            )
+            outcomes = [r[0] for r in results]
+            assert sorted(isinstance(o, ConcurrencyConflict) for o in outcomes) == [False, True]
+            # The other request of each batch is written whichever won.
+            assert all(isinstance(r[1], AppendResult) for r in results)
+            assert len(await first.read_stream(stream)) == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_reading_a_stream_is_served_by_the_events_key_not_a_scan(pg_url: str) -> None:
     """Stream ids are collated differently in streams and events: joined on each other,
     the events' key could not serve a read and each one scanned the whole table."""
