@@ -33,6 +33,7 @@ from engine.store import (
 )
 from engine.store.postgres import PostgresEventStore
 from engine.store.postgres.devserver import ThrowawayCluster, find_bindir, free_port, sweep_orphans
+from engine.store.postgres.store import _READ_STREAM
 from engine.store.url import redacted_url
 from tests.pg import with_database
 from tests.store.conftest import FakeClock
@@ -147,9 +148,7 @@ async def test_two_writers_creating_one_new_stream_at_once_get_an_ok_and_a_confl
 
 async def test_reading_a_stream_is_served_by_the_events_key_not_a_scan(pg_url: str) -> None:
     """Stream ids are collated differently in streams and events: joined on each other,
-    the events' key could not serve a read and each one scanned the whole table."""
-    from engine.store.postgres.store import _READ_STREAM
-
+    the events' key cannot serve a read, which then scans the whole table."""
     store = await PostgresEventStore.open(pg_url)
     try:
         await store.append_batch([req(f"room-{n}", 0, b"a", b"b") for n in range(20)])

@@ -71,13 +71,13 @@ DECLARE
     n integer := coalesce(array_length(p_stream, 1), 0);
     live boolean;
     allowed boolean[] := array_fill(false, ARRAY[n]);
-    expected bigint[] := p_expected;
+    expected bigint[];
 BEGIN
     SELECT true INTO live FROM liaptui.cluster_nodes
      WHERE node_id = p_node AND epoch = p_epoch AND lease_until > clock_timestamp();
     IF live THEN
-        -- Each request's room looked up in the locked owner rows by a join (matching
-        -- every request against an array of the owned rooms was n x n comparisons).
+        -- Each request's room is looked up in the locked owner rows by a join, not by
+        -- searching an array of them once per request (n x n comparisons).
         WITH owned AS MATERIALIZED (
             SELECT room_id FROM liaptui.room_owners
              WHERE room_id = ANY(p_stream) AND node_id = p_node AND epoch = p_epoch

@@ -77,13 +77,15 @@ _APPEND = (
     "CALL liaptui.append_batch_durable("
     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 )
+
+
 def _prefixed(alias: str, columns: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
 
 
 # A stream's head and its events in a range. events.stream_id and streams.stream_id differ
-# in collation (schema.py): joined on each other, no index of events could serve the join
-# and every read scanned the whole table; joined on the parameter, the key serves it.
+# in collation (schema.py): joined on each other, no index of events serves the join (a
+# read would scan the whole table); joined on the parameter, the events' key serves it.
 _READ_STREAM = (
     f"SELECT s.status, s.last_version, {_prefixed('e', _EVENT_COLUMNS)} "
     "FROM liaptui.streams s LEFT JOIN liaptui.events e "
