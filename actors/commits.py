@@ -5,8 +5,11 @@ Rooms hand their appends to the driver, which adds them here; once the actors ar
 once on the loop's thread when the store can (an inline commit, docs/store.md); any
 other batch commits on the store's own thread while the next one gathers, up to
 `commit_pipeline` batches in flight; on a server store a batch joins one in flight only
-once it holds `overlap_min` appends. A room has at most one append outstanding, so two
-batches never hold appends of one stream. Each append's outcome is a `CommitOutcome`,
+once it holds `overlap_min` appends. On the embedded store, while appends arrive faster
+than `gather_above` a second, a batch first waits `commit_delay` for others to share its
+commit (as PostgreSQL's `commit_delay` does), then commits inline whatever its size: one
+room's command at a time then stops costing a transaction of its own. A room has at
+most one append outstanding, so two batches never hold appends of one stream. Each append's outcome is a `CommitOutcome`,
 handed back a slice at a time through `acknowledge`.
 """
 
@@ -33,6 +36,12 @@ from engine.store.protocol import EventStore, InlineCommits
 from engine.store.records import AppendResult
 
 log = logging.getLogger("liaptui.commits")
+
+GATHER_WINDOW = 0.1
+"""Seconds over which the rate of arriving appends is counted."""
+
+GATHER_MAX = 64
+"""Appends that commit at once while gathering, without waiting out `commit_delay`."""
 
 ACK_SLICE = 32
 """Outcomes acknowledged in one message: enough to amortize a tell, few enough to stay
@@ -72,10 +81,18 @@ class GroupCommit:
         self.idle.set()
         self._flushing = False
         self._flush_soon = False
+        # Appends a second over the last window of at least GATHER_WINDOW seconds.
+        self.arrivals = 0
+        self.window_started = time.perf_counter()
+        self.arrival_rate = 0.0
+        self.gathering: asyncio.TimerHandle | None = None
+        self.gathered = False  # the wait is over: the next batch commits now, inline
+        self.closing = False  # stopping: nothing waits any more
 
     def add(self, append: Append) -> None:
         """An append to commit with the next batch."""
         self.pending.append(append)
+        self.arrivals += 1
 
     def flush(self) -> None:
         """Commit what waits, as far as the pipeline allows, for about `max_slice` of the
@@ -88,14 +105,21 @@ class GroupCommit:
             return
         self._flushing = True
         started = time.perf_counter()
+        if started - self.window_started >= GATHER_WINDOW:
+            self.arrival_rate = self.arrivals / (started - self.window_started)
+            self.arrivals = 0
+            self.window_started = started
         try:
             while self.pending and self.in_flight < self.pipeline:
                 if self.in_flight and len(self.pending) < self.overlap_min:
                     # A few appends commit sooner after the batch in flight than beside it;
                     # they gather until it is done (its end calls flush) or are enough.
                     break
+                if self._wait_for_company():
+                    break
+                gathered, self.gathered = self.gathered, False
                 batch = self._take()
-                if not self._commit_now(batch):
+                if not self._commit_now(batch, gathered):
                     self.in_flight += 1
                     self.idle.clear()
                     self.spawn(self._commit(batch))
@@ -105,6 +129,36 @@ class GroupCommit:
                     return
         finally:
             self._flushing = False
+
+    def _wait_for_company(self) -> bool:
+        """True if the pending appends wait `commit_delay` for others first (the wait's end
+        calls flush); False if they commit now. While appends arrive faster than
+        `gather_above` a second they wait, and commit on this thread once the wait is over
+        or GATHER_MAX have gathered (`gathered`)."""
+        if (
+            self.gathered
+            or self.closing
+            or self.inline is None
+            or self.arrival_rate < self.config.gather_above
+        ):
+            return False
+        if len(self.pending) >= GATHER_MAX:
+            self.gathered = True
+            return False
+        if self.gathering is None:
+            self.metrics.counters["gathered_commits"] += 1
+            self.gathering = asyncio.get_running_loop().call_later(
+                self.config.commit_delay, self._gathered
+            )
+        return True
+
+    def _gathered(self) -> None:
+        self.gathering = None
+        self.gathered = True
+        try:
+            self.flush()
+        finally:
+            self.gathered = False
 
     def _take(self) -> list[Append]:
         if self.config.group_commit:
@@ -122,15 +176,22 @@ class GroupCommit:
         self._flush_soon = False
         self.flush()
 
-    def _commit_now(self, batch: list[Append]) -> bool:
-        """Commit a small batch on this thread and acknowledge it, if the store can do it
-        without waiting; False (nothing written) if the batch must take the store's thread."""
-        if self.inline is None or len(batch) > self.config.inline_commits:
+    def _commit_now(self, batch: list[Append], gathered: bool = False) -> bool:
+        """Commit a small batch (or one that waited `commit_delay` for company, whatever it
+        grew to) on this thread and acknowledge it, if the store can do it without waiting;
+        False (nothing written) if the batch must take the store's thread. A gathered batch
+        stays on this thread: on the database thread its Python would queue for the GIL
+        behind the rooms' work, and the appends arriving meanwhile behind it."""
+        if self.inline is None or (len(batch) > self.config.inline_commits and not gathered):
             return False
         started = time.perf_counter()
         done: list[Any] | None
         try:
-            done = self.inline.append_batch_now([a.request for a in batch])
+            requests = [a.request for a in batch]
+            if len(batch) > self.config.inline_commits:
+                done = self.inline.append_any_batch_now(requests)  # a gathered batch
+            else:
+                done = self.inline.append_batch_now(requests)
         except Exception as exc:  # every failure settles every caller
             done = [exc] * len(batch)
         if done is None:

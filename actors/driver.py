@@ -247,6 +247,7 @@ class Driver:
         """Finish in-flight commits and I/O, then stop the actors; nothing acknowledged is lost."""
         self.closing = True
         self.storage.closing = True
+        self.commits.closing = True
         self.tell(self.directory, Quiesce())
         # Commands already with the rooms still finish; nothing new starts by itself.
         while self.tasks or not self.commits_idle.is_set() or self.commits.pending:

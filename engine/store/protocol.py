@@ -176,3 +176,9 @@ class InlineCommits(Protocol):
         """`append_batch` at once on this thread if the backend can; None, having written
         nothing, if it cannot right now."""
         ...
+
+    def append_any_batch_now(
+        self, reqs: Sequence[AppendRequest]
+    ) -> list[AppendResult | ConcurrencyConflict] | None:
+        """`append_batch_now` whatever the batch's size (the engine's gathered batches)."""
+        ...

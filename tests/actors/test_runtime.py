@@ -10,6 +10,7 @@ import pytest
 
 import actors.room
 from actors.clock import WakeRoom
+from actors.commits import GATHER_MAX
 from actors.facade import Accepted, Engine, Update
 from actors.messages import Route
 from engine.commands import AddBot, Declare, JoinRoom, Play, RemovePlayer, StartGame
@@ -331,5 +332,93 @@ def test_a_lone_command_is_committed_and_answered_within_the_call_that_delivers_
             assert [type(e).__name__ for e in reply.result().outcome] == ["PlayerRemoved"]
             records = await engine.store.read_stream(created.room_id)
             assert records[-1].version == reply.result().first_version
+
+    asyncio.run(scenario())
+
+
+async def _rooms_of_alice(engine: Engine, count: int) -> list[str]:
+    rooms = []
+    for n in range(count):
+        created = await engine.create_room(f"alice{n}", seed=n)
+        assert isinstance(created, Accepted), created
+        rooms.append(created.room_id)
+    return rooms
+
+
+def _remove_bots(engine: Engine, rooms: list[str], first: int = 0) -> list[asyncio.Future[Any]]:
+    """Each room's host (rooms[i] is alice{first + i}'s) removes a bot, all delivered at
+    once; the replies' futures."""
+    return [
+        engine.driver.request(
+            lambda r, room=room, host=f"alice{first + n}": Route(
+                r, room, RemovePlayer(player=host, seat=1, command_id="k", at=engine.clock())
+            )
+        )
+        for n, room in enumerate(rooms)
+    ]
+
+
+def test_appends_arriving_faster_than_gather_above_wait_for_company_and_share_one_commit(
+    tmp_path: Path,
+) -> None:
+    """While appends arrive faster than `gather_above` a second, a small batch waits
+    `commit_delay` before it commits; the appends that came meanwhile commit with it,
+    however many (an inline commit of any size), and each gets its own outcome."""
+    plain = fast_config(tmp_path, bot_delay=3600.0, projections=False)
+    gathering = fast_config(
+        tmp_path, bot_delay=3600.0, projections=False, gather_above=0.0, commit_delay=0.2
+    )
+
+    async def scenario() -> None:
+        async with Engine.open(tmp_path / "games.db", plain) as engine:
+            rooms = await _rooms_of_alice(engine, 12)
+        async with Engine.open(tmp_path / "games.db", gathering) as engine:
+            for room in rooms:  # recovered from the store before the timed part
+                assert not isinstance(await engine.view(room), Rejection)
+            await wait_until(lambda: no_engine_tasks(engine))
+            counters = engine.driver.metrics.counters
+            commits = counters["commits"]
+            replies = _remove_bots(engine, rooms)
+            assert not any(reply.done() for reply in replies), "a batch did not wait"
+            await asyncio.sleep(0.05)
+            assert not any(reply.done() for reply in replies), "a batch did not wait"
+            outcomes = await asyncio.wait_for(asyncio.gather(*replies), 5.0)
+            assert counters["commits"] == commits + 1  # twelve rooms, one commit
+            for room, outcome in zip(rooms, outcomes, strict=True):
+                assert [type(e).__name__ for e in outcome.outcome] == ["PlayerRemoved"]
+                records = await engine.store.read_stream(room)
+                assert records[-1].version == outcome.first_version
+
+    asyncio.run(scenario())
+
+
+def test_gathering_appends_commit_at_once_when_gather_max_wait_and_when_the_engine_stops(
+    tmp_path: Path,
+) -> None:
+    """However long `commit_delay`, GATHER_MAX waiting appends commit at once, and
+    stopping the engine commits what waits: nothing acknowledged waits forever."""
+    plain = fast_config(tmp_path, bot_delay=3600.0, projections=False)
+    slow = fast_config(
+        tmp_path, bot_delay=3600.0, projections=False, gather_above=0.0, commit_delay=3600.0
+    )
+
+    async def scenario() -> None:
+        async with Engine.open(tmp_path / "games.db", plain) as engine:
+            rooms = await _rooms_of_alice(engine, GATHER_MAX + 1)
+        async with Engine.open(tmp_path / "games.db", slow) as engine:
+            for room in rooms:
+                assert not isinstance(await engine.view(room), Rejection)
+            await wait_until(lambda: no_engine_tasks(engine))
+            first = _remove_bots(engine, rooms[:GATHER_MAX])
+            outcomes = await asyncio.wait_for(asyncio.gather(*first), 5.0)
+            assert all(isinstance(o.outcome, tuple) and o.outcome for o in outcomes)
+            last = _remove_bots(engine, rooms[GATHER_MAX:], GATHER_MAX)
+            await asyncio.sleep(0.05)
+            assert not last[0].done(), last[0].result()  # one append waits for company...
+        (stopped,) = await asyncio.gather(*last)  # ...until the engine stops
+        assert [type(e).__name__ for e in stopped.outcome] == ["PlayerRemoved"]
+        async with Engine.open(tmp_path / "games.db", plain) as engine:
+            records = await engine.store.read_stream(rooms[-1])
+            assert records[-1].version == stopped.first_version
 
     asyncio.run(scenario())

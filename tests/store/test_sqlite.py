@@ -370,6 +370,30 @@ async def test_append_batch_now_commits_inline_or_writes_nothing(tmp_path: Path)
         await store.close()
 
 
+async def test_append_any_batch_now_commits_a_batch_of_any_size_inline_or_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteEventStore.open(tmp_path / "any.db", inline_batch=2)
+    try:
+        big = [req(f"room-{n}", 0, b"x") for n in range(5)]
+        done = store.append_any_batch_now(big)
+        assert done is not None and [r.last_position for r in done] == [1, 2, 3, 4, 5]
+        store._lock.acquire()  # the database thread is busy: nothing is written
+        try:
+            assert store.append_any_batch_now([req("room-9", 0, b"y")]) is None
+        finally:
+            store._lock.release()
+        assert await store.last_position() == 5
+    finally:
+        await store.close()
+    off = await SqliteEventStore.open(tmp_path / "off.db")  # inline commits off
+    try:
+        assert off.append_any_batch_now([req("room-1", 0, b"a")]) is None
+        assert await off.last_position() == 0
+    finally:
+        await off.close()
+
+
 async def test_reads_of_the_log_leave_the_committing_connection_free(tmp_path: Path) -> None:
     """The read models read the log often; holding the connection that commits sent the
     engine's inline commits to the database thread, behind those reads."""

@@ -267,14 +267,17 @@ class SqliteEventStore:
             finally:
                 self._hot.execute("PRAGMA busy_timeout = 0")
 
-    def _commit_inline(self, reqs: Sequence[AppendRequest], now: float) -> BatchPlan | None:
-        """Commit a batch of at most `inline_batch` requests on this thread if the database
-        thread is idle; None if not (always None when `inline_batch` is 0).
+    def _commit_inline(
+        self, reqs: Sequence[AppendRequest], now: float, any_size: bool = False
+    ) -> BatchPlan | None:
+        """Commit a batch of at most `inline_batch` requests (any number: `any_size`) on
+        this thread if the database thread is idle; None if not (always None when
+        `inline_batch` is 0).
 
         SQLite does the work with the GIL released (~0.1-0.3 ms for a few appends), so the
         caller's thread is held about as long as the two thread hops it saves would take.
         """
-        if len(reqs) > self._inline_batch:
+        if not self._inline_batch or (len(reqs) > self._inline_batch and not any_size):
             return None
         return self._inline(partial(self._append_batch, reqs, now))
 
@@ -325,11 +328,22 @@ class SqliteEventStore:
     ) -> list[AppendResult | ConcurrencyConflict] | None:
         """`append_batch` on the calling thread, at once, if it is an inline commit (see
         `open`'s `inline_batch`); None, having written nothing, if it is not."""
+        return self._append_now(reqs, any_size=False)
+
+    def append_any_batch_now(
+        self, reqs: Sequence[AppendRequest]
+    ) -> list[AppendResult | ConcurrencyConflict] | None:
+        """`append_batch_now` for a batch of any size (while inline commits are on)."""
+        return self._append_now(reqs, any_size=True)
+
+    def _append_now(
+        self, reqs: Sequence[AppendRequest], any_size: bool
+    ) -> list[AppendResult | ConcurrencyConflict] | None:
         self._check_writable()
         validate_requests(reqs)
         if not reqs:
             return []
-        plan = self._commit_inline(reqs, self._clock())
+        plan = self._commit_inline(reqs, self._clock(), any_size)
         if plan is None:
             return None
         self._waiters.notify(plan.last_position)
