@@ -37,7 +37,7 @@ from engine.store.records import AppendResult
 
 log = logging.getLogger("liaptui.commits")
 
-GATHER_WINDOW = 0.1
+GATHER_WINDOW = 0.5
 """Seconds over which the rate of arriving appends is counted."""
 
 GATHER_MAX = 64

@@ -20,7 +20,7 @@ class EngineConfig(Struct, frozen=True, kw_only=True):
     commit_pipeline: int = 2  # group-commit batches in flight at once
     overlap_min: int = 8  # server stores: appends a batch needs to commit beside one in flight
     inline_commits: int = 8  # batches of at most this many appends commit on the loop's thread
-    gather_above: float = 2000.0  # appends/s above which a batch waits commit_delay, then inline
+    gather_above: float = 3000.0  # appends/s above which a batch waits commit_delay, then inline
     commit_delay: float = 0.002  # seconds such a batch waits for others to share its commit
     inline_reads: bool = True  # a recovering room reads its snapshot + tail on the loop's thread
     room_settings: RoomSettings = RoomSettings()
