@@ -119,17 +119,43 @@ def new_room_code() -> str:
 
 _heap_frozen = False
 
+SWEEP_EVERY = 600.0
+"""Seconds between full collections that scan the whole heap, frozen part included."""
+
 
 def freeze_heap_once() -> None:
     """Move what the process holds once the first engine has started (the modules, the
-    store, the actor system: ~30 K objects) out of the garbage collector's reach, once
-    per process. A full collection then scans only what came after: without it one
-    lands in a paced window now and then and holds the loop for 40-150 ms, the paced
-    p99 (docs/performance.md). Objects that die are still freed by their refcount."""
+    store, the actor system: ~30 K objects) out of the garbage collector's reach, and from
+    then on what survives each full collection, once per process. A full collection then
+    scans only what came after: without it one lands in a paced window now and then and
+    holds the loop for 40-150 ms (docs/performance.md), and with thousands of live rooms
+    it scanned their every object each few seconds. Objects that die are still freed by
+    their refcount; a cycle of frozen objects is freed by the sweep that scans the whole
+    heap every SWEEP_EVERY seconds."""
     global _heap_frozen
     if not _heap_frozen:
         _heap_frozen = True
         gc.freeze()
+        gc.callbacks.append(_HeapFreezer(time.monotonic).after_collection)
+
+
+class _HeapFreezer:
+    """After each full collection, freeze its survivors, except once every SWEEP_EVERY
+    seconds, when everything is unfrozen so the next full collection scans it all."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.swept_at = clock()
+
+    def after_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase != "stop" or info["generation"] != 2:
+            return
+        if self.clock() - self.swept_at >= SWEEP_EVERY:
+            self.swept_at = self.clock()
+            gc.unfreeze()
+        else:
+            gc.freeze()
+
 
 class Engine:
     """One embedded engine: rooms as actors over an SQLite event store."""

@@ -64,7 +64,10 @@ def addresses(engine: Engine) -> int:
 
 
 def room_actors() -> int:
+    """Room actor objects in this process, the frozen ones included (the engine freezes
+    the survivors of a full collection; the next one freezes them again)."""
     gc.collect()
+    gc.unfreeze()
     return sum(1 for o in gc.get_objects() if isinstance(o, RoomActor))
 
 

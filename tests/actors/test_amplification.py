@@ -23,8 +23,10 @@ def probe_ids(count: int) -> list[str]:
 
 
 def live_room_actors() -> int:
-    """Room actor objects still reachable in this process (thespian keeps live ones)."""
+    """Room actor objects still reachable in this process (thespian keeps live ones),
+    the frozen ones included (the engine freezes the survivors of a full collection)."""
     gc.collect()
+    gc.unfreeze()  # the next full collection freezes them again
     return sum(1 for o in gc.get_objects() if isinstance(o, RoomActor))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 import actors.room
 from actors.clock import WakeRoom
 from actors.commits import GATHER_MAX
-from actors.facade import Accepted, Engine, Update
+from actors.facade import SWEEP_EVERY, Accepted, Engine, Update, _HeapFreezer
 from actors.messages import Route
 from engine.commands import AddBot, Declare, JoinRoom, Play, RemovePlayer, StartGame
 from engine.events import HandsDealt
@@ -422,3 +423,37 @@ def test_gathering_appends_commit_at_once_when_gather_max_wait_and_when_the_engi
             assert records[-1].version == stopped.first_version
 
     asyncio.run(scenario())
+
+
+def test_the_survivors_of_a_full_collection_are_frozen_and_a_periodic_sweep_thaws_them() -> None:
+    """Full collections scan only what came since the last one; once every SWEEP_EVERY
+    seconds everything is thawed, so the next one scans (and frees cycles in) it all."""
+    now = [0.0]
+    freezer = _HeapFreezer(lambda: now[0])
+    gc.unfreeze()
+    try:
+        kept = [[n] for n in range(1000)]  # tracked objects that survive
+        freezer.after_collection("stop", {"generation": 1})
+        freezer.after_collection("start", {"generation": 2})
+        assert gc.get_freeze_count() == 0  # only the end of a full collection freezes
+        freezer.after_collection("stop", {"generation": 2})
+        assert gc.get_freeze_count() >= len(kept)
+        now[0] = SWEEP_EVERY
+        freezer.after_collection("stop", {"generation": 2})
+        assert gc.get_freeze_count() == 0  # the sweep: the next full collection sees all
+        now[0] = SWEEP_EVERY + 1.0
+        freezer.after_collection("stop", {"generation": 2})
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.freeze()
+
+
+def test_an_engine_installs_the_heap_freezer_once_per_process(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        for name in ("a", "b"):
+            async with Engine.open(tmp_path / f"{name}.db", fast_config(tmp_path)):
+                pass
+
+    asyncio.run(scenario())
+    freezers = [c for c in gc.callbacks if getattr(c, "__self__", None).__class__ is _HeapFreezer]
+    assert len(freezers) == 1
