@@ -76,7 +76,7 @@ def main() -> None:
     share, won, lost = bot_strength(n_strength)
     print(f"{'figure':44} value")
     print(f"{'decide+evolve per command (median)':44} {cost:.1f} µs")
-    print(f"{'complete 4-bot matches/s (pure core, 1 core)':44} {rate:.0f}  (goal >= 200)")
+    print(f"{'complete 4-bot matches/s (pure core, 1 core)':44} {rate:.0f}  (goal >= 250)")
     print(
         f"{'policy bots vs random bots, share of wins':44} {share:.1%}  ({won} vs {lost} over {n_strength} matches)"
     )
