@@ -139,6 +139,7 @@ class GroupCommit:
             self.gathered
             or self.closing
             or self.inline is None
+            or not self.config.group_commit  # each append commits on its own
             or self.arrival_rate < self.config.gather_above
         ):
             return False

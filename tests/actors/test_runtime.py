@@ -393,6 +393,34 @@ def test_appends_arriving_faster_than_gather_above_wait_for_company_and_share_on
     asyncio.run(scenario())
 
 
+def test_with_group_commit_off_nothing_waits_for_company(tmp_path: Path) -> None:
+    """`group_commit=False` commits each append on its own (the benchmarks' comparison):
+    one at a time, each waiting for company, the appends would trickle out."""
+    plain = fast_config(tmp_path, bot_delay=3600.0, projections=False)
+    single = fast_config(
+        tmp_path,
+        bot_delay=3600.0,
+        projections=False,
+        group_commit=False,
+        gather_above=0.0,
+        commit_delay=3600.0,
+    )
+
+    async def scenario() -> None:
+        async with Engine.open(tmp_path / "games.db", plain) as engine:
+            rooms = await _rooms_of_alice(engine, 3)
+        async with Engine.open(tmp_path / "games.db", single) as engine:
+            for room in rooms:
+                assert not isinstance(await engine.view(room), Rejection)
+            await wait_until(lambda: no_engine_tasks(engine))
+            commits = engine.driver.metrics.counters["commits"]
+            outcomes = await asyncio.wait_for(asyncio.gather(*_remove_bots(engine, rooms)), 5.0)
+            assert all(o.outcome for o in outcomes)
+            assert engine.driver.metrics.counters["commits"] == commits + 3
+
+    asyncio.run(scenario())
+
+
 def test_gathering_appends_commit_at_once_when_gather_max_wait_and_when_the_engine_stops(
     tmp_path: Path,
 ) -> None:
