@@ -9,8 +9,9 @@ once it holds `overlap_min` appends. On the embedded store, while appends arrive
 than `gather_above` a second, a batch first waits `commit_delay` for others to share its
 commit (as PostgreSQL's `commit_delay` does), then commits inline whatever its size: one
 room's command at a time then stops costing a transaction of its own. A room has at
-most one append outstanding, so two batches never hold appends of one stream. Each append's outcome is a `CommitOutcome`,
-handed back a slice at a time through `acknowledge`.
+most one append outstanding, so two batches never hold appends of one stream. Each
+append's outcome is a `CommitOutcome`, handed back a slice at a time through
+`acknowledge`.
 """
 
 from __future__ import annotations
